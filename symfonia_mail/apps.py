@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class SymfoniaMailConfig(AppConfig):
+    name = "symfonia_mail"
+    verbose_name = _("Mail configuration")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from . import checks, resolver  # noqa: F401  (register checks and signal handlers)

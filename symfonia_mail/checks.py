@@ -1,0 +1,108 @@
+"""System checks, ids symfonia_mail.E00x (errors) and W00x (warnings)."""
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+from django.utils.module_loading import import_string
+
+from . import conf
+
+
+@register()
+def check_settings(app_configs=None, **kwargs):
+    """Check FIELD_ENCRYPTION_KEY, SYMFONIA_MAIL and the system backend."""
+    problems = []
+    keys = getattr(settings, "FIELD_ENCRYPTION_KEY", None)
+    if not keys:
+        problems.append(Error(
+            "FIELD_ENCRYPTION_KEY is not set; mail passwords cannot be stored encrypted.",
+            hint="Generate one with: python -c \"from cryptography.fernet import Fernet; "
+                 "print(Fernet.generate_key().decode())\" and keep it out of version control.",
+            id="symfonia_mail.E001",
+        ))
+    else:
+        from cryptography.fernet import Fernet
+
+        for key in keys if isinstance(keys, list | tuple) else [keys]:
+            try:
+                Fernet(key)
+            except (ValueError, TypeError):
+                problems.append(Error(
+                    "FIELD_ENCRYPTION_KEY contains a value that is not a Fernet key.",
+                    hint="Each key must be 32 url-safe base64-encoded bytes (44 characters).",
+                    id="symfonia_mail.E001",
+                ))
+                break
+    try:
+        options = conf.app_settings()
+    except Exception as exc:  # noqa: BLE001 - reported as a check, not raised
+        return [*problems, Error(str(exc), id="symfonia_mail.E002",
+                                 hint="Fix the SYMFONIA_MAIL setting.")]
+    backend = options["SYSTEM_BACKEND"]
+    if backend == "symfonia_mail.backends.ConfiguredEmailBackend":
+        problems.append(Error(
+            "SYMFONIA_MAIL['SYSTEM_BACKEND'] points at ConfiguredEmailBackend itself.",
+            hint="Name the backend that carries mail for transport='system', e.g. "
+                 "'django.core.mail.backends.smtp.EmailBackend'.",
+            id="symfonia_mail.E003",
+        ))
+    else:
+        try:
+            import_string(backend)
+        except ImportError:
+            problems.append(Error(
+                f"SYMFONIA_MAIL['SYSTEM_BACKEND'] = {backend!r} cannot be imported.",
+                hint="Give the dotted path of an e-mail backend class.",
+                id="symfonia_mail.E003",
+            ))
+    if options["ZIP_ENCRYPTION"] not in ("aes", "zipcrypto"):
+        problems.append(Error(
+            f"SYMFONIA_MAIL['ZIP_ENCRYPTION'] = {options['ZIP_ENCRYPTION']!r} is not known.",
+            hint="Use 'aes' (default, strong) or 'zipcrypto' (weak, opens in built-in tools).",
+            id="symfonia_mail.E004",
+        ))
+    if not options["VERIFY_CERTIFICATES"]:
+        problems.append(Warning(
+            "SYMFONIA_MAIL['VERIFY_CERTIFICATES'] is False: SMTP server certificates "
+            "are not verified for any configuration.",
+            hint="Trust the server's CA instead (SSL_CERT_FILE) and remove the setting.",
+            id="symfonia_mail.W001",
+        ))
+    middleware = getattr(settings, "MIDDLEWARE", [])
+    ours = "symfonia_mail.middleware.CurrentUserMiddleware"
+    auth = "django.contrib.auth.middleware.AuthenticationMiddleware"
+    if ours in middleware and auth in middleware and middleware.index(ours) < middleware.index(auth):
+        problems.append(Error(
+            "CurrentUserMiddleware is listed before AuthenticationMiddleware.",
+            hint="Move it after AuthenticationMiddleware so request.user exists.",
+            id="symfonia_mail.E005",
+        ))
+    return problems
+
+
+@register(Tags.database)
+def check_stored_secrets(app_configs=None, databases=None, **kwargs):
+    """Report stored passwords that the current key cannot decrypt (check --database)."""
+    if not databases:
+        return []
+    from django.db import DatabaseError
+
+    from .fields import UnreadableSecret
+    from .models import GlobalMailConfig, UserMailConfig
+
+    problems = []
+    try:
+        rows = [*GlobalMailConfig.objects.all(), *UserMailConfig.objects.all()]
+    except DatabaseError:
+        return []  # not migrated yet
+    for row in rows:
+        for name in ("password", "attachment_password"):
+            if isinstance(getattr(row, name), UnreadableSecret):
+                problems.append(Error(
+                    f"The {name.replace('_', ' ')} of {row} cannot be decrypted with the "
+                    "current FIELD_ENCRYPTION_KEY.",
+                    hint="Put back the key it was saved with (FIELD_ENCRYPTION_KEY accepts a "
+                         "list, newest first) or enter the password again in the admin.",
+                    obj=row,
+                    id="symfonia_mail.E006",
+                ))
+    return problems

@@ -1,0 +1,81 @@
+"""Exceptions raised by symfonia_mail.
+
+Delivery errors subclass :class:`smtplib.SMTPException` so that the ``except``
+clauses written for Django's own SMTP backend (and ``fail_silently``) keep
+working; configuration errors also subclass ``ImproperlyConfigured``.
+"""
+
+import smtplib
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+class SymfoniaMailError(Exception):
+    """Root of every error this app raises."""
+
+
+class ConfigurationError(SymfoniaMailError, ImproperlyConfigured):
+    """The stored or settings configuration cannot be used as it is."""
+
+
+class DeliveryError(SymfoniaMailError, smtplib.SMTPException):
+    """A message could not be delivered to the SMTP server."""
+
+
+class UnreadableSecretError(DeliveryError, ConfigurationError):
+    """A stored password cannot be decrypted with FIELD_ENCRYPTION_KEY.
+
+    django-encrypted-model-fields silently hands back the ciphertext when the
+    key does not match; sending that as a password would lock mailboxes, so
+    we stop here and say which key to check.
+    """
+
+    def __init__(self, field_label, config_label):
+        self.field_label = field_label
+        self.config_label = config_label
+        super().__init__(
+            f"The stored {field_label} of {config_label} cannot be decrypted with the "
+            "current FIELD_ENCRYPTION_KEY. Restore the key it was saved with (you can "
+            "list several keys, newest first) or enter the password again in the admin."
+        )
+
+
+class RecipientsRefused(DeliveryError):
+    """The server refused some recipients of a message that others accepted.
+
+    ``refused`` maps each refused address to the server's ``(code, reply)``.
+    """
+
+    def __init__(self, refused, message_id=""):
+        self.refused = dict(refused)
+        self.message_id = message_id
+        listed = ", ".join(
+            f"{addr} ({code} {_reply_text(reply)})" for addr, (code, reply) in self.refused.items()
+        )
+        super().__init__(f"The server refused {len(self.refused)} recipient(s): {listed}")
+
+
+class InvalidMessageError(SymfoniaMailError, ValueError):
+    """A message cannot be sent as given (e.g. control characters in a header)."""
+
+
+class AttachmentProtectionError(DeliveryError):
+    """An attachment could not be password-protected, so the message was not sent."""
+
+    def __init__(self, filename, reason):
+        self.filename = filename
+        self.reason = reason
+        super().__init__(
+            f"Attachment {filename!r} could not be password-protected ({reason}); "
+            "the message was not sent."
+        )
+
+
+class TransportNotAllowed(ConfigurationError):
+    """The operation needs SMTP but the resolved configuration uses another transport."""
+
+
+def _reply_text(reply):
+    if isinstance(reply, bytes):
+        return reply.decode("utf-8", "replace")
+    return str(reply)

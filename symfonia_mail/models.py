@@ -1,0 +1,270 @@
+"""Mail configuration models: declarative only (no SMTP, PDF or ZIP work here)."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from .fields import SecretField
+from .validators import (
+    validate_address_list,
+    validate_dsn_notify,
+    validate_no_control_chars,
+)
+
+DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
+
+
+class Transport(models.TextChoices):
+    SMTP = "smtp", _("SMTP (this application talks to the mail server)")
+    SYSTEM = "system", _("System (the site's default mail route)")
+
+
+class Security(models.TextChoices):
+    NONE = "none", _("None (plain text)")
+    STARTTLS = "starttls", _("STARTTLS (usually port 587)")
+    SSL = "ssl", _("SSL/TLS from the start (usually port 465)")
+
+
+class Scope(models.TextChoices):
+    GLOBAL = "global", _("Common for all users — all messages are sent from one address")
+    INDIVIDUAL = "individual", _(
+        "Only for this user — stored for this user, no effect on others"
+    )
+
+
+class MailSettings(models.Model):
+    """The settings of Symfonia's "Mail configuration" window, shared by both scopes."""
+
+    transport = models.CharField(
+        _("transport"), max_length=10, choices=Transport.choices, default=Transport.SMTP
+    )
+    host = models.CharField(
+        _("SMTP server"), max_length=255, blank=True,
+        validators=[validate_no_control_chars],
+        help_text=_("Name or IP address of the outgoing mail server, e.g. smtp.example.com."),
+    )
+    port = models.PositiveIntegerField(
+        _("port"), default=587, validators=[MinValueValidator(1), MaxValueValidator(65535)],
+        help_text=_("587 for STARTTLS, 465 for SSL/TLS, 25 for unencrypted."),
+    )
+    security = models.CharField(
+        _("connection security"), max_length=10, choices=Security.choices,
+        default=Security.STARTTLS,
+    )
+    verify_certificate = models.BooleanField(
+        _("verify the server certificate"), default=True,
+        help_text=_(
+            "Leave on. Turn off only for an internal server with a self-signed "
+            "certificate: the connection is then encrypted but not authenticated."
+        ),
+    )
+    timeout_ms = models.PositiveIntegerField(
+        _("server response timeout (ms)"), default=30_000, validators=[MinValueValidator(1)],
+        help_text=_("How long to wait for each reply of the server, in milliseconds."),
+    )
+    username = models.CharField(
+        _("user name"), max_length=255, blank=True, validators=[validate_no_control_chars]
+    )
+    password = SecretField(_("password"), max_length=255, blank=True)
+    password_set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("password entered by"),
+        null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+",
+    )
+    sender_email = models.EmailField(
+        _("sender address"), blank=True, validators=[validate_no_control_chars],
+        help_text=_("The From address. The test message is sent here."),
+    )
+    sender_name = models.CharField(
+        _("sender name"), max_length=255, blank=True, validators=[validate_no_control_chars]
+    )
+    cc = models.TextField(
+        _("CC (copy to)"), blank=True, validators=[validate_address_list],
+        help_text=_("Addresses added as copies to every message, separated by commas."),
+    )
+    bcc = models.TextField(
+        _("BCC (blind copy to)"), blank=True, validators=[validate_address_list],
+        help_text=_("Addresses that receive a hidden copy of every message, separated by commas."),
+    )
+    dsn_notify = models.CharField(
+        _("delivery notifications"), max_length=64, blank=True, default="",
+        validators=[validate_dsn_notify],
+        help_text=_(
+            "Ask the server for delivery status notifications: any of OnSuccess, "
+            "OnFailure, Delay; or Never; empty or None asks for nothing."
+        ),
+    )
+    attachment_password = SecretField(
+        _("attachment password"), max_length=255, blank=True,
+        help_text=_(
+            "When set, PDF attachments are encrypted with this password (AES-256) and "
+            "other files are packed into a password-protected ZIP. AES ZIP files need "
+            "7-Zip or a similar program; Windows Explorer and macOS Archive Utility "
+            "cannot open them."
+        ),
+    )
+    attachment_password_set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("attachment password entered by"),
+        null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+",
+    )
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        abstract = True
+
+    def clean(self):
+        super().clean()
+        errors = {}
+        if self.transport == Transport.SMTP:
+            if not self.host:
+                errors["host"] = _("Enter the SMTP server to send mail through SMTP.")
+            if not self.sender_email:
+                errors["sender_email"] = _("Enter the sender address to send mail through SMTP.")
+        if self.password and not self.username:
+            errors["username"] = _("Enter the user name that goes with the password.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class GlobalMailConfig(MailSettings):
+    """The configuration common to all users (a singleton, pk=1)."""
+
+    SINGLETON_PK = 1
+
+    company_name = models.CharField(
+        _("company name"), max_length=255, blank=True, validators=[validate_no_control_chars],
+        help_text=_("Filled in for the {firma} macro."),
+    )
+
+    class Meta:
+        verbose_name = _("global mail configuration")
+        verbose_name_plural = _("global mail configuration")
+
+    def __str__(self):
+        return str(_("Global mail configuration"))
+
+    def save(self, *args, **kwargs):
+        self.pk = self.SINGLETON_PK
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        # The singleton can be reset but not removed: the app always needs it.
+        return (0, {})
+
+    @classmethod
+    def get_solo(cls):
+        """Return the one global configuration, creating it with defaults if needed."""
+        obj, _created = cls.objects.get_or_create(pk=cls.SINGLETON_PK)
+        return obj
+
+
+class UserMailConfig(MailSettings):
+    """One user's mail configuration; scope says whether it is used."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"),
+        on_delete=models.CASCADE, related_name="mail_config",
+    )
+    scope = models.CharField(
+        _("scope"), max_length=10, choices=Scope.choices, default=Scope.INDIVIDUAL
+    )
+
+    class Meta:
+        verbose_name = _("user mail configuration")
+        verbose_name_plural = _("user mail configurations")
+
+    def __str__(self):
+        return str(_("Mail configuration of %(user)s") % {"user": self.user})
+
+    def clean(self):
+        # A user following the global scope keeps incomplete individual values stored.
+        if self.scope == Scope.INDIVIDUAL:
+            super().clean()
+
+
+class MessageTemplate(models.Model):
+    """A subject and body for a key (e.g. invoice), global or a user's own."""
+
+    key = models.SlugField(_("key"), max_length=64)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"), null=True, blank=True,
+        on_delete=models.CASCADE, related_name="mail_templates",
+        help_text=_("Empty: the template is common to all users."),
+    )
+    subject = models.CharField(
+        _("subject"), max_length=998, validators=[validate_no_control_chars]
+    )
+    body = models.TextField(_("body"))
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("message template")
+        verbose_name_plural = _("message templates")
+        ordering = ["key", "owner_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "key"], name="symfonia_mail_template_owner_key"),
+            models.UniqueConstraint(
+                fields=["key"], condition=models.Q(owner__isnull=True),
+                name="symfonia_mail_template_global_key",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.key} ({self.owner or _('global')})"
+
+
+class MailLog(models.Model):
+    """One row per message handed to the backend: what happened to it."""
+
+    class Status(models.TextChoices):
+        SENT = "sent", _("sent")
+        PARTIAL = "partial", _("sent, some recipients refused")
+        FAILED = "failed", _("failed")
+
+    created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, db_index=True)
+    error = models.TextField(_("error"), blank=True)
+    scope = models.CharField(_("configuration used"), max_length=10, choices=Scope.choices)
+    config_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("configuration of user"), null=True,
+        blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text=_("Whose individual configuration was used; empty for the global one."),
+    )
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("sent by"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )
+    transport = models.CharField(_("transport"), max_length=10, choices=Transport.choices)
+    server = models.CharField(_("server"), max_length=300, blank=True)
+    sender = models.CharField(_("envelope sender"), max_length=998, blank=True)
+    recipients = models.TextField(_("envelope recipients"), blank=True)
+    refused_recipients = models.TextField(_("refused recipients"), blank=True)
+    subject = models.TextField(_("subject"), blank=True)
+    message_id = models.CharField(_("Message-ID"), max_length=998, blank=True, db_index=True)
+    dsn_requested = models.CharField(_("DSN requested"), max_length=64, blank=True)
+    envelope_id = models.CharField(_("DSN envelope id"), max_length=100, blank=True)
+    note = models.TextField(_("note"), blank=True)
+
+    class Meta:
+        verbose_name = _("mail log entry")
+        verbose_name_plural = _("mail log")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.get_status_display()}: {self.subject[:60]}"
+
+
+class ConfigRevision(models.Model):
+    """A token that changes on every configuration or template change.
+
+    Each process caches resolved configurations and compares this token once
+    per connection, so a save in one process is seen by the next connection
+    everywhere, without a restart. A random token (not a counter) stays unique
+    even when a transaction that changed it is rolled back.
+    """
+
+    token = models.CharField(max_length=32)
+
+    class Meta:
+        verbose_name = _("configuration revision")

@@ -1,0 +1,226 @@
+"""The one place that decides which mail configuration applies to a user.
+
+Resolved configurations are immutable snapshots cached per process. A
+:class:`ConfigRevision` token changes on every save or delete; a
+:class:`Session` (one per backend connection) reads it once and drops the
+process cache when it moved. So: one cheap query per connection, none per
+message, and a change is visible to the next connection in any process.
+"""
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from email.utils import formataddr
+
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
+
+from .exceptions import UnreadableSecretError
+from .fields import UnreadableSecret
+from .models import (
+    ConfigRevision,
+    GlobalMailConfig,
+    MessageTemplate,
+    Scope,
+    UserMailConfig,
+)
+from .validators import parse_address_list, parse_dsn_notify
+
+
+@dataclass(frozen=True, repr=False)
+class ResolvedConfig:
+    """What one configuration says, ready for sending (no ORM objects inside)."""
+
+    scope: str
+    user_id: int | None  # whose individual configuration; None for the global one
+    transport: str
+    host: str
+    port: int
+    security: str
+    verify_certificate: bool
+    timeout: float  # seconds, as smtplib wants them
+    username: str
+    sender_email: str
+    sender_name: str
+    cc: tuple[str, ...]
+    bcc: tuple[str, ...]
+    dsn_notify: tuple[str, ...]
+    company_name: str
+    password: str = field(default="", compare=False)
+    attachment_password: str = field(default="", compare=False)
+
+    @property
+    def key(self):
+        """Identify the configuration: one SMTP connection per key."""
+        return "global" if self.user_id is None else f"user:{self.user_id}"
+
+    @property
+    def label(self):
+        return "the global configuration" if self.user_id is None else (
+            f"the individual configuration of user #{self.user_id}"
+        )
+
+    @property
+    def from_header(self):
+        if not self.sender_email:
+            return ""
+        return formataddr((self.sender_name, self.sender_email)) if self.sender_name else (
+            self.sender_email
+        )
+
+    @property
+    def server(self):
+        return f"{self.host}:{self.port}" if self.host else ""
+
+    def checked_password(self):
+        """Return the SMTP password, refusing a ciphertext the key cannot read."""
+        return _readable(self.password, "SMTP password", self.label)
+
+    def checked_attachment_password(self):
+        return _readable(self.attachment_password, "attachment password", self.label)
+
+    def __repr__(self):
+        # Never show secrets: only whether they are set.
+        return (
+            f"<ResolvedConfig {self.key} {self.transport} {self.server} "
+            f"user={self.username!r} password={'set' if self.password else 'empty'}>"
+        )
+
+
+def _readable(secret, what, label):
+    if isinstance(secret, UnreadableSecret):
+        raise UnreadableSecretError(what, label)
+    return secret
+
+
+def from_settings(settings_obj, *, company_name=""):
+    """Build a ResolvedConfig from a GlobalMailConfig or UserMailConfig (saved or not)."""
+    is_user = isinstance(settings_obj, UserMailConfig)
+    return ResolvedConfig(
+        scope=Scope.INDIVIDUAL if is_user else Scope.GLOBAL,
+        user_id=settings_obj.user_id if is_user else None,
+        transport=settings_obj.transport,
+        host=settings_obj.host,
+        port=settings_obj.port,
+        security=settings_obj.security,
+        verify_certificate=settings_obj.verify_certificate,
+        timeout=settings_obj.timeout_ms / 1000,
+        username=settings_obj.username,
+        sender_email=settings_obj.sender_email,
+        sender_name=settings_obj.sender_name,
+        cc=tuple(parse_address_list(settings_obj.cc)),
+        bcc=tuple(parse_address_list(settings_obj.bcc)),
+        dsn_notify=parse_dsn_notify(settings_obj.dsn_notify),
+        company_name=company_name or getattr(settings_obj, "company_name", ""),
+        password=settings_obj.password or "",
+        attachment_password=settings_obj.attachment_password or "",
+    )
+
+
+class _ProcessCache:
+    """Resolved configurations of this process, valid for one revision token."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.token = None
+        self.global_config = None
+        self.by_user = {}  # user id -> ResolvedConfig (the global one when not individual)
+        self.extra = {}  # other per-revision caches (e.g. templates), by name
+
+    def clear(self, token=None):
+        with self.lock:
+            self.token = token
+            self.global_config = None
+            self.by_user = {}
+            self.extra = {}
+
+
+_cache = _ProcessCache()
+
+
+def current_token():
+    """Return the revision token (one query)."""
+    return ConfigRevision.objects.filter(pk=1).values_list("token", flat=True).first() or ""
+
+
+def bump_revision():
+    """Record that the configuration changed (call after any bulk update too)."""
+    token = uuid.uuid4().hex
+    if not ConfigRevision.objects.filter(pk=1).update(token=token):
+        ConfigRevision.objects.update_or_create(pk=1, defaults={"token": token})
+    _cache.clear()
+
+
+def clear_cache():
+    """Forget every cached configuration of this process."""
+    _cache.clear()
+
+
+class Session:
+    """Resolution for one connection: the freshness check happens once, here."""
+
+    def __init__(self):
+        token = current_token()
+        if token != _cache.token:
+            _cache.clear(token)
+        self.cache = _cache
+
+    def global_config(self):
+        cache = self.cache
+        if cache.global_config is None:
+            cache.global_config = from_settings(GlobalMailConfig.get_solo())
+        return cache.global_config
+
+    def config_for(self, user):
+        """Return the configuration that applies to *user* (None: the global one)."""
+        user_id = _user_id(user)
+        if user_id is None:
+            return self.global_config()
+        cache = self.cache
+        try:
+            return cache.by_user[user_id]
+        except KeyError:
+            pass
+        row = UserMailConfig.objects.filter(user_id=user_id, scope=Scope.INDIVIDUAL).first()
+        if row is None:
+            resolved = self.global_config()
+        else:
+            resolved = from_settings(row, company_name=self.global_config().company_name)
+        cache.by_user[user_id] = resolved
+        return resolved
+
+    def cached(self, name, key, build):
+        """Return ``build()`` cached under (*name*, *key*) for this revision."""
+        bucket = self.cache.extra.setdefault(name, {})
+        try:
+            return bucket[key]
+        except KeyError:
+            value = bucket[key] = build()
+            return value
+
+
+def resolve(user=None):
+    """Return the configuration that applies to *user* (a fresh session)."""
+    return Session().config_for(user)
+
+
+def _user_id(user):
+    if user is None:
+        return None
+    if isinstance(user, int):
+        return user
+    if not getattr(user, "is_authenticated", True):
+        return None
+    return user.pk
+
+
+@receiver(post_save, sender=GlobalMailConfig)
+@receiver(post_delete, sender=GlobalMailConfig)
+@receiver(post_save, sender=UserMailConfig)
+@receiver(post_delete, sender=UserMailConfig)
+@receiver(post_save, sender=MessageTemplate)
+@receiver(post_delete, sender=MessageTemplate)
+def _configuration_changed(**kwargs):
+    if kwargs.get("raw"):
+        return  # loaddata: the revision table may not be loaded yet
+    bump_revision()

@@ -1,0 +1,87 @@
+"""Validators for header-bound and envelope fields."""
+
+import re
+from email.utils import getaddresses
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.utils.translation import gettext_lazy as _
+
+# CR, LF and every other C0/C1 control character (TAB included: no header needs it).
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+DSN_CHOICES = ("OnSuccess", "OnFailure", "Delay", "Never", "None")
+
+
+def validate_no_control_chars(value):
+    """Refuse CR/LF and control characters, which could inject headers."""
+    if value and _CONTROL_RE.search(value):
+        raise ValidationError(
+            _("Line breaks and control characters are not allowed here."),
+            code="control_characters",
+        )
+
+
+def parse_address_list(value):
+    """Return the addresses of a comma-separated list ('' -> [])."""
+    if not value or not value.strip():
+        return []
+    return [addr for _name, addr in getaddresses([value]) if addr]
+
+
+def validate_address_list(value):
+    """Check a comma-separated list: every entry a valid e-mail address."""
+    validate_no_control_chars(value)
+    if not value or not value.strip():
+        return
+    parts = [p.strip() for p in value.split(",")]
+    bad = []
+    for part in parts:
+        if not part:
+            bad.append(_("(empty entry)"))
+            continue
+        found = getaddresses([part])
+        if len(found) != 1 or not found[0][1]:
+            bad.append(part)
+            continue
+        try:
+            validate_email(found[0][1])
+        except ValidationError:
+            bad.append(part)
+    if bad:
+        raise ValidationError(
+            _("Not a valid e-mail address: %(bad)s. Separate addresses with commas."),
+            params={"bad": ", ".join(str(b) for b in bad)},
+            code="invalid_address",
+        )
+
+
+def parse_dsn_notify(value):
+    """Return the DSN flags of a stored value; () means "ask for nothing"."""
+    if not value:
+        return ()
+    flags = tuple(v.strip() for v in value.split(",") if v.strip())
+    return () if flags == ("None",) else flags
+
+
+def validate_dsn_notify(value):
+    """Allow a subset of OnSuccess/OnFailure/Delay, or Never alone, or None alone."""
+    if not value:
+        return
+    flags = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [f for f in flags if f not in DSN_CHOICES]
+    if unknown:
+        raise ValidationError(
+            _("Unknown notification option(s): %(unknown)s. Choose from: %(choices)s."),
+            params={"unknown": ", ".join(unknown), "choices": ", ".join(DSN_CHOICES)},
+            code="invalid_dsn",
+        )
+    if len(flags) != len(set(flags)):
+        raise ValidationError(_("A notification option is listed twice."), code="invalid_dsn")
+    for exclusive in ("Never", "None"):
+        if exclusive in flags and len(flags) > 1:
+            raise ValidationError(
+                _("“%(option)s” cannot be combined with other notification options."),
+                params={"option": exclusive},
+                code="invalid_dsn",
+            )
