@@ -1,0 +1,205 @@
+"""ConfiguredEmailBackend: Django's send_mail through the configuration in the database.
+
+Per message (DESIGN.md §4): resolve the configuration -> prepare a copy
+(macros, protection, sender, CC/BCC) -> hand it to the system backend or send
+it over the configuration's SMTP connection (with DSN) -> record the outcome.
+"""
+
+import smtplib
+import threading
+
+from django.core.mail import get_connection
+from django.core.mail.backends import smtp as django_smtp
+
+from . import conf, resolver
+from .context import context_macros, current_user
+from .exceptions import RecipientsRefused
+from .maillog import LogBuffer, describe_error
+from .message import envelope, prepare
+from .models import MailLog, Transport
+from .smtp import ConfigTransport
+
+# Errors after which a connection cannot be trusted for the next message.
+_CONNECTION_ERRORS = (smtplib.SMTPServerDisconnected, OSError)
+
+
+class ConfiguredEmailBackend(django_smtp.EmailBackend):
+    """Send each message through the mail configuration of its user.
+
+    The user is, in order: ``message.user``, ``get_connection(user=...)``,
+    ``mail_context(user=...)``, the request's user (CurrentUserMiddleware).
+    Messages of different configurations in one call go to their own servers,
+    one reused connection per configuration.
+    """
+
+    def __init__(self, user=None, fail_silently=False, **kwargs):
+        super().__init__(fail_silently=fail_silently, **kwargs)
+        self.user = user
+        self._session = None
+        self._transports = {}  # config key -> ConfigTransport
+        self._broken = {}  # config key -> the error that made its server unusable
+        self._system_backend = None
+        self._log = LogBuffer()
+        self._lock = threading.RLock()
+
+    # Django's contract: open() says whether it opened; close() closes what is open.
+
+    def open(self):
+        """Start a resolution session (the one freshness query); connect lazily."""
+        if self._session is not None:
+            return False
+        self._session = resolver.Session()
+        return True
+
+    def close(self):
+        """Close every SMTP connection of this session and write the log."""
+        try:
+            for transport in self._transports.values():
+                transport.discard()
+            if self._system_backend is not None:
+                self._system_backend.close()
+        finally:
+            self._transports = {}
+            self._broken = {}
+            self._system_backend = None
+            self._session = None
+            self._log.flush()
+
+    def send_messages(self, email_messages):
+        """Send *email_messages*; return how many were delivered to a server."""
+        if not email_messages:
+            return 0
+        with self._lock:
+            opened = self.open()
+            try:
+                return sum(self._send_one(message) for message in email_messages)
+            finally:
+                if opened:
+                    self.close()
+                else:
+                    self._log.flush()
+
+    # The pipeline, one message at a time.
+
+    def _send_one(self, message):
+        user = self._user_for(message)
+        config = self._session.config_for(user)
+        row = MailLog(
+            scope=config.scope, config_user_id=config.user_id, sent_by_id=_pk(user),
+            transport=config.transport, server=config.server,
+            subject=str(message.subject or "")[:2000],
+        )
+        secrets = (config.password, config.attachment_password)
+        try:
+            prepared = prepare(message, config, user=user, context_macros=context_macros())
+            row.subject = prepared.subject
+            if config.transport == Transport.SYSTEM:
+                return self._hand_to_system(prepared, row, secrets)
+            return self._send_smtp(prepared, config, row, secrets)
+        except Exception as exc:
+            if not row.status:  # not yet recorded (a partial refusal already is)
+                row.status = MailLog.Status.FAILED
+                row.error = row.error or describe_error(exc)
+                self._log.add(row, secrets)
+            if self.fail_silently and isinstance(exc, smtplib.SMTPException | OSError):
+                return 0
+            raise
+
+    def _send_smtp(self, prepared, config, row, secrets):
+        from_addr, recipients, data, message_id = envelope(prepared)
+        row.sender, row.recipients, row.message_id = from_addr, ", ".join(recipients), message_id
+        if not recipients:
+            # Django's backend skips such a message without an error; we say why.
+            row.status, row.error = MailLog.Status.FAILED, "The message has no recipients."
+            self._log.add(row, secrets)
+            return 0
+        transport = self._connected_transport(config)
+        try:
+            delivery = transport.deliver(from_addr, recipients, data)
+        except smtplib.SMTPRecipientsRefused as exc:
+            row.refused_recipients = _format_refused(exc.recipients)
+            raise
+        except _CONNECTION_ERRORS:
+            # The next message of this configuration reconnects.
+            transport.discard()
+            self._transports.pop(config.key, None)
+            raise
+        row.dsn_requested, row.envelope_id, row.note = (
+            delivery.dsn_requested, delivery.envelope_id, delivery.note,
+        )
+        if delivery.refused:
+            row.status = MailLog.Status.PARTIAL
+            row.refused_recipients = _format_refused(delivery.refused)
+            row.error = f"Refused by the server: {row.refused_recipients}"
+            self._log.add(row, secrets)
+            if not self.fail_silently:
+                raise RecipientsRefused(delivery.refused, message_id)
+            return 1
+        row.status = MailLog.Status.SENT
+        self._log.add(row, secrets)
+        return 1
+
+    def _hand_to_system(self, prepared, row, secrets):
+        backend = self._system()
+        row.server = conf.get("SYSTEM_BACKEND")
+        row.sender = prepared.from_email or ""
+        row.recipients = ", ".join(prepared.recipients())
+        sent = backend.send_messages([prepared])
+        row.message_id = prepared.extra_headers.get("Message-ID", "")
+        if sent:
+            row.status = MailLog.Status.SENT
+        else:
+            row.status = MailLog.Status.FAILED
+            row.error = "The system mail backend did not send the message."
+        self._log.add(row, secrets)
+        return sent
+
+    # Helpers.
+
+    def _user_for(self, message):
+        user = getattr(message, "user", None)
+        if user is not None:
+            return user
+        return self.user if self.user is not None else current_user()
+
+    def _connected_transport(self, config):
+        """Return the open connection for *config*, connecting on first use.
+
+        When connecting or logging in fails, the rest of this batch fails fast
+        with the same error: no second timeout, no second failed login
+        (providers lock mailboxes after a few).
+        """
+        if config.key in self._broken:
+            raise self._broken[config.key]
+        transport = self._transports.get(config.key)
+        if transport is None:
+            transport = ConfigTransport(config)
+            try:
+                transport.open()
+            except Exception as exc:
+                transport.discard()
+                self._broken[config.key] = exc
+                raise
+            self._transports[config.key] = transport
+        return transport
+
+    def _system(self):
+        if self._system_backend is None:
+            self._system_backend = get_connection(
+                conf.get("SYSTEM_BACKEND"), fail_silently=self.fail_silently
+            )
+        return self._system_backend
+
+
+def _pk(user):
+    if user is None or not getattr(user, "is_authenticated", True):
+        return None
+    return user if isinstance(user, int) else user.pk
+
+
+def _format_refused(refused):
+    parts = []
+    for address, (code, reply) in refused.items():
+        text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+        parts.append(f"{address} ({code} {text})")
+    return "; ".join(parts)

@@ -70,7 +70,8 @@ def check_settings(app_configs=None, **kwargs):
     middleware = getattr(settings, "MIDDLEWARE", [])
     ours = "symfonia_mail.middleware.CurrentUserMiddleware"
     auth = "django.contrib.auth.middleware.AuthenticationMiddleware"
-    if ours in middleware and auth in middleware and middleware.index(ours) < middleware.index(auth):
+    both = ours in middleware and auth in middleware
+    if both and middleware.index(ours) < middleware.index(auth):
         problems.append(Error(
             "CurrentUserMiddleware is listed before AuthenticationMiddleware.",
             hint="Move it after AuthenticationMiddleware so request.user exists.",

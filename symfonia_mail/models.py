@@ -203,7 +203,9 @@ class MessageTemplate(models.Model):
         verbose_name_plural = _("message templates")
         ordering = ["key", "owner_id"]
         constraints = [
-            models.UniqueConstraint(fields=["owner", "key"], name="symfonia_mail_template_owner_key"),
+            models.UniqueConstraint(
+                fields=["owner", "key"], name="symfonia_mail_template_owner_key"
+            ),
             models.UniqueConstraint(
                 fields=["key"], condition=models.Q(owner__isnull=True),
                 name="symfonia_mail_template_global_key",
@@ -268,3 +270,6 @@ class ConfigRevision(models.Model):
 
     class Meta:
         verbose_name = _("configuration revision")
+
+    def __str__(self):
+        return self.token

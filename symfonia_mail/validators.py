@@ -1,7 +1,7 @@
 """Validators for header-bound and envelope fields."""
 
 import re
-from email.utils import getaddresses
+from email.utils import formataddr, getaddresses
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -23,10 +23,10 @@ def validate_no_control_chars(value):
 
 
 def parse_address_list(value):
-    """Return the addresses of a comma-separated list ('' -> [])."""
+    """Return the entries of a comma-separated list, display names kept ('' -> [])."""
     if not value or not value.strip():
         return []
-    return [addr for _name, addr in getaddresses([value]) if addr]
+    return [formataddr((name, addr)) for name, addr in getaddresses([value]) if addr]
 
 
 def validate_address_list(value):

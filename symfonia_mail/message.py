@@ -1,0 +1,112 @@
+"""Prepare a message for its configuration: macros, protection, sender, copies.
+
+Everything happens on a copy: the caller's EmailMessage is never changed, so
+sending it again (or resending a logged message) starts from the original.
+"""
+
+import copy
+import re
+from email.utils import parseaddr
+
+from django.conf import settings
+from django.core.mail.message import EmailAlternative, sanitize_address
+
+from . import macros
+from .exceptions import InvalidMessageError
+from .models import Transport
+
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def copy_message(message):
+    """Return a copy of *message* whose lists and dicts can be changed freely."""
+    clone = copy.copy(message)
+    clone.to = list(message.to)
+    clone.cc = list(message.cc)
+    clone.bcc = list(message.bcc)
+    clone.reply_to = list(message.reply_to)
+    clone.attachments = list(message.attachments)
+    clone.extra_headers = dict(message.extra_headers)
+    if hasattr(message, "alternatives"):
+        clone.alternatives = list(message.alternatives)
+    clone.connection = None
+    return clone
+
+
+def fill_macros(message, values):
+    """Fill macros in the subject, the body and every text/html alternative."""
+    message.subject = macros.fill(message.subject, values)
+    message.body = macros.fill(message.body, values, html=message.content_subtype == "html")
+    alternatives = getattr(message, "alternatives", None)
+    if alternatives:
+        message.alternatives = [_fill_alternative(alt, values) for alt in alternatives]
+
+
+def _fill_alternative(alternative, values):
+    content, mimetype = alternative
+    if isinstance(content, str) and mimetype in ("text/html", "text/plain"):
+        content = macros.fill(content, values, html=mimetype == "text/html")
+    return EmailAlternative(content, mimetype)
+
+
+def check_headers(message):
+    """Refuse control characters in the subject (after macros), with a clear reason."""
+    if message.subject and _CONTROL_RE.search(message.subject):
+        raise InvalidMessageError(
+            "The subject contains a line break or control character "
+            f"({message.subject[:80]!r}); it cannot be sent as a header."
+        )
+
+
+def apply_sender(message, config):
+    """Use the configured sender unless the caller chose one of their own."""
+    if config.sender_email and message.from_email in (None, "", settings.DEFAULT_FROM_EMAIL):
+        message.from_email = config.from_header
+
+
+def merge_copies(message, config):
+    """Add the configured CC and BCC addresses that the message does not have yet."""
+    if not (config.cc or config.bcc):
+        return
+    present = {_address(a) for a in (*message.to, *message.cc, *message.bcc)}
+    for default, target in ((config.cc, message.cc), (config.bcc, message.bcc)):
+        for entry in default:
+            address = _address(entry)
+            if address not in present:
+                target.append(entry)
+                present.add(address)
+
+
+def _address(value):
+    return parseaddr(value)[1].lower()
+
+
+def prepare(message, config, *, user, context_macros):
+    """Return a prepared copy of *message* for *config* (DESIGN.md §4 steps 2-5)."""
+    prepared = copy_message(message)
+    values = macros.message_values(
+        config=config, user=user, context_macros=context_macros,
+        message_macros=getattr(message, "macros", None),
+    )
+    fill_macros(prepared, values)
+    check_headers(prepared)
+    # attachment protection
+    if prepared.attachments and config.attachment_password:
+        from .protection import protect_message
+
+        protect_message(prepared, config.checked_attachment_password())
+    if config.transport == Transport.SYSTEM:
+        return prepared  # the host's route decides sender, copies and DSN
+    apply_sender(prepared, config)
+    merge_copies(prepared, config)
+    return prepared
+
+
+def envelope(message):
+    """Return (from_addr, recipients, bytes, Message-ID) as Django's backend builds them."""
+    encoding = message.encoding or settings.DEFAULT_CHARSET
+    # Bare addresses for the envelope (and the log); smtplib would strip names anyway.
+    from_addr = parseaddr(sanitize_address(message.from_email, encoding))[1]
+    recipients = [parseaddr(sanitize_address(a, encoding))[1] for a in message.recipients()]
+    mime = message.message()
+    return from_addr, recipients, mime.as_bytes(linesep="\r\n"), mime.get("Message-ID", "")

@@ -1,0 +1,96 @@
+"""Fixtures: real SMTP servers on 127.0.0.1 and saved mail configurations."""
+
+import os
+
+import pytest
+import trustme
+
+from symfonia_mail import resolver
+
+from .smtpd import SMTPServer
+
+
+@pytest.fixture(scope="session")
+def tls_ca(tmp_path_factory):
+    """A test CA trusted by ssl.create_default_context() through SSL_CERT_FILE."""
+    ca = trustme.CA()
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    previous = os.environ.get("SSL_CERT_FILE")
+    os.environ["SSL_CERT_FILE"] = str(path)
+    yield ca
+    if previous is None:
+        os.environ.pop("SSL_CERT_FILE", None)
+    else:
+        os.environ["SSL_CERT_FILE"] = previous
+
+
+@pytest.fixture(scope="session")
+def server_cert(tls_ca):
+    return tls_ca.issue_cert("127.0.0.1", "localhost")
+
+
+@pytest.fixture
+def make_smtp_server(server_cert):
+    """Start SMTP servers with the given options; all are stopped after the test."""
+    started = []
+
+    def make(**options):
+        options.setdefault("certificate", server_cert)
+        server = SMTPServer(**options)
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def smtp_server(make_smtp_server):
+    """STARTTLS + AUTH (user "mailer") + DSN, on 127.0.0.1."""
+    return make_smtp_server(tls="starttls", users={"mailer": "s3cret-Pa55"}, dsn=True)
+
+
+def config_values(server, **overrides):
+    """Return MailSettings field values that point at *server*."""
+    values = {
+        "transport": "smtp",
+        "host": server.host,
+        "port": server.port,
+        "security": "starttls",
+        "timeout_ms": 5000,
+        "username": server.username,
+        "password": server.password,
+        "sender_email": "biuro@firma.example",
+        "sender_name": "Biuro Firma",
+    }
+    values.update(overrides)
+    return values
+
+
+@pytest.fixture
+def global_config(db, smtp_server):
+    """The saved GlobalMailConfig, pointing at smtp_server."""
+    from symfonia_mail.models import GlobalMailConfig
+
+    config = GlobalMailConfig.get_solo()
+    for name, value in config_values(smtp_server, company_name="Firma Testowa sp. z o.o.").items():
+        setattr(config, name, value)
+    config.full_clean()
+    config.save()
+    return config
+
+
+@pytest.fixture(autouse=True)
+def _fresh_config_cache():
+    """Each test starts with an empty per-process configuration cache."""
+    resolver.clear_cache()
+    yield
+    resolver.clear_cache()
+
+
+@pytest.fixture(autouse=True)
+def _configured_backend(settings):
+    """pytest-django swaps EMAIL_BACKEND for locmem; the host project uses ours."""
+    settings.EMAIL_BACKEND = "symfonia_mail.backends.ConfiguredEmailBackend"

@@ -1,0 +1,191 @@
+"""Real SMTP servers on 127.0.0.1 for the tests (aiosmtpd).
+
+`SMTPServer` starts an aiosmtpd controller in a thread with the options a
+test needs: STARTTLS or implicit TLS (trustme certificates), AUTH, a DSN
+extension (stock aiosmtpd 1.4.6 rejects RET/ENVID/NOTIFY/ORCPT with 555 and
+never advertises DSN, so `DSNSMTP` lets them through and the handler records
+them per recipient), and refusals of chosen senders or recipients.
+"""
+
+import socket
+import ssl
+import threading
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult
+
+DSN_PARAMS = ("RET", "ENVID", "NOTIFY", "ORCPT")
+
+
+@dataclass
+class Received:
+    """One message as the server received it."""
+
+    mail_from: str
+    rcpt_tos: list
+    mail_options: list
+    rcpt_options: dict  # recipient -> its RCPT TO parameters
+    data: bytes
+    login: str | None
+    tls: bool
+    message: object = field(init=False)
+
+    def __post_init__(self):
+        self.message = message_from_bytes(self.data, policy=policy.default)
+
+    def param(self, name, recipient=None):
+        """Return a MAIL FROM parameter, or a RCPT TO one for *recipient*."""
+        options = self.mail_options if recipient is None else self.rcpt_options[recipient]
+        for option in options:
+            key, _eq, value = option.partition("=")
+            if key.upper() == name:
+                return value
+        return None
+
+
+class RecordingHandler:
+    """Accept mail, record it, refuse what the test asked to refuse."""
+
+    def __init__(self, *, dsn=False, refuse_rcpt=None, refuse_sender=None):
+        self.dsn = dsn
+        self.refuse_rcpt = {k.lower(): v for k, v in (refuse_rcpt or {}).items()}
+        self.refuse_sender = {k.lower(): v for k, v in (refuse_sender or {}).items()}
+        self.messages = []
+        self.connections = 0
+        self.lock = threading.Lock()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.dsn:
+            responses.insert(len(responses) - 1, "250-DSN")
+        return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if address.lower() in self.refuse_sender:
+            return self.refuse_sender[address.lower()]
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        envelope.per_rcpt = {}
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower() in self.refuse_rcpt:
+            return self.refuse_rcpt[address.lower()]
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        envelope.per_rcpt[address] = list(rcpt_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        tls = session.ssl is not None or (
+            server.transport is not None
+            and server.transport.get_extra_info("ssl_object") is not None
+        )
+        received = Received(
+            mail_from=envelope.mail_from,
+            rcpt_tos=list(envelope.rcpt_tos),
+            mail_options=list(envelope.mail_options),
+            rcpt_options=dict(getattr(envelope, "per_rcpt", {})),
+            data=envelope.original_content or envelope.content,
+            login=session.auth_data if session.authenticated else None,
+            tls=tls,
+        )
+        with self.lock:
+            self.messages.append(received)
+        return "250 2.0.0 OK queued"
+
+
+class DSNSMTP(SMTP):
+    """aiosmtpd.SMTP that accepts the RFC 3461 parameters (test-only)."""
+
+    def _getparams(self, params):
+        result = super()._getparams(params)
+        if result is not None:
+            for name in DSN_PARAMS:
+                result.pop(name, None)
+        return result
+
+
+class _Controller(Controller):
+    def __init__(self, handler, *, smtp_class, **kwargs):
+        self.smtp_class = smtp_class
+        super().__init__(handler, **kwargs)
+
+    def factory(self):
+        return self.smtp_class(self.handler, **self.SMTP_kwargs)
+
+
+def free_port():
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SMTPServer:
+    """A started aiosmtpd server; stop() it (fixtures do)."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, *, tls="starttls", certificate=None, users=None, auth_required=None,
+                 auth_failure=None, dsn=True, refuse_rcpt=None, refuse_sender=None):
+        """Start a server.
+
+        tls: None, "starttls" or "ssl" (implicit). certificate: a trustme
+        LeafCert. users: {username: password} enables AUTH. auth_failure: the
+        reply text of every failed login (e.g. Gmail's 534-5.7.9 lines).
+        """
+        self.handler = RecordingHandler(dsn=dsn, refuse_rcpt=refuse_rcpt,
+                                        refuse_sender=refuse_sender)
+        self.users = dict(users or {})
+        self.auth_failure = auth_failure
+        self.login_attempts = 0
+        self.port = free_port()
+        kwargs = {}
+        context = None
+        if tls:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            certificate.configure_cert(context)
+        if tls == "starttls":
+            kwargs["tls_context"] = context
+            kwargs["require_starttls"] = False
+        elif tls == "ssl":
+            kwargs["ssl_context"] = context
+            kwargs["auth_require_tls"] = False  # aiosmtpd: needed to offer AUTH over implicit TLS
+        if self.users:
+            kwargs["authenticator"] = self._authenticate
+            kwargs["auth_required"] = True if auth_required is None else auth_required
+        elif tls != "ssl":
+            kwargs["auth_require_tls"] = True
+        self.controller = _Controller(
+            self.handler, smtp_class=DSNSMTP if dsn else SMTP,
+            hostname=self.host, port=self.port, **kwargs,
+        )
+        self.controller.start()
+
+    @property
+    def messages(self):
+        return self.handler.messages
+
+    @property
+    def username(self):
+        return next(iter(self.users), "")
+
+    @property
+    def password(self):
+        return self.users.get(self.username, "")
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data):
+        self.login_attempts += 1
+        login = auth_data.login.decode() if isinstance(auth_data.login, bytes) else auth_data.login
+        password = auth_data.password
+        if isinstance(password, bytes):
+            password = password.decode()
+        if login in self.users and self.users[login] == password:
+            return AuthResult(success=True, auth_data=login)
+        return AuthResult(success=False, handled=False, message=self.auth_failure)
+
+    def stop(self):
+        self.controller.stop()
