@@ -5,10 +5,15 @@ unknown ``{name}`` must pass through untouched.
 """
 
 import datetime
+import difflib
 import re
+from functools import lru_cache
 
 from django.utils.formats import date_format
 from django.utils.html import escape
+from django.utils.module_loading import import_string
+
+from . import conf
 
 # Symfonia name -> ASCII alias accepted from Python callers.
 MACROS = {
@@ -28,6 +33,10 @@ _ALIAS_TO_NAME = {alias: name for name, alias in MACROS.items()}
 MACRO_RE = re.compile(
     r"\{(" + "|".join(re.escape(name) for name in sorted(MACROS, key=len, reverse=True)) + r")\}"
 )
+# Brace text that looks like a macro someone meant to write: letters (any
+# script), single spaces or underscores between words. CSS and JSON contain
+# ":" or quotes, so they never match.
+_MACRO_LIKE_RE = re.compile(r"\{([^\W\d_]+(?:[ _][^\W\d_]+)*)\}")
 
 
 def canonical(values):
@@ -75,3 +84,81 @@ def fill(text, values, *, html=False):
         return escape(rendered) if html else rendered
 
     return MACRO_RE.sub(replace, text)
+
+
+def unknown_macros(text):
+    """Return the macro-like ``{tokens}`` of *text* that are not macros, in order.
+
+    Each item is ``(token, suggestion)``; the suggestion is the closest macro
+    name or None. ASCII aliases (``{z_dnia}``) are reported too: they are for
+    Python callers, a template must use the Symfonia name.
+    """
+    found = []
+    for match in _MACRO_LIKE_RE.finditer(text or ""):
+        name = match.group(1)
+        if name in MACROS or any(token == match.group(0) for token, _s in found):
+            continue
+        found.append((match.group(0), _suggest(name)))
+    return found
+
+
+def _suggest(name):
+    if name in _ALIAS_TO_NAME:
+        return _ALIAS_TO_NAME[name]
+    close = difflib.get_close_matches(name.lower(), list(MACROS), n=1, cutoff=0.6)
+    if not close:
+        # Users often type the Polish names without diacritics ("wysylajacy").
+        close = difflib.get_close_matches(name.lower(), list(_ALIAS_TO_NAME), n=1, cutoff=0.6)
+        close = [_ALIAS_TO_NAME[c] for c in close]
+    return close[0] if close else None
+
+
+# --- values of one message ---------------------------------------------------
+
+
+def person_name(user):
+    """Return the "person data" of *user*: SYMFONIA_MAIL["PERSON_NAME"], else full name."""
+    if user is None or not getattr(user, "is_authenticated", True):
+        return ""
+    hook = conf.get("PERSON_NAME")
+    if hook:
+        name = _hook(hook)(user) if isinstance(hook, str) else hook(user)
+        if name:
+            return str(name).strip()
+    get_full_name = getattr(user, "get_full_name", None)
+    return (get_full_name() or "").strip() if get_full_name else ""
+
+
+@lru_cache(maxsize=8)
+def _hook(path):
+    return import_string(path)
+
+
+def _is_user(value):
+    # Duck typing: importing the user model here would need the app registry.
+    return hasattr(value, "get_username") and hasattr(value, "pk")
+
+
+def message_values(*, config, user, context_macros=None, message_macros=None):
+    """Return the macro values of one message, keyed by Symfonia names.
+
+    Precedence, innermost last: computed defaults < ``mail_context(...)``
+    values < ``msg.macros``. Defaults: ``{firma}`` is the configuration's
+    company name; ``{wysyłający}`` the sending user's person data, else the
+    configuration's sender name; ``{wystawiający}`` is empty. A user object
+    given for ``wysyłający`` or ``wystawiający`` stands for its person data.
+    """
+    values = {
+        "firma": getattr(config, "company_name", "") or "",
+        "wysyłający": person_name(user) or getattr(config, "sender_name", "") or "",
+        "wystawiający": "",
+    }
+    values.update(canonical(context_macros or {}))
+    values.update(canonical(message_macros or {}))
+    for name in ("wysyłający", "wystawiający"):
+        if _is_user(values[name]):
+            given = values[name]
+            values[name] = person_name(given) or (
+                getattr(config, "sender_name", "") if name == "wysyłający" else ""
+            )
+    return values
