@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import PurePath
 
-from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.db.models import Q
 from django.template import Context, TemplateDoesNotExist
 from django.template import Template as DjangoTemplate
@@ -214,11 +214,13 @@ def build_templated(key, to, user=None, macros=None, attachments=None, cc=None, 
     text/html alternative). *macros* become ``msg.macros``, so the backend
     fills them together with the computed ones; dates and lists are formatted
     here in *language*. *attachments* are file paths, ``(filename, content,
-    mimetype)`` tuples or MIME parts. Without *connection*, a connection for
-    *user* is opened on send, so the user's configuration applies.
+    mimetype)`` tuples or MIME parts. ``msg.user`` is set, so the message goes
+    out through *user*'s configuration over any connection. Pass an open
+    *connection* of ConfiguredEmailBackend to build many messages with no
+    query per message.
     """
     if user is None:
-        user = current_user()
+        user = getattr(connection, "user", None) or current_user()
     session = _session(session, connection)
     language = language or translation.get_language() or "pl"
     given = macro_utils.canonical(macros or {})
@@ -228,14 +230,14 @@ def build_templated(key, to, user=None, macros=None, attachments=None, cc=None, 
     )
     rendered = render(key, user, values=values, context=context, language=language,
                       session=session)
-    if connection is None and user is not None:
-        connection = get_connection(user=user)
     common = {"to": to, "cc": cc, "bcc": bcc, "connection": connection, **email_kwargs}
     if rendered.html:
         message = EmailMultiAlternatives(rendered.subject, rendered.text, **common)
         message.attach_alternative(rendered.html, "text/html")
     else:
         message = EmailMessage(rendered.subject, rendered.text, **common)
+    if user is not None:
+        message.user = user  # the backend sends it through this user's configuration
     message.macros = _formatted(given, language)
     message.template_key = key
     message.template_source = rendered.source
