@@ -42,6 +42,11 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         self._log = LogBuffer()
         self._lock = threading.RLock()
 
+    @property
+    def session(self):
+        """The resolution session while the connection is open (None when closed)."""
+        return self._session
+
     # Django's contract: open() says whether it opened; close() closes what is open.
 
     def open(self):
