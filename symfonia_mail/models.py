@@ -273,3 +273,41 @@ class ConfigRevision(models.Model):
 
     def __str__(self):
         return self.token
+
+
+class ReminderRecord(models.Model):
+    """One payment reminder sent: to whom, for which documents, on which day.
+
+    ``symfonia_mail.reminders`` reads these rows so that a second run on the
+    same day does not send the same reminder again (unless forced).
+    """
+
+    contractor_key = models.CharField(
+        _("contractor"), max_length=255,
+        help_text=_("The caller's identifier of the contractor, e.g. sales.contractor:12."),
+    )
+    contractor_name = models.CharField(_("contractor name"), max_length=255, blank=True)
+    documents = models.TextField(_("documents"), help_text=_("Document numbers, one per line."))
+    documents_digest = models.CharField(_("documents digest"), max_length=64, editable=False)
+    sent_on = models.DateField(_("sent on"))
+    sent_at = models.DateTimeField(_("sent at"), auto_now_add=True)
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("sent by"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )
+    recipients = models.TextField(_("recipients"), blank=True)
+    message_id = models.CharField(_("Message-ID"), max_length=998, blank=True)
+
+    class Meta:
+        verbose_name = _("payment reminder sent")
+        verbose_name_plural = _("payment reminders sent")
+        ordering = ["-sent_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["contractor_key", "sent_on", "documents_digest"],
+                name="symfonia_mail_reminder_day",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.contractor_name or self.contractor_key} {self.sent_on}"
