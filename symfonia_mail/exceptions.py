@@ -70,6 +70,11 @@ class AttachmentProtectionError(DeliveryError):
             "the message was not sent."
         )
 
+    def __str__(self):
+        # SMTPException is an OSError, whose __str__ shows its `filename`
+        # attribute ("[Errno None] None: 'a.csv'") instead of the message.
+        return self.args[0]
+
 
 class TransportNotAllowed(ConfigurationError):
     """The operation needs SMTP but the resolved configuration uses another transport."""
