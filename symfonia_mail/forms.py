@@ -18,10 +18,9 @@ def validate_body_size(body):
     if size > MAX_HTML_BYTES:
         raise ValidationError(
             _("The HTML body is %(size)s bytes (UTF-8); an HTML template may have at most "
-              "%(limit)s bytes (32 KB). Shorten it by %(over)s bytes."),
+              "%(limit)s bytes (32 KB)."),
             code="html_too_long",
-            params={"size": _number(size), "limit": _number(MAX_HTML_BYTES),
-                    "over": _number(size - MAX_HTML_BYTES)},
+            params={"size": _number(size), "limit": _number(MAX_HTML_BYTES)},
         )
 
 
