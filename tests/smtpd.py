@@ -189,3 +189,32 @@ class SMTPServer:
 
     def stop(self):
         self.controller.stop()
+
+
+# --- Misbehaving servers (Test SMTP diagnostics) ------------------------------------
+# Servers that break in ways SMTPServer cannot: each is bounded (stop() closes every
+# socket) and listens on 127.0.0.1 only.
+
+
+class SilentServer:
+    """Accept TCP connections on 127.0.0.1 and never send the SMTP greeting.
+
+    The kernel completes the TCP handshake for a listening socket, so a
+    client connects, waits for "220 …" and runs into its timeout: a hung
+    server, or an implicit-TLS port spoken to in plain text.
+    """
+
+    host = "127.0.0.1"
+    username = password = ""  # no AUTH: it never gets that far
+
+    def __init__(self):
+        self.sock = socket.create_server((self.host, 0), backlog=16)
+        self.port = self.sock.getsockname()[1]
+
+    def stop(self):
+        self.sock.close()
+
+
+def dead_port():
+    """Return a port on 127.0.0.1 that refuses connections (bound, then closed)."""
+    return free_port()

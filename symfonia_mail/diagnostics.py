@@ -1,0 +1,725 @@
+"""Test SMTP: send the test message through one configuration, step by step.
+
+Public API (used by the admin, the ``symfonia_mail_test`` command and the
+backend's log hints):
+
+``run_smtp_test(config, *, user=None, language=None) -> SmtpTestReport``
+    *config* is a :class:`symfonia_mail.resolver.ResolvedConfig`; build one
+    from a saved or unsaved model instance with
+    ``resolver.from_settings(instance, company_name=...)``. Nothing is saved.
+    *user* is who runs the test (template and macros); *language* renders the
+    test message and the report in that language (default: the active one).
+    Never raises for a server or network problem: it is in the report.
+
+``SmtpTestReport``
+    ``.ok`` (no step failed), ``.steps`` (list of :class:`Step`), ``.failure``
+    (the first failed step or None), ``.code`` / ``.hint`` (of that step, or
+    ""), ``.accepted`` (list of addresses), ``.refused`` ({address: "code
+    reply"}), ``.message_id``, ``.envelope_id``, ``.duration_ms``,
+    ``.level`` (a ``django.contrib.messages`` level: SUCCESS, WARNING when a
+    step warns, ERROR), ``.summary()`` (plain text, one line per step) and
+    ``.as_html()`` (a SafeString, everything escaped, for
+    ``ModelAdmin.message_user(request, report.as_html(), report.level)``).
+
+``Step``
+    ``.name`` (stable id: ``configuration``, ``connect``, ``ehlo``,
+    ``starttls``, ``login``, ``dsn``, ``mail_from``, ``rcpt_to``, ``data``,
+    ``system``), ``.label`` (translated), ``.status`` (``ok``, ``warning``,
+    ``skipped``, ``failed``), ``.ok``, ``.duration_ms``, ``.detail`` (what was
+    done), ``.reply`` (the server's reply), ``.code`` and ``.hint`` (on
+    failure or warning; see ``CODES``), ``.help_url`` (provider help, if any).
+
+``classify(exc) -> (code, hint)``
+    Name the problem behind an exception raised by smtplib / ssl / socket and
+    say in plain words what to do.
+
+The password never appears in any step text: replies are redacted, even when
+a server echoes the password back.
+"""
+
+import base64
+import contextlib
+import smtplib
+import socket
+import ssl
+import time
+import uuid
+from email.utils import make_msgid
+
+from django.contrib import messages
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.utils import DNS_NAME
+from django.utils import translation
+from django.utils.html import format_html, format_html_join, urlize
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from . import conf, macros, smtp, templates
+from .exceptions import UnreadableSecretError
+
+GMAIL_HELP = "https://support.google.com/accounts/answer/185833"
+MICROSOFT_HELP = (
+    "https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/"
+    "authenticated-client-smtp-submission"
+)
+
+# Stable problem codes and their plain-language hints.
+CODES = {
+    "configuration_incomplete": _(
+        "The configuration is incomplete: enter the SMTP server and the sender address."
+    ),
+    "unreadable_password": _(
+        "The stored password cannot be decrypted with the current FIELD_ENCRYPTION_KEY. "
+        "Restore the key it was saved with or enter the password again."
+    ),
+    "connection_refused": _(
+        "Nothing accepts connections on this server and port. Check the server name and "
+        "the port (587 for STARTTLS, 465 for SSL/TLS, 25 for unencrypted) and whether a "
+        "firewall blocks it."
+    ),
+    "dns_not_found": _(
+        "The server name was not found in DNS. Check its spelling, e.g. smtp.example.com."
+    ),
+    "network_error": _(
+        "The server cannot be reached over the network. Check the server name, the "
+        "port and the network or firewall of this computer."
+    ),
+    "connect_timeout": _(
+        "The server did not accept the connection in time. Check the server name, the "
+        "port and whether a firewall drops the connection."
+    ),
+    "timeout": _(
+        "The server did not answer within the response timeout. A port that expects "
+        "SSL/TLS from the start (usually 465) stays silent for a plain or STARTTLS "
+        "connection: check the security setting. A slow server needs a longer timeout."
+    ),
+    "tls_mismatch": _(
+        "The connection security does not match the port: the server does not speak "
+        "SSL/TLS from the start here. Use STARTTLS for port 587 (or 25) and SSL/TLS "
+        "for port 465."
+    ),
+    "tls_error": _(
+        "The encrypted connection could not be set up. Check the connection security "
+        "setting and the port."
+    ),
+    "certificate_not_trusted": _(
+        "The server's certificate is not trusted (self-signed, issued by an unknown "
+        "authority, or for another name). Use the name the certificate was issued for, "
+        "add the server's certificate authority to the system trust store, or — only "
+        "for an internal server — turn off certificate verification."
+    ),
+    "starttls_not_offered": _(
+        "The server does not offer STARTTLS on this port, and the message will not be "
+        "sent unencrypted. Use the port for STARTTLS (usually 587) or SSL/TLS (465)."
+    ),
+    "tls_required": _(
+        "The server requires an encrypted connection. Choose STARTTLS (port 587) or "
+        "SSL/TLS (port 465)."
+    ),
+    "auth_not_offered": _(
+        "The server does not offer login (SMTP AUTH) on this connection. Many servers "
+        "offer it only after STARTTLS or on port 587; or leave the user name empty if "
+        "this server needs no login."
+    ),
+    "auth_mechanism_unsupported": _(
+        "The server offers no password login method this application supports "
+        "(PLAIN, LOGIN or CRAM-MD5); it may accept only OAuth."
+    ),
+    "auth_required": _(
+        "The server requires a login before it accepts mail: enter the user name and "
+        "the password."
+    ),
+    "login_refused": _(
+        "The server refused the user name or password. Check both. Accounts with "
+        "two-step verification (e.g. Gmail, Microsoft 365) need an app password."
+    ),
+    "app_password_required": _(
+        "The account uses two-step verification, which password login over SMTP does "
+        "not support. Create an app password for this mailbox and enter it as the password."
+    ),
+    "app_password_required_gmail": _(
+        "Gmail refused the normal password because the account uses two-step "
+        "verification, which password login over SMTP does not support. Create an app "
+        "password (Google Account > Security > App passwords) and enter it as the "
+        "password. Help: https://support.google.com/accounts/answer/185833"
+    ),
+    "app_password_required_microsoft": _(
+        "Microsoft 365 refused the password login: basic authentication (user name and "
+        "password) is disabled for this mailbox or organisation, and two-step "
+        "verification is not supported by password login. Create an app password if "
+        "your organisation allows it, or ask the administrator to enable authenticated "
+        "SMTP for the mailbox. Help: https://learn.microsoft.com/exchange/"
+        "clients-and-mobile-in-exchange-online/authenticated-client-smtp-submission"
+    ),
+    "sender_refused": _(
+        "The server refused the sender address. Use an address of the mailbox you log "
+        "in with (or one it may send as)."
+    ),
+    "recipient_refused": _(
+        "The server refused a recipient. Check the sender, CC and BCC addresses; a "
+        "server that refuses to relay usually needs a login."
+    ),
+    "message_refused": _("The server refused the message itself after its content was sent."),
+    "greeting_refused": _("The server answered the connection with a refusal."),
+    "disconnected": _(
+        "The server closed the connection unexpectedly. Check the port and the "
+        "connection security."
+    ),
+    "smtp_error": _("The server answered with an error."),
+    "dsn_not_offered": _(
+        "The server does not advertise delivery status notifications (DSN): messages "
+        "go out without them."
+    ),
+    "plaintext_login": _(
+        "The password is sent unencrypted. Choose STARTTLS or SSL/TLS if the server "
+        "supports it."
+    ),
+}
+
+HELP_URLS = {
+    "app_password_required_gmail": GMAIL_HELP,
+    "app_password_required_microsoft": MICROSOFT_HELP,
+}
+
+_MICROSOFT_MARKERS = ("5.7.139", "5.7.30", "basic authentication is not supported",
+                      "smtpclientauthentication is disabled")
+_GMAIL_MARKERS = ("5.7.9", "application-specific password")
+
+LABELS = {
+    "configuration": _("Configuration"),
+    "connect": _("Connect"),
+    "ehlo": _("Greeting (EHLO)"),
+    "starttls": _("STARTTLS"),
+    "login": _("Login"),
+    "dsn": _("Delivery notifications (DSN)"),
+    "mail_from": _("Sender (MAIL FROM)"),
+    "rcpt_to": _("Recipients (RCPT TO)"),
+    "data": _("Message (DATA)"),
+    "system": _("System mail route"),
+}
+
+OK, WARNING, SKIPPED, FAILED = "ok", "warning", "skipped", "failed"
+
+
+def classify(exc):
+    """Return ``(code, hint)`` naming the problem behind *exc*."""
+    code = _code_for(exc)
+    return code, CODES[code]
+
+
+def _code_for(exc):
+    if isinstance(exc, UnreadableSecretError):
+        return "unreadable_password"
+    if isinstance(exc, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused):
+        return _code_for_reply(exc)
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        text = str(exc).lower()
+        return "starttls_not_offered" if "starttls" in text else "auth_not_offered"
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return "timeout" if _is_timeout(exc) else "disconnected"
+    if isinstance(exc, smtplib.SMTPException):
+        if "authentication method" in str(exc).lower():
+            return "auth_mechanism_unsupported"
+        return "recipient_refused" if getattr(exc, "refused", None) else "smtp_error"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "certificate_not_trusted"
+    if isinstance(exc, ssl.SSLError):
+        reason = (getattr(exc, "reason", "") or "").upper()
+        if reason in ("WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE"):
+            return "tls_mismatch"
+        return "tls_error"
+    if isinstance(exc, socket.gaierror):
+        return "dns_not_found"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection_refused"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, ConnectionError):
+        return "disconnected"
+    return "network_error"
+
+
+def _is_timeout(exc):
+    # smtplib turns a read timeout into SMTPServerDisconnected, raised inside the
+    # handler of the TimeoutError, which stays reachable as __context__.
+    return isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)
+
+
+def _code_for_reply(exc):
+    replies = _replies_of(exc)
+    text = " ".join(reply for _code, reply in replies).lower()
+    codes = {code for code, _reply in replies}
+    if any(marker in text for marker in _MICROSOFT_MARKERS):
+        return "app_password_required_microsoft"
+    if any(marker in text for marker in _GMAIL_MARKERS) and (534 in codes or "5.7.9" in text):
+        return "app_password_required_gmail"
+    if 530 in codes or 538 in codes:
+        return "tls_required" if "tls" in text or "encrypt" in text else "auth_required"
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return "login_refused"
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        return "sender_refused"
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "recipient_refused"
+    if isinstance(exc, smtplib.SMTPDataError):
+        return "message_refused"
+    if isinstance(exc, smtplib.SMTPConnectError):
+        return "greeting_refused"
+    return "smtp_error"
+
+
+def _replies_of(exc):
+    """Return [(code, text)] from an smtplib exception (several for refused recipients)."""
+    refused = getattr(exc, "recipients", None) or getattr(exc, "refused", None)
+    if isinstance(refused, dict):
+        return [(code, _text(reply)) for code, reply in refused.values()]
+    return [(getattr(exc, "smtp_code", 0), _text(getattr(exc, "smtp_error", str(exc))))]
+
+
+def _text(value):
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return str(value).strip()
+
+
+class Step:
+    """One step of the test: what was done, how long it took, what the server said."""
+
+    def __init__(self, name, status=OK, *, detail="", reply="", code="", duration_ms=0.0):
+        self.name = name
+        self.status = status
+        self.detail = detail
+        self.reply = reply
+        self.code = code
+        self.duration_ms = round(duration_ms, 1)
+
+    @property
+    def label(self):
+        return LABELS[self.name]
+
+    @property
+    def ok(self):
+        return self.status != FAILED
+
+    @property
+    def hint(self):
+        return CODES[self.code] if self.code else ""
+
+    @property
+    def help_url(self):
+        return HELP_URLS.get(self.code, "")
+
+    def __repr__(self):
+        return f"<Step {self.name} {self.status} {self.duration_ms} ms {self.code}>"
+
+
+class SmtpTestReport:
+    """The outcome of one Test SMTP run."""
+
+    def __init__(self, config, language):
+        self.config_label = config.label
+        self.server = config.server
+        self.security = config.security
+        self.transport = config.transport
+        self.language = language
+        self.steps = []
+        self.accepted = []
+        self.refused = {}
+        self.message_id = ""
+        self.envelope_id = ""
+        self.duration_ms = 0.0
+
+    @property
+    def ok(self):
+        return all(step.ok for step in self.steps)
+
+    @property
+    def failure(self):
+        return next((step for step in self.steps if not step.ok), None)
+
+    @property
+    def code(self):
+        return self.failure.code if self.failure else ""
+
+    @property
+    def hint(self):
+        return self.failure.hint if self.failure else ""
+
+    @property
+    def level(self):
+        if not self.ok:
+            return messages.ERROR
+        if any(step.status == WARNING for step in self.steps):
+            return messages.WARNING
+        return messages.SUCCESS
+
+    def _language(self):
+        return translation.override(self.language) if self.language else contextlib.nullcontext()
+
+    def headline(self):
+        """Return one sentence: which server, and whether the test passed."""
+        where = self.server or self.transport
+        if self.ok:
+            return gettext("Test SMTP of %(server)s succeeded: the test message was sent to "
+                           "%(accepted)s (%(ms)s ms).") % {
+                "server": where, "accepted": ", ".join(self.accepted) or "-",
+                "ms": _ms(self.duration_ms)}
+        return gettext("Test SMTP of %(server)s failed at step “%(step)s”.") % {
+            "server": where, "step": self.failure.label}
+
+    def summary(self):
+        """Return the report as plain text, one line per step."""
+        with self._language():
+            lines = [self.headline()]
+            for step in self.steps:
+                detail = f": {step.detail}" if step.detail else ""
+                lines.append(f"[{_status_label(step.status)}] {step.label} "
+                             f"({_ms(step.duration_ms)} ms){detail}")
+                lines.extend(f"    {line}" for line in step.reply.splitlines())
+                if step.hint:
+                    lines.append(f"    {gettext('Hint')}: {step.hint}")
+            return "\n".join(lines)
+
+    def as_html(self):
+        """Return the report as escaped HTML for an admin message."""
+        with self._language():
+            items = format_html_join("", "<li>[{}] <strong>{}</strong> ({} ms){}{}{}</li>", (
+                (_status_label(step.status), step.label, _ms(step.duration_ms),
+                 format_html(": {}", step.detail) if step.detail else "",
+                 format_html("<br><code>{}</code>", format_html_join(
+                     mark_safe("<br>"), "{}", ((line,) for line in step.reply.splitlines())))
+                 if step.reply else "",
+                 format_html("<br><em>{}</em> {}", gettext("Hint:"),
+                             # urlize() escapes all the text around the links it makes.
+                             mark_safe(urlize(str(step.hint), nofollow=True, autoescape=True)))  # noqa: S308
+                 if step.hint else "")
+                for step in self.steps))
+            return format_html("{}<ul>{}</ul>", self.headline(), items)
+
+    def __str__(self):
+        return self.summary()
+
+    def __repr__(self):
+        return f"<SmtpTestReport {self.server} ok={self.ok} code={self.code!r}>"
+
+
+def _ms(value):
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+
+def _status_label(status):
+    return {OK: gettext("OK"), WARNING: gettext("warning"), SKIPPED: gettext("skipped"),
+            FAILED: gettext("FAILED")}[status]
+
+
+class _Abort(Exception):
+    """Stop the test after a failed step (already recorded)."""
+
+
+def run_smtp_test(config, *, user=None, language=None):
+    """Send the test message through *config* step by step and return the report."""
+    language = language or translation.get_language()
+    report = SmtpTestReport(config, language)
+    started = time.perf_counter()
+    with translation.override(language):
+        try:
+            _Run(config, report, user).run()
+        except _Abort:
+            pass
+    report.duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    return report
+
+class _ProbeSMTP(smtp.SMTPConnection):
+    """The backend's connection class, noting when TCP is up (dead port vs silent server)."""
+
+    tcp_connected = False
+
+    def _get_socket(self, host, port, timeout):
+        sock = super()._get_socket(host, port, timeout)
+        self.tcp_connected = True
+        return sock
+
+
+class _ProbeSMTPSSL(smtp.SMTPSSLConnection):
+    """The backend's implicit-TLS connection class, noting when TCP is up."""
+
+    tcp_connected = False
+
+    def _get_socket(self, host, port, timeout):
+        sock = smtplib.SMTP._get_socket(self, host, port, timeout)  # TCP only, no TLS yet
+        self.tcp_connected = True
+        try:
+            return self.context.wrap_socket(sock, server_hostname=self._host)
+        except BaseException:
+            sock.close()
+            raise
+
+
+def _redactor(config):
+    """Return a function that blanks the password (and its AUTH encodings) out of text."""
+    password = str(config.password or "")
+    if not password:
+        return lambda text: text
+    user = config.username or ""
+    forms = {password}
+    for raw in (password, f"\0{user}\0{password}", f"{user}\0{password}"):
+        forms.add(base64.b64encode(raw.encode("utf-8")).decode("ascii"))
+    forms = sorted(forms, key=len, reverse=True)
+
+    def redact(text):
+        for form in forms:
+            text = text.replace(form, "********")
+        return text
+
+    return redact
+
+
+class _Run:
+    """One Test SMTP run: each method is a step; a failed step raises _Abort."""
+
+    def __init__(self, config, report, user):
+        self.config = config
+        self.report = report
+        self.user = user
+        self.redact = _redactor(config)
+        self.connection = None
+        self.use_dsn = False
+
+    def run(self):
+        self.check_configuration()
+        if self.config.transport == "system":
+            self.step("system", self.send_system)
+            return
+        try:
+            self.step("connect", self.connect)
+            self.step("ehlo", self.ehlo)
+            if self.config.security == "starttls":
+                self.step("starttls", self.starttls)
+            self.step("login", self.login)
+            self.step("dsn", self.dsn)
+            message = self.test_message()
+            self.step("mail_from", self.mail_from)
+            self.step("rcpt_to", self.rcpt_to)
+            self.step("data", lambda: self.data(message))
+        finally:
+            self.close()
+
+    def step(self, name, action):
+        """Run *action*, time it and record a Step; abort the run when it fails."""
+        started = time.perf_counter()
+        try:
+            outcome = action()
+        except (smtplib.SMTPException, OSError, ValueError) as exc:
+            outcome = {"status": FAILED, "reply": self.describe(exc),
+                       "code": self.refine(name, exc) or classify(exc)[0]}
+        outcome.setdefault("status", OK)
+        for key in ("reply", "detail"):
+            outcome[key] = self.redact(str(outcome.get(key, "")))
+        abort = outcome.pop("abort", outcome["status"] == FAILED)
+        self.report.steps.append(
+            Step(name, duration_ms=(time.perf_counter() - started) * 1000, **outcome)
+        )
+        if abort:
+            raise _Abort
+
+    def refine(self, name, exc):
+        """Return a more precise code than classify() for what the step knows."""
+        if name == "connect" and _is_timeout(exc):
+            if not getattr(self.connection, "tcp_connected", False):
+                return "connect_timeout"
+            if self.config.security != "ssl" and self.config.port == 465:
+                return "tls_mismatch"
+        return ""
+
+    def describe(self, exc):
+        if isinstance(exc, smtplib.SMTPRecipientsRefused):
+            return "\n".join(f"{addr}: {code} {_text(reply)}"
+                             for addr, (code, reply) in exc.recipients.items())
+        if isinstance(exc, smtplib.SMTPResponseException):
+            return f"{exc.smtp_code} {_text(exc.smtp_error)}"
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return f"{exc.verify_message} ({exc.reason})"
+        return f"{type(exc).__name__}: {exc}"
+
+    def check_configuration(self):
+        config = self.config
+        code = ""
+        if not config.sender_email or (config.transport != "system" and not config.host):
+            code = "configuration_incomplete"
+        elif config.username:
+            try:
+                config.checked_password()
+            except UnreadableSecretError:
+                code = "unreadable_password"
+        if code:
+            self.report.steps.append(Step("configuration", FAILED, code=code))
+            raise _Abort
+
+    def connect(self):
+        config = self.config
+        # Built unconnected, so the report can tell TCP from greeting from TLS.
+        kwargs = {"timeout": config.timeout, "local_hostname": DNS_NAME.get_fqdn()}
+        if config.security == "ssl":
+            kwargs["context"] = smtp.tls_context(config.verify_certificate)
+            self.connection = _ProbeSMTPSSL(**kwargs)
+        else:
+            self.connection = _ProbeSMTP(**kwargs)
+        self.connection._host = config.host  # smtplib sets it only when given to __init__
+        code, reply = self.connection.connect(config.host, config.port)
+        if code != 220:
+            raise smtplib.SMTPConnectError(code, reply)
+        detail = f"{config.host}:{config.port}"
+        if config.security == "ssl":
+            detail += f", {self.tls_description()}"
+        return {"detail": detail, "reply": f"{code} {_text(reply)}"}
+
+    def tls_description(self):
+        sock = self.connection.sock
+        detail = f"{sock.version()} {sock.cipher()[0]}"
+        if sock.context.verify_mode == ssl.CERT_NONE:
+            detail += ", " + gettext("certificate not verified")
+        return detail
+
+    def ehlo(self):
+        code, reply = self.connection.ehlo()
+        if code != 250:
+            code, reply = self.connection.helo()
+            if code != 250:
+                raise smtplib.SMTPHeloError(code, reply)
+        return {"reply": f"{code} {_text(reply)}", "detail": self.connection.local_hostname}
+
+    def starttls(self):
+        if not self.connection.has_extn("starttls"):
+            # Never fall back to plain text: the configuration asked for encryption.
+            raise smtplib.SMTPNotSupportedError("STARTTLS extension not supported by server.")
+        context = smtp.tls_context(self.config.verify_certificate)
+        code, reply = self.connection.starttls(context=context)
+        ehlo_code, ehlo_reply = self.connection.ehlo()  # RFC 3207 §4.2: forget the old EHLO
+        if ehlo_code != 250:
+            raise smtplib.SMTPHeloError(ehlo_code, ehlo_reply)
+        return {"detail": self.tls_description(),
+                "reply": f"{code} {_text(reply)}\n{ehlo_code} {_text(ehlo_reply)}"}
+
+    def login(self):
+        config, connection = self.config, self.connection
+        if not config.username:
+            return {"status": SKIPPED,
+                    "detail": gettext("no user name: sending without login")}
+        offered = connection.esmtp_features.get("auth", "").upper().split()
+        # The backend's login: one mechanism only (smtplib's login() would try PLAIN,
+        # then LOGIN: two failed logins per attempt, and providers lock mailboxes).
+        mechanism = next((m for m in connection.preferred_auths if m in offered), "")
+        code, reply = connection.login(config.username, config.checked_password())
+        outcome = {"detail": f"{mechanism}, {config.username}", "reply": f"{code} {_text(reply)}"}
+        if config.security == "none":
+            outcome.update(status=WARNING, code="plaintext_login")
+        return outcome
+
+    def dsn(self):
+        advertised = self.connection.has_extn("dsn")
+        if not smtp.notify_value(self.config.dsn_notify):
+            return {"status": SKIPPED, "detail": gettext(
+                "not requested (the server advertises DSN)") if advertised else gettext(
+                "not requested (the server does not advertise DSN)")}
+        if not advertised:
+            return {"status": WARNING, "code": "dsn_not_offered",
+                    "detail": ", ".join(self.config.dsn_notify)}
+        self.use_dsn = True
+        self.report.envelope_id = f"symfonia-test-{uuid.uuid4().hex}"
+        return {"detail": " ".join((*self.mail_options(), *self.rcpt_options()))}
+
+    def mail_options(self):
+        return ["RET=HDRS", f"ENVID={self.report.envelope_id}"] if self.use_dsn else []
+
+    def rcpt_options(self):
+        return [f"NOTIFY={smtp.notify_value(self.config.dsn_notify)}"] if self.use_dsn else []
+
+    def recipients(self):
+        seen, result = set(), []
+        for addr in (self.config.sender_email, *self.config.cc, *self.config.bcc):
+            if addr.lower() not in seen:
+                seen.add(addr.lower())
+                result.append(addr)
+        return result
+
+    def mail_from(self):
+        sender, options = self.config.sender_email, self.mail_options()
+        code, reply = self.connection.mail(sender, options)
+        if code != 250:
+            self.reset()
+            raise smtplib.SMTPSenderRefused(code, reply, sender)
+        return {"detail": " ".join((sender, *options)), "reply": f"{code} {_text(reply)}"}
+
+    def rcpt_to(self):
+        report, lines = self.report, []
+        for addr in self.recipients():
+            code, reply = self.connection.rcpt(addr, self.rcpt_options())
+            lines.append(f"{addr}: {code} {_text(reply)}")
+            if code in (250, 251):
+                report.accepted.append(addr)
+            else:
+                report.refused[addr] = self.redact(f"{code} {_text(reply)}")
+        outcome = {"reply": "\n".join(lines), "detail": " ".join(self.rcpt_options())}
+        if report.refused:
+            refused = smtplib.SMTPRecipientsRefused({
+                addr: (int(text.split()[0]), text) for addr, text in report.refused.items()})
+            # Some accepted: still send, so they get the test message; the step fails.
+            outcome.update(status=FAILED, code=classify(refused)[0],
+                           abort=not report.accepted)
+            if not report.accepted:
+                self.reset()
+        return outcome
+
+    def data(self, message):
+        code, reply = self.connection.data(message.message().as_bytes(linesep="\r\n"))
+        return {"detail": self.report.message_id, "reply": f"{code} {_text(reply)}"}
+
+    def test_message(self):
+        """Return the test message (template key "test") as a Django EmailMessage."""
+        config = self.config
+        subject, text, html = _test_content(config, self.user)
+        message = EmailMultiAlternatives(
+            subject, text, from_email=config.from_header or None, to=[config.sender_email],
+            cc=list(config.cc), bcc=list(config.bcc))
+        if html:
+            message.attach_alternative(html, "text/html")
+        self.report.message_id = make_msgid(domain=DNS_NAME.get_fqdn())
+        message.extra_headers["Message-ID"] = self.report.message_id
+        return message
+
+    def send_system(self):
+        backend = conf.get("SYSTEM_BACKEND")
+        message = self.test_message()
+        message.connection = get_connection(backend, fail_silently=False)
+        message.send()
+        self.report.accepted.extend(self.recipients())
+        return {"detail": backend}
+
+    def reset(self):
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            self.connection.rset()
+
+    def close(self):
+        if self.connection is None:
+            return
+        try:
+            self.connection.quit()
+        except (smtplib.SMTPException, OSError):
+            self.connection.close()
+
+
+def _test_content(config, user):
+    """Return (subject, text, html) of the test message with its macros filled.
+
+    The "test" template that applies to the configuration's owner, filled with
+    the values of the configuration under test (perhaps unsaved form values),
+    not of the saved one the backend would resolve.
+    """
+    values = macros.message_values(config=config, user=user)
+    rendered = templates.render("test", config.user_id, values=values)
+    return (
+        macros.fill(rendered.subject, values),
+        macros.fill(rendered.text, values),
+        macros.fill(rendered.html, values, html=True) if rendered.html else "",
+    )
