@@ -102,15 +102,11 @@ def protect_message(message, password):
     """
     if is_protected(message):
         return ()
-    attachments = list(message.attachments)
     protected, report = [], []
-    zip_encryption = None
-    for attachment in attachments:
+    for attachment in message.attachments:
         name, data = _file_of(attachment)
-        if zip_encryption is None:  # checked once, and only when there is a file
-            _check_password(name, password)
-            zip_encryption = _zip_encryption(name)
-        result, method = _protect(name, data, password, zip_encryption)
+        _check_password(name, password)
+        result, method = _protect(name, data, password, conf.get("ZIP_ENCRYPTION"))
         protected.append(result)
         report.append(Protected(name, result.filename, method))
     # A new list: a shallow copy of the caller's message shares the old one.
@@ -125,8 +121,6 @@ def protect_message(message, password):
 def protect_file(filename, data, password, *, zip_encryption="aes"):
     """Return *data* protected with *password* as an ``EmailAttachment``."""
     _check_password(filename, password)
-    if zip_encryption not in ZIP_ENCRYPTIONS:
-        raise AttachmentProtectionError(filename, f"unknown ZIP encryption {zip_encryption!r}")
     return _protect(filename, bytes(data), password, zip_encryption)[0]
 
 
@@ -142,6 +136,12 @@ def _protect(name, data, password, zip_encryption):
                 "Attachment %r cannot be encrypted as a PDF (%s); sending it in a ZIP.",
                 name, _reason(exc, password),
             )
+    if zip_encryption not in ZIP_ENCRYPTIONS:
+        # Also a system check (symfonia_mail.E004); here it must stop the message.
+        raise AttachmentProtectionError(
+            name, f"SYMFONIA_MAIL['ZIP_ENCRYPTION'] = {zip_encryption!r} is not 'aes' or "
+            "'zipcrypto'",
+        )
     try:
         content = zip_file(name, data, password, encryption=zip_encryption)
     except Exception as exc:  # noqa: BLE001 - fail closed: every failure names the file
@@ -292,15 +292,6 @@ def _check_password(name, password):
         )
     if not isinstance(password, str) or not password:
         raise AttachmentProtectionError(name, "the attachment password is empty")
-
-
-def _zip_encryption(name):
-    value = conf.get("ZIP_ENCRYPTION")
-    if value not in ZIP_ENCRYPTIONS:
-        raise AttachmentProtectionError(
-            name, f"SYMFONIA_MAIL['ZIP_ENCRYPTION'] = {value!r} is not 'aes' or 'zipcrypto'",
-        )
-    return value
 
 
 def _leaks(exc, password):

@@ -446,7 +446,8 @@ def assert_fails_closed(message, password, *, filename, reason):
 
 def test_unknown_zip_encryption_setting_fails_closed(settings):
     settings.SYMFONIA_MAIL = {"ZIP_ENCRYPTION": "rot13"}
-    message = message_with(("dane.csv", CSV, "text/csv"))
+    message = message_with(("a.pdf", make_pdf(1), None), ("dane.csv", CSV, "text/csv"))
+    # The PDF needs no ZIP; the error names the file that does.
     assert_fails_closed(message, PASSWORD, filename="dane.csv", reason="'rot13'")
 
 
