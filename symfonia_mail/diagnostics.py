@@ -368,17 +368,22 @@ class SmtpTestReport:
         return gettext("Test SMTP of %(server)s failed at step “%(step)s”.") % {
             "server": where, "step": self.failure.label}
 
+    def step_lines(self, step):
+        """Return the plain-text lines of *step*: its status line, then reply and hint."""
+        detail = f": {step.detail}" if step.detail else ""
+        lines = [f"[{_status_label(step.status)}] {step.label} ({_ms(step.duration_ms)} ms)"
+                 f"{detail}"]
+        lines.extend(f"    {line}" for line in step.reply.splitlines())
+        if step.hint:
+            lines.append(f"    {gettext('Hint:')} {step.hint}")
+        return lines
+
     def summary(self):
         """Return the report as plain text, one line per step."""
         with self._language():
             lines = [self.headline()]
             for step in self.steps:
-                detail = f": {step.detail}" if step.detail else ""
-                lines.append(f"[{_status_label(step.status)}] {step.label} "
-                             f"({_ms(step.duration_ms)} ms){detail}")
-                lines.extend(f"    {line}" for line in step.reply.splitlines())
-                if step.hint:
-                    lines.append(f"    {gettext('Hint')}: {step.hint}")
+                lines.extend(self.step_lines(step))
             return "\n".join(lines)
 
     def as_html(self):

@@ -9,6 +9,7 @@ import pytest
 import trustme
 from django.contrib import messages
 from django.core import mail
+from django.utils import translation
 
 from symfonia_mail import diagnostics
 from symfonia_mail.diagnostics import classify, run_smtp_test
@@ -55,6 +56,13 @@ def all_text(report):
     """Everything a person can see of a report."""
     return "\n".join([report.summary(), str(report.as_html()), repr(report), *(
         f"{s.detail} {s.reply} {s.hint}" for s in report.steps)])
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """Hints are lazy: read them in English, whatever the .po files say."""
+    with translation.override("en"):
+        yield
 
 
 @pytest.fixture
