@@ -1,0 +1,58 @@
+# Quick start: `make demo` and `make test` on a fresh machine with Python 3.11 and make.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# System tools the tests use: qpdf and 7z check protected attachments, chromium runs the
+# browser tests, gettext compiles translations, DejaVu renders Polish letters in PDFs.
+TEST_APT := qpdf p7zip-full chromium fonts-dejavu-core gettext
+DEMO_APT := fonts-dejavu-core
+
+.PHONY: demo test lint check wheel-check bench clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "Installing system packages:$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+		$$SUDO apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+endef
+
+demo: $(STAMP)
+	$(call apt_install,$(DEMO_APT))
+	cd example_project && ../$(PY) manage.py demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+check: $(STAMP)
+	cd example_project && ../$(PY) manage.py check --fail-level WARNING
+	cd example_project && ../$(PY) manage.py makemigrations --check --dry-run
+
+wheel-check: $(STAMP)
+	rm -rf dist /tmp/symfonia-mail-wheel-venv
+	$(PY) -m build --wheel --no-isolation --outdir dist . >/dev/null
+	$(PYTHON) -m venv /tmp/symfonia-mail-wheel-venv
+	/tmp/symfonia-mail-wheel-venv/bin/pip install --quiet dist/*.whl
+	cd /tmp && /tmp/symfonia-mail-wheel-venv/bin/python $(CURDIR)/tests/packaging_check.py
+
+test: $(STAMP)
+	$(call apt_install,$(TEST_APT))
+	$(MAKE) lint check
+	$(PY) -m pytest
+	$(MAKE) wheel-check
+
+bench: $(STAMP)
+	$(PY) bench/bench_backend.py
+
+clean:
+	rm -rf $(VENV) dist example_project/db.sqlite3 example_project/var

@@ -1,0 +1,99 @@
+"""A local capture SMTP server for the demo: STARTTLS + AUTH, every message saved as .eml.
+
+It listens on 127.0.0.1 only, advertises DSN (stock aiosmtpd refuses the
+RFC 3461 parameters, so they are let through here) and refuses one address,
+so the demo can show what a refused recipient looks like.
+"""
+
+import ssl
+import threading
+import warnings
+from datetime import datetime
+from pathlib import Path
+
+import trustme
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult
+
+# aiosmtpd 1.4 warns about its own use of a deprecated attribute on every login.
+warnings.filterwarnings("ignore", message="Session.login_data is deprecated")
+
+USERNAME = "demo"
+PASSWORD = "demo-password"
+# The demo's "contractor whose mail server refuses the address".
+REFUSED_ADDRESS = "odrzucony@kontrahent.example"
+
+
+class _Handler:
+    def __init__(self, folder):
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.count = 0
+        self.lock = threading.Lock()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        responses.insert(len(responses) - 1, "250-DSN")
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.lower() == REFUSED_ADDRESS:
+            return "550 5.1.1 <%s>: Recipient address rejected: User unknown" % address
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.count += 1
+            name = f"{datetime.now():%Y%m%d-%H%M%S}-{self.count:04d}.eml"
+        envelope_lines = (
+            f"X-Envelope-From: {envelope.mail_from} {' '.join(envelope.mail_options)}\r\n"
+            f"X-Envelope-To: {', '.join(envelope.rcpt_tos)}\r\n"
+        ).encode()
+        (self.folder / name).write_bytes(envelope_lines + envelope.original_content)
+        return "250 2.0.0 OK: saved as " + name
+
+
+class _DSNSMTP(SMTP):
+    def _getparams(self, params):
+        result = super()._getparams(params)
+        if result is not None:
+            for name in ("RET", "ENVID", "NOTIFY", "ORCPT"):
+                result.pop(name, None)
+        return result
+
+
+class _Controller(Controller):
+    def factory(self):
+        return _DSNSMTP(self.handler, **self.SMTP_kwargs)
+
+
+def _authenticate(server, session, envelope, mechanism, auth_data):
+    ok = auth_data.login == USERNAME.encode() and auth_data.password == PASSWORD.encode()
+    return AuthResult(success=ok, handled=False)
+
+
+class CaptureServer:
+    """Start with start(); the CA file must be trusted by the sending process."""
+
+    def __init__(self, folder, port, ca_file):
+        self.folder = Path(folder)
+        self.port = port
+        self.ca_file = Path(ca_file)
+
+    def start(self):
+        ca = trustme.CA()
+        self.ca_file.parent.mkdir(parents=True, exist_ok=True)
+        ca.cert_pem.write_to_path(str(self.ca_file))
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
+        self.controller = _Controller(
+            _Handler(self.folder), hostname="127.0.0.1", port=self.port,
+            tls_context=context, authenticator=_authenticate, auth_required=True,
+        )
+        self.controller.start()
+        return self
+
+    def stop(self):
+        self.controller.stop()
