@@ -1,5 +1,11 @@
 """Settings for the test suite (a host project as DESIGN.md §2 shows)."""
 
+import sys
+from pathlib import Path
+
+# The example project's apps (sales) are tested here too.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "example_project"))
+
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
 USE_TZ = True
@@ -17,6 +23,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "symfonia_mail",
+    "sales",
 ]
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
