@@ -9,6 +9,7 @@ import difflib
 import re
 from functools import lru_cache
 
+from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import escape
 from django.utils.module_loading import import_string
@@ -59,6 +60,10 @@ def format_value(value):
     if value is None:
         return ""
     if isinstance(value, datetime.datetime):
+        # An aware datetime is shown on the local calendar (23:30 UTC is the
+        # next day in Warsaw), as Django's |date filter does.
+        if timezone.is_aware(value):
+            value = timezone.localtime(value)
         return date_format(value, "SHORT_DATE_FORMAT")
     if isinstance(value, datetime.date):
         return date_format(value, "SHORT_DATE_FORMAT")

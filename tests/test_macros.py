@@ -80,6 +80,12 @@ def test_datetime_is_shown_as_a_date():
         assert format_value(value) == "02-11-2026"
 
 
+def test_aware_datetime_is_shown_on_the_local_calendar():
+    late_utc = datetime.datetime(2026, 11, 2, 23, 30, tzinfo=datetime.UTC)
+    with translation.override("pl"):
+        assert format_value(late_utc) == "03-11-2026"  # TIME_ZONE is Europe/Warsaw
+
+
 def test_lists_are_joined_with_comma_and_space():
     assert fill("{numery}", {"numery": ["FV/1", "FV/2", "FV/3"]}) == "FV/1, FV/2, FV/3"
 
