@@ -40,7 +40,6 @@ a server echoes the password back.
 import base64
 import contextlib
 import smtplib
-import socket
 import ssl
 import time
 import uuid
@@ -57,134 +56,20 @@ from django.utils.translation import gettext_lazy as _
 
 from . import conf, macros, smtp, templates
 from .exceptions import UnreadableSecretError
-
-GMAIL_HELP = "https://support.google.com/accounts/answer/185833"
-MICROSOFT_HELP = (
-    "https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/"
-    "authenticated-client-smtp-submission"
+from .problems import (
+    CODES,
+    GMAIL_HELP,
+    HELP_URLS,
+    MICROSOFT_HELP,
+    classify,
+    is_timeout,
+    reply_text,
 )
 
-# Stable problem codes and their plain-language hints.
-CODES = {
-    "configuration_incomplete": _(
-        "The configuration is incomplete: enter the SMTP server and the sender address."
-    ),
-    "unreadable_password": _(
-        "The stored password cannot be decrypted with the current FIELD_ENCRYPTION_KEY. "
-        "Restore the key it was saved with or enter the password again."
-    ),
-    "connection_refused": _(
-        "Nothing accepts connections on this server and port. Check the server name and "
-        "the port (587 for STARTTLS, 465 for SSL/TLS, 25 for unencrypted) and whether a "
-        "firewall blocks it."
-    ),
-    "dns_not_found": _(
-        "The server name was not found in DNS. Check its spelling, e.g. smtp.example.com."
-    ),
-    "network_error": _(
-        "The server cannot be reached over the network. Check the server name, the "
-        "port and the network or firewall of this computer."
-    ),
-    "connect_timeout": _(
-        "The server did not accept the connection in time. Check the server name, the "
-        "port and whether a firewall drops the connection."
-    ),
-    "timeout": _(
-        "The server did not answer within the response timeout. A port that expects "
-        "SSL/TLS from the start (usually 465) stays silent for a plain or STARTTLS "
-        "connection: check the security setting. A slow server needs a longer timeout."
-    ),
-    "tls_mismatch": _(
-        "The connection security does not match the port: the server does not speak "
-        "SSL/TLS from the start here. Use STARTTLS for port 587 (or 25) and SSL/TLS "
-        "for port 465."
-    ),
-    "tls_error": _(
-        "The encrypted connection could not be set up. Check the connection security "
-        "setting and the port."
-    ),
-    "certificate_not_trusted": _(
-        "The server's certificate is not trusted (self-signed, issued by an unknown "
-        "authority, or for another name). Use the name the certificate was issued for, "
-        "add the server's certificate authority to the system trust store, or — only "
-        "for an internal server — turn off certificate verification."
-    ),
-    "starttls_not_offered": _(
-        "The server does not offer STARTTLS on this port, and the message will not be "
-        "sent unencrypted. Use the port for STARTTLS (usually 587) or SSL/TLS (465)."
-    ),
-    "tls_required": _(
-        "The server requires an encrypted connection. Choose STARTTLS (port 587) or "
-        "SSL/TLS (port 465)."
-    ),
-    "auth_not_offered": _(
-        "The server does not offer login (SMTP AUTH) on this connection. Many servers "
-        "offer it only after STARTTLS or on port 587; or leave the user name empty if "
-        "this server needs no login."
-    ),
-    "auth_mechanism_unsupported": _(
-        "The server offers no password login method this application supports "
-        "(PLAIN, LOGIN or CRAM-MD5); it may accept only OAuth."
-    ),
-    "auth_required": _(
-        "The server requires a login before it accepts mail: enter the user name and "
-        "the password."
-    ),
-    "login_refused": _(
-        "The server refused the user name or password. Check both. Accounts with "
-        "two-step verification (e.g. Gmail, Microsoft 365) need an app password."
-    ),
-    "app_password_required": _(
-        "The account uses two-step verification, which password login over SMTP does "
-        "not support. Create an app password for this mailbox and enter it as the password."
-    ),
-    "app_password_required_gmail": _(
-        "Gmail refused the normal password because the account uses two-step "
-        "verification, which password login over SMTP does not support. Create an app "
-        "password (Google Account > Security > App passwords) and enter it as the "
-        "password. Help: https://support.google.com/accounts/answer/185833"
-    ),
-    "app_password_required_microsoft": _(
-        "Microsoft 365 refused the password login: basic authentication (user name and "
-        "password) is disabled for this mailbox or organisation, and two-step "
-        "verification is not supported by password login. Create an app password if "
-        "your organisation allows it, or ask the administrator to enable authenticated "
-        "SMTP for the mailbox. Help: https://learn.microsoft.com/exchange/"
-        "clients-and-mobile-in-exchange-online/authenticated-client-smtp-submission"
-    ),
-    "sender_refused": _(
-        "The server refused the sender address. Use an address of the mailbox you log "
-        "in with (or one it may send as)."
-    ),
-    "recipient_refused": _(
-        "The server refused a recipient. Check the sender, CC and BCC addresses; a "
-        "server that refuses to relay usually needs a login."
-    ),
-    "message_refused": _("The server refused the message itself after its content was sent."),
-    "greeting_refused": _("The server answered the connection with a refusal."),
-    "disconnected": _(
-        "The server closed the connection unexpectedly. Check the port and the "
-        "connection security."
-    ),
-    "smtp_error": _("The server answered with an error."),
-    "dsn_not_offered": _(
-        "The server does not advertise delivery status notifications (DSN): messages "
-        "go out without them."
-    ),
-    "plaintext_login": _(
-        "The password is sent unencrypted. Choose STARTTLS or SSL/TLS if the server "
-        "supports it."
-    ),
-}
-
-HELP_URLS = {
-    "app_password_required_gmail": GMAIL_HELP,
-    "app_password_required_microsoft": MICROSOFT_HELP,
-}
-
-_MICROSOFT_MARKERS = ("5.7.139", "5.7.30", "basic authentication is not supported",
-                      "smtpclientauthentication is disabled")
-_GMAIL_MARKERS = ("5.7.9", "application-specific password")
+__all__ = [
+    "CODES", "GMAIL_HELP", "HELP_URLS", "MICROSOFT_HELP", "SmtpTestReport", "Step",
+    "classify", "run_smtp_test",
+]
 
 LABELS = {
     "configuration": _("Configuration"),
@@ -200,87 +85,6 @@ LABELS = {
 }
 
 OK, WARNING, SKIPPED, FAILED = "ok", "warning", "skipped", "failed"
-
-
-def classify(exc):
-    """Return ``(code, hint)`` naming the problem behind *exc*."""
-    code = _code_for(exc)
-    return code, CODES[code]
-
-
-def _code_for(exc):
-    if isinstance(exc, UnreadableSecretError):
-        return "unreadable_password"
-    if isinstance(exc, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused):
-        return _code_for_reply(exc)
-    if isinstance(exc, smtplib.SMTPNotSupportedError):
-        text = str(exc).lower()
-        return "starttls_not_offered" if "starttls" in text else "auth_not_offered"
-    if isinstance(exc, smtplib.SMTPServerDisconnected):
-        return "timeout" if _is_timeout(exc) else "disconnected"
-    if isinstance(exc, smtplib.SMTPException):
-        if "authentication method" in str(exc).lower():
-            return "auth_mechanism_unsupported"
-        return "recipient_refused" if getattr(exc, "refused", None) else "smtp_error"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return "certificate_not_trusted"
-    if isinstance(exc, ssl.SSLError):
-        reason = (getattr(exc, "reason", "") or "").upper()
-        if reason in ("WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE"):
-            return "tls_mismatch"
-        return "tls_error"
-    if isinstance(exc, socket.gaierror):
-        return "dns_not_found"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection_refused"
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    if isinstance(exc, ConnectionError):
-        return "disconnected"
-    return "network_error"
-
-
-def _is_timeout(exc):
-    # smtplib turns a read timeout into SMTPServerDisconnected, raised inside the
-    # handler of the TimeoutError, which stays reachable as __context__.
-    return isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)
-
-
-def _code_for_reply(exc):
-    replies = _replies_of(exc)
-    text = " ".join(reply for _code, reply in replies).lower()
-    codes = {code for code, _reply in replies}
-    if any(marker in text for marker in _MICROSOFT_MARKERS):
-        return "app_password_required_microsoft"
-    if any(marker in text for marker in _GMAIL_MARKERS) and (534 in codes or "5.7.9" in text):
-        return "app_password_required_gmail"
-    if 530 in codes or 538 in codes:
-        return "tls_required" if "tls" in text or "encrypt" in text else "auth_required"
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return "login_refused"
-    if isinstance(exc, smtplib.SMTPSenderRefused):
-        return "sender_refused"
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        return "recipient_refused"
-    if isinstance(exc, smtplib.SMTPDataError):
-        return "message_refused"
-    if isinstance(exc, smtplib.SMTPConnectError):
-        return "greeting_refused"
-    return "smtp_error"
-
-
-def _replies_of(exc):
-    """Return [(code, text)] from an smtplib exception (several for refused recipients)."""
-    refused = getattr(exc, "recipients", None) or getattr(exc, "refused", None)
-    if isinstance(refused, dict):
-        return [(code, _text(reply)) for code, reply in refused.values()]
-    return [(getattr(exc, "smtp_code", 0), _text(getattr(exc, "smtp_error", str(exc))))]
-
-
-def _text(value):
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    return str(value).strip()
 
 
 class Step:
@@ -359,7 +163,7 @@ class SmtpTestReport:
 
     def headline(self):
         """Return one sentence: which server, and whether the test passed."""
-        where = self.server or self.transport
+        where = self.server or gettext("the system mail route")
         if self.ok:
             return gettext("Test SMTP of %(server)s succeeded: the test message was sent to "
                            "%(accepted)s (%(ms)s ms).") % {
@@ -497,26 +301,32 @@ class _Run:
             self.step("system", self.send_system)
             return
         try:
-            self.step("connect", self.connect)
+            self.step("connect", self.connect, f"{self.config.host}:{self.config.port}")
             self.step("ehlo", self.ehlo)
             if self.config.security == "starttls":
                 self.step("starttls", self.starttls)
-            self.step("login", self.login)
+            self.step("login", self.login, self.login_detail)
             self.step("dsn", self.dsn)
             message = self.test_message()
-            self.step("mail_from", self.mail_from)
+            self.step("mail_from", self.mail_from,
+                      lambda: " ".join((self.config.sender_email, *self.mail_options())))
             self.step("rcpt_to", self.rcpt_to)
-            self.step("data", lambda: self.data(message))
+            self.step("data", lambda: self.data(message), self.report.message_id)
         finally:
             self.close()
 
-    def step(self, name, action):
-        """Run *action*, time it and record a Step; abort the run when it fails."""
+    def step(self, name, action, detail=""):
+        """Run *action*, time it and record a Step; abort the run when it fails.
+
+        *action* returns the Step's fields (reply, detail, status, code); when
+        it raises, *detail* (a string or a callable) says what was tried.
+        """
         started = time.perf_counter()
         try:
             outcome = action()
-        except (smtplib.SMTPException, OSError, ValueError) as exc:
+        except (smtplib.SMTPException, OSError, UnicodeError) as exc:
             outcome = {"status": FAILED, "reply": self.describe(exc),
+                       "detail": detail() if callable(detail) else detail,
                        "code": self.refine(name, exc) or classify(exc)[0]}
         outcome.setdefault("status", OK)
         for key in ("reply", "detail"):
@@ -530,7 +340,7 @@ class _Run:
 
     def refine(self, name, exc):
         """Return a more precise code than classify() for what the step knows."""
-        if name == "connect" and _is_timeout(exc):
+        if name == "connect" and is_timeout(exc):
             if not getattr(self.connection, "tcp_connected", False):
                 return "connect_timeout"
             if self.config.security != "ssl" and self.config.port == 465:
@@ -539,12 +349,15 @@ class _Run:
 
     def describe(self, exc):
         if isinstance(exc, smtplib.SMTPRecipientsRefused):
-            return "\n".join(f"{addr}: {code} {_text(reply)}"
+            return "\n".join(f"{addr}: {code} {reply_text(reply)}"
                              for addr, (code, reply) in exc.recipients.items())
         if isinstance(exc, smtplib.SMTPResponseException):
-            return f"{exc.smtp_code} {_text(exc.smtp_error)}"
+            return f"{exc.smtp_code} {reply_text(exc.smtp_error)}"
         if isinstance(exc, ssl.SSLCertVerificationError):
             return f"{exc.verify_message} ({exc.reason})"
+        if isinstance(exc, UnicodeError):
+            # Its text quotes the offending characters, perhaps from the password.
+            return f"{type(exc).__name__}: {exc.reason}"
         return f"{type(exc).__name__}: {exc}"
 
     def check_configuration(self):
@@ -577,7 +390,7 @@ class _Run:
         detail = f"{config.host}:{config.port}"
         if config.security == "ssl":
             detail += f", {self.tls_description()}"
-        return {"detail": detail, "reply": f"{code} {_text(reply)}"}
+        return {"detail": detail, "reply": f"{code} {reply_text(reply)}"}
 
     def tls_description(self):
         sock = self.connection.sock
@@ -592,7 +405,7 @@ class _Run:
             code, reply = self.connection.helo()
             if code != 250:
                 raise smtplib.SMTPHeloError(code, reply)
-        return {"reply": f"{code} {_text(reply)}", "detail": self.connection.local_hostname}
+        return {"reply": f"{code} {reply_text(reply)}", "detail": self.connection.local_hostname}
 
     def starttls(self):
         if not self.connection.has_extn("starttls"):
@@ -604,19 +417,23 @@ class _Run:
         if ehlo_code != 250:
             raise smtplib.SMTPHeloError(ehlo_code, ehlo_reply)
         return {"detail": self.tls_description(),
-                "reply": f"{code} {_text(reply)}\n{ehlo_code} {_text(ehlo_reply)}"}
+                "reply": f"{code} {reply_text(reply)}\n{ehlo_code} {reply_text(ehlo_reply)}"}
+
+    def login_detail(self):
+        """Return "MECHANISM, username": the one mechanism the backend's login() uses."""
+        offered = self.connection.esmtp_features.get("auth", "").upper().split()
+        mechanism = next((m for m in self.connection.preferred_auths if m in offered), None)
+        return f"{mechanism or '-'}, {self.config.username}"
 
     def login(self):
-        config, connection = self.config, self.connection
+        config = self.config
         if not config.username:
             return {"status": SKIPPED,
                     "detail": gettext("no user name: sending without login")}
-        offered = connection.esmtp_features.get("auth", "").upper().split()
-        # The backend's login: one mechanism only (smtplib's login() would try PLAIN,
-        # then LOGIN: two failed logins per attempt, and providers lock mailboxes).
-        mechanism = next((m for m in connection.preferred_auths if m in offered), "")
-        code, reply = connection.login(config.username, config.checked_password())
-        outcome = {"detail": f"{mechanism}, {config.username}", "reply": f"{code} {_text(reply)}"}
+        # The backend's login(): one mechanism only. smtplib's own would try PLAIN,
+        # then LOGIN: two failed logins per attempt, and providers lock mailboxes.
+        code, reply = self.connection.login(config.username, config.checked_password())
+        outcome = {"detail": self.login_detail(), "reply": f"{code} {reply_text(reply)}"}
         if config.security == "none":
             outcome.update(status=WARNING, code="plaintext_login")
         return outcome
@@ -649,36 +466,36 @@ class _Run:
         return result
 
     def mail_from(self):
-        sender, options = self.config.sender_email, self.mail_options()
-        code, reply = self.connection.mail(sender, options)
+        sender = self.config.sender_email
+        code, reply = self.connection.mail(sender, self.mail_options())
         if code != 250:
             self.reset()
             raise smtplib.SMTPSenderRefused(code, reply, sender)
-        return {"detail": " ".join((sender, *options)), "reply": f"{code} {_text(reply)}"}
+        return {"detail": " ".join((sender, *self.mail_options())),
+                "reply": f"{code} {reply_text(reply)}"}
 
     def rcpt_to(self):
-        report, lines = self.report, []
+        report, lines, refused = self.report, [], {}
         for addr in self.recipients():
             code, reply = self.connection.rcpt(addr, self.rcpt_options())
-            lines.append(f"{addr}: {code} {_text(reply)}")
+            lines.append(f"{addr}: {code} {reply_text(reply)}")
             if code in (250, 251):
                 report.accepted.append(addr)
             else:
-                report.refused[addr] = self.redact(f"{code} {_text(reply)}")
+                refused[addr] = (code, reply)
+                report.refused[addr] = self.redact(f"{code} {reply_text(reply)}")
         outcome = {"reply": "\n".join(lines), "detail": " ".join(self.rcpt_options())}
-        if report.refused:
-            refused = smtplib.SMTPRecipientsRefused({
-                addr: (int(text.split()[0]), text) for addr, text in report.refused.items()})
+        if refused:
             # Some accepted: still send, so they get the test message; the step fails.
-            outcome.update(status=FAILED, code=classify(refused)[0],
-                           abort=not report.accepted)
+            outcome.update(status=FAILED, abort=not report.accepted,
+                           code=classify(smtplib.SMTPRecipientsRefused(refused))[0])
             if not report.accepted:
                 self.reset()
         return outcome
 
     def data(self, message):
         code, reply = self.connection.data(message.message().as_bytes(linesep="\r\n"))
-        return {"detail": self.report.message_id, "reply": f"{code} {_text(reply)}"}
+        return {"detail": self.report.message_id, "reply": f"{code} {reply_text(reply)}"}
 
     def test_message(self):
         """Return the test message (template key "test") as a Django EmailMessage."""

@@ -1,0 +1,232 @@
+"""Name what went wrong in an SMTP exchange, and say in plain words what to do.
+
+``classify(exc) -> (code, hint)`` for exceptions raised by smtplib, ssl and
+socket (and this app's own delivery errors). Codes are stable identifiers
+(keys of ``CODES``); hints are lazy translations. Test SMTP reports them per
+step; the backend can reuse them for its log.
+"""
+
+import smtplib
+import socket
+import ssl
+
+from django.utils.translation import gettext_lazy as _
+
+from .exceptions import UnreadableSecretError
+
+GMAIL_HELP = "https://support.google.com/accounts/answer/185833"
+MICROSOFT_HELP = (
+    "https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/"
+    "authenticated-client-smtp-submission"
+)
+
+# Stable problem codes and their plain-language hints.
+CODES = {
+    "configuration_incomplete": _(
+        "The configuration is incomplete: enter the SMTP server and the sender address."
+    ),
+    "unreadable_password": _(
+        "The stored password cannot be decrypted with the current FIELD_ENCRYPTION_KEY. "
+        "Restore the key it was saved with or enter the password again."
+    ),
+    "connection_refused": _(
+        "Nothing accepts connections on this server and port. Check the server name and "
+        "the port (587 for STARTTLS, 465 for SSL/TLS, 25 for unencrypted) and whether a "
+        "firewall blocks it."
+    ),
+    "dns_not_found": _(
+        "The server name was not found in DNS. Check its spelling, e.g. smtp.example.com."
+    ),
+    "network_error": _(
+        "The server cannot be reached over the network. Check the server name, the "
+        "port and the network or firewall of this computer."
+    ),
+    "connect_timeout": _(
+        "The server did not accept the connection in time. Check the server name, the "
+        "port and whether a firewall drops the connection."
+    ),
+    "timeout": _(
+        "The server did not answer within the response timeout. A port that expects "
+        "SSL/TLS from the start (usually 465) stays silent for a plain or STARTTLS "
+        "connection: check the security setting. A slow server needs a longer timeout."
+    ),
+    "tls_mismatch": _(
+        "The connection security does not match the port: the server does not speak "
+        "SSL/TLS from the start here. Use STARTTLS for port 587 (or 25) and SSL/TLS "
+        "for port 465."
+    ),
+    "tls_error": _(
+        "The encrypted connection could not be set up. Check the connection security "
+        "setting and the port."
+    ),
+    "certificate_not_trusted": _(
+        "The server's certificate is not trusted (self-signed, issued by an unknown "
+        "authority, or for another name). Use the name the certificate was issued for, "
+        "add the server's certificate authority to the system trust store, or — only "
+        "for an internal server — turn off certificate verification."
+    ),
+    "starttls_not_offered": _(
+        "The server does not offer STARTTLS on this port, and the message will not be "
+        "sent unencrypted. Use the port for STARTTLS (usually 587) or SSL/TLS (465)."
+    ),
+    "tls_required": _(
+        "The server requires an encrypted connection. Choose STARTTLS (port 587) or "
+        "SSL/TLS (port 465)."
+    ),
+    "auth_not_offered": _(
+        "The server does not offer login (SMTP AUTH) on this connection. Many servers "
+        "offer it only after STARTTLS or on port 587; or leave the user name empty if "
+        "this server needs no login."
+    ),
+    "auth_mechanism_unsupported": _(
+        "The server offers no password login method this application supports "
+        "(PLAIN, LOGIN or CRAM-MD5); it may accept only OAuth."
+    ),
+    "auth_required": _(
+        "The server requires a login before it accepts mail: enter the user name and "
+        "the password."
+    ),
+    "login_refused": _(
+        "The server refused the user name or password. Check both. Accounts with "
+        "two-step verification (e.g. Gmail, Microsoft 365) need an app password."
+    ),
+    "app_password_required": _(
+        "The account uses two-step verification, which password login over SMTP does "
+        "not support. Create an app password for this mailbox and enter it as the password."
+    ),
+    "app_password_required_gmail": _(
+        "Gmail refused the normal password because the account uses two-step "
+        "verification, which password login over SMTP does not support. Create an app "
+        "password (Google Account > Security > App passwords) and enter it as the "
+        "password. Help: https://support.google.com/accounts/answer/185833"
+    ),
+    "app_password_required_microsoft": _(
+        "Microsoft 365 refused the password login: basic authentication (user name and "
+        "password) is disabled for this mailbox or organisation, and two-step "
+        "verification is not supported by password login. Create an app password if "
+        "your organisation allows it, or ask the administrator to enable authenticated "
+        "SMTP for the mailbox. Help: https://learn.microsoft.com/exchange/"
+        "clients-and-mobile-in-exchange-online/authenticated-client-smtp-submission"
+    ),
+    "sender_refused": _(
+        "The server refused the sender address. Use an address of the mailbox you log "
+        "in with (or one it may send as)."
+    ),
+    "recipient_refused": _(
+        "The server refused a recipient. Check the sender, CC and BCC addresses; a "
+        "server that refuses to relay usually needs a login."
+    ),
+    "message_refused": _("The server refused the message itself after its content was sent."),
+    "greeting_refused": _("The server answered the connection with a refusal."),
+    "disconnected": _(
+        "The server closed the connection unexpectedly. Check the port and the "
+        "connection security."
+    ),
+    "smtp_error": _("The server answered with an error."),
+    "non_ascii_text": _(
+        "The user name, the password or an address contains characters outside ASCII "
+        "(e.g. Polish letters) that could not be sent to the server. Use an app password "
+        "or a password without such letters, and addresses the server accepts."
+    ),
+    "dsn_not_offered": _(
+        "The server does not advertise delivery status notifications (DSN): messages "
+        "go out without them."
+    ),
+    "plaintext_login": _(
+        "The password is sent unencrypted. Choose STARTTLS or SSL/TLS if the server "
+        "supports it."
+    ),
+}
+
+HELP_URLS = {
+    "app_password_required_gmail": GMAIL_HELP,
+    "app_password_required_microsoft": MICROSOFT_HELP,
+}
+
+_MICROSOFT_MARKERS = ("5.7.139", "5.7.30", "basic authentication is not supported",
+                      "smtpclientauthentication is disabled")
+
+
+def classify(exc):
+    """Return ``(code, hint)`` naming the problem behind *exc*."""
+    code = _code_for(exc)
+    return code, CODES[code]
+
+
+def _code_for(exc):
+    if isinstance(exc, UnreadableSecretError):
+        return "unreadable_password"
+    if isinstance(exc, UnicodeError):
+        return "non_ascii_text"
+    if isinstance(exc, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused):
+        return _code_for_reply(exc)
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        text = str(exc).lower()
+        return "starttls_not_offered" if "starttls" in text else "auth_not_offered"
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return "timeout" if is_timeout(exc) else "disconnected"
+    if isinstance(exc, smtplib.SMTPException):
+        if "authentication method" in str(exc).lower():
+            return "auth_mechanism_unsupported"
+        return "recipient_refused" if getattr(exc, "refused", None) else "smtp_error"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return "certificate_not_trusted"
+    if isinstance(exc, ssl.SSLError):
+        reason = (getattr(exc, "reason", "") or "").upper()
+        if reason in ("WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE"):
+            return "tls_mismatch"
+        return "tls_error"
+    if isinstance(exc, socket.gaierror):
+        return "dns_not_found"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection_refused"
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, ConnectionError):
+        return "disconnected"
+    return "network_error"
+
+
+def is_timeout(exc):
+    """Return True when *exc* is, or was caused by, a socket timeout."""
+    # smtplib turns a read timeout into SMTPServerDisconnected, raised inside the
+    # handler of the TimeoutError, which stays reachable as __context__.
+    return isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)
+
+
+def _code_for_reply(exc):
+    replies = _replies_of(exc)
+    text = " ".join(reply for _code, reply in replies).lower()
+    codes = {code for code, _reply in replies}
+    if any(marker in text for marker in _MICROSOFT_MARKERS):
+        return "app_password_required_microsoft"
+    if "application-specific password" in text or (534 in codes and "5.7.9" in text):
+        return "app_password_required_gmail"
+    if 530 in codes or 538 in codes:
+        return "tls_required" if "tls" in text or "encrypt" in text else "auth_required"
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return "login_refused"
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        return "sender_refused"
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "recipient_refused"
+    if isinstance(exc, smtplib.SMTPDataError):
+        return "message_refused"
+    if isinstance(exc, smtplib.SMTPConnectError):
+        return "greeting_refused"
+    return "smtp_error"
+
+
+def _replies_of(exc):
+    """Return [(code, text)] from an smtplib exception (several for refused recipients)."""
+    refused = getattr(exc, "recipients", None) or getattr(exc, "refused", None)
+    if isinstance(refused, dict):
+        return [(code, reply_text(reply)) for code, reply in refused.values()]
+    return [(getattr(exc, "smtp_code", 0), reply_text(getattr(exc, "smtp_error", str(exc))))]
+
+
+def reply_text(value):
+    """Return a server reply (bytes or str) as stripped text."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return str(value).strip()
