@@ -1,40 +1,48 @@
 """Test SMTP: send the test message through one configuration, step by step.
 
-Public API (used by the admin, the ``symfonia_mail_test`` command and the
-backend's log hints):
+Public API (the admin, the ``symfonia_mail_test`` command; nothing here saves):
 
 ``run_smtp_test(config, *, user=None, language=None) -> SmtpTestReport``
     *config* is a :class:`symfonia_mail.resolver.ResolvedConfig`; build one
     from a saved or unsaved model instance with
-    ``resolver.from_settings(instance, company_name=...)``. Nothing is saved.
-    *user* is who runs the test (template and macros); *language* renders the
-    test message and the report in that language (default: the active one).
-    Never raises for a server or network problem: it is in the report.
+    ``resolver.from_settings(instance, company_name=...)``. *user* is who runs
+    the test (the ``{wysyłający}`` macro); *language* is the language of the
+    test message and of the report's texts (default: the active one). Never
+    raises for a server, network, TLS or login problem: that is in the report.
+    The message is the "test" template of the configuration's owner, filled
+    with this configuration's values, sent over the connection under test to
+    ``sender_email`` + CC + BCC, with ``From: config.from_header`` and, when
+    asked and advertised, ``MAIL FROM … RET=HDRS ENVID=…`` / ``RCPT TO …
+    NOTIFY=…``. Login uses the backend's connection class: one AUTH mechanism.
 
 ``SmtpTestReport``
     ``.ok`` (no step failed), ``.steps`` (list of :class:`Step`), ``.failure``
-    (the first failed step or None), ``.code`` / ``.hint`` (of that step, or
-    ""), ``.accepted`` (list of addresses), ``.refused`` ({address: "code
-    reply"}), ``.message_id``, ``.envelope_id``, ``.duration_ms``,
-    ``.level`` (a ``django.contrib.messages`` level: SUCCESS, WARNING when a
-    step warns, ERROR), ``.summary()`` (plain text, one line per step) and
-    ``.as_html()`` (a SafeString, everything escaped, for
-    ``ModelAdmin.message_user(request, report.as_html(), report.level)``).
+    (first failed Step or None), ``.code`` / ``.hint`` (of that step, or ""),
+    ``.accepted`` (addresses), ``.refused`` ({address: "550 reply text"}),
+    ``.message_id``, ``.envelope_id`` ("" without DSN), ``.duration_ms``,
+    ``.language``, ``.level`` (``django.contrib.messages`` SUCCESS, WARNING
+    when a step warns, ERROR), ``.headline()`` (one sentence),
+    ``.summary()`` (plain text, one line per step plus indented replies and
+    hints), ``.step_lines(step)`` and ``.as_html()`` (a SafeString, every
+    value escaped, links in hints clickable) for
+    ``ModelAdmin.message_user(request, report.as_html(), report.level)``.
 
 ``Step``
-    ``.name`` (stable id: ``configuration``, ``connect``, ``ehlo``,
-    ``starttls``, ``login``, ``dsn``, ``mail_from``, ``rcpt_to``, ``data``,
-    ``system``), ``.label`` (translated), ``.status`` (``ok``, ``warning``,
-    ``skipped``, ``failed``), ``.ok``, ``.duration_ms``, ``.detail`` (what was
-    done), ``.reply`` (the server's reply), ``.code`` and ``.hint`` (on
-    failure or warning; see ``CODES``), ``.help_url`` (provider help, if any).
+    ``.name``: ``configuration`` (only when the configuration itself is
+    unusable: incomplete, unreadable password), ``connect``, ``ehlo``,
+    ``starttls`` (security=starttls only), ``login``, ``dsn``, ``mail_from``,
+    ``rcpt_to``, ``data``; or ``system`` alone for transport=system.
+    ``.label`` (translated), ``.status`` (``ok``, ``warning``, ``skipped``,
+    ``failed``), ``.ok``, ``.duration_ms``, ``.detail`` (what was tried),
+    ``.reply`` (the server's reply, or the error), ``.code`` / ``.hint``
+    (failure or warning; keys of ``CODES``), ``.help_url`` (provider help).
 
-``classify(exc) -> (code, hint)``
-    Name the problem behind an exception raised by smtplib / ssl / socket and
-    say in plain words what to do.
+``classify(exc) -> (code, hint)`` (from :mod:`symfonia_mail.problems`)
+    Name the problem behind an smtplib / ssl / socket exception, with a
+    plain-language hint (a lazy translation).
 
 The password never appears in any step text: replies are redacted, even when
-a server echoes the password back.
+a server echoes the password (or its AUTH PLAIN encoding) back.
 """
 
 import base64
