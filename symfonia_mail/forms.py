@@ -1,13 +1,15 @@
-"""The MessageTemplate form: the 32 KB HTML limit and the warnings Symfonia never gave."""
+"""Admin forms: message templates (32 KB HTML limit, macro warnings) and mail configurations."""
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
+from .fields import UnreadableSecret
 from .macros import MACROS, unknown_macros
-from .models import MessageTemplate
+from .models import GlobalMailConfig, MessageTemplate, Scope, UserMailConfig
 from .templates import MAX_HTML_BYTES, is_html
+from .widgets import DsnNotifyField, ScopeSelect, SecretInput
 
 
 def validate_body_size(body):
@@ -78,3 +80,187 @@ class MessageTemplateForm(forms.ModelForm):
         cleaned = super().clean()
         self.warnings = template_warnings(cleaned.get("subject"), cleaned.get("body"))
         return cleaned
+
+
+# --- mail configuration forms ------------------------------------------------
+
+SECRET_FIELDS = ("password", "attachment_password")
+SETTINGS_FIELDS = [
+    "transport", "host", "port", "security", "verify_certificate", "timeout_ms", "username",
+    "password", "sender_email", "sender_name", "cc", "bcc", "dsn_notify", "attachment_password",
+]
+
+
+def secret_state(instance, name):
+    """Return a sentence saying whether *name* is stored on *instance*, never its value."""
+    value = getattr(instance, name, "") or ""
+    if not value:
+        return _("Nothing is stored.")
+    if isinstance(value, UnreadableSecret):
+        return _("A value is stored but cannot be decrypted with the current encryption key "
+                 "(FIELD_ENCRYPTION_KEY): enter it again.")
+    entered_by = getattr(instance, f"{name}_set_by", None)
+    if entered_by is None:
+        return _("A value is stored. Leave the field empty to keep it.")
+    return _("A value is stored (entered by %(user)s). Leave the field empty to keep it.") % {
+        "user": entered_by.get_username()}
+
+
+class MailSettingsForm(forms.ModelForm):
+    """Edit one mail configuration; the two passwords are write-only.
+
+    An empty password field keeps the stored value, a new value records who
+    entered it (``*_set_by``), the "clear" checkbox removes it. The admin sets
+    ``editor`` (who is saving) and ``show_url_for(name)`` (the "Show" endpoint
+    when the viewer may see the value, else "").
+    """
+
+    dsn_notify = DsnNotifyField(
+        label=_("delivery notifications"),
+        help_text=_("Ask the mail server to report back: when the message is delivered, "
+                    "when delivery fails, when it is delayed; or never. “None” asks for "
+                    "nothing and leaves it to the server. Not every server supports this."),
+    )
+    password = forms.CharField(
+        label=_("password"), required=False, strip=False, widget=SecretInput,
+        help_text=_("Never shown on this page. Leave empty to keep the stored password."),
+    )
+    clear_password = forms.BooleanField(label=_("clear the stored password"), required=False)
+    attachment_password = forms.CharField(
+        label=_("attachment password"), required=False, strip=False, widget=SecretInput,
+        help_text=_(
+            "When set, PDF attachments are encrypted with this password (AES-256) and other "
+            "files are packed into a password-protected ZIP. AES ZIP files need 7-Zip or a "
+            "similar program. Leave empty to keep the stored password."
+        ),
+    )
+    clear_attachment_password = forms.BooleanField(
+        label=_("clear the stored attachment password"), required=False,
+        help_text=_("Attachments are then sent unprotected."),
+    )
+
+    editor = None
+
+    @staticmethod
+    def show_url_for(name):
+        return ""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.secret_changes = {}
+        for name in SECRET_FIELDS:
+            # The stored secret must not even sit in the form's initial data.
+            self.initial.pop(name, None)
+            if name in self.fields:
+                widget = self.fields[name].widget
+                widget.state = secret_state(self.instance, name)
+                widget.show_url = self.show_url_for(name)
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in SECRET_FIELDS:
+            if name not in self.fields:
+                continue
+            stored = getattr(self.instance, name, "") or ""
+            new = cleaned.get(name) or ""
+            if self.fields[name].disabled:
+                cleaned[name] = stored
+            elif cleaned.get(f"clear_{name}"):
+                if new:
+                    self.add_error(f"clear_{name}", _(
+                        "Either enter a new password or clear the stored one, not both."))
+                cleaned[name] = ""
+                if stored:
+                    self.secret_changes[name] = "cleared"
+            elif new:
+                self.secret_changes[name] = "set"
+            else:
+                cleaned[name] = stored
+        return cleaned
+
+    def _post_clean(self):
+        super()._post_clean()
+        for name, change in self.secret_changes.items():
+            editor = self.editor if change == "set" else None
+            if editor is not None and not getattr(editor, "pk", None):
+                editor = None
+            setattr(self.instance, f"{name}_set_by", editor)
+
+
+class GlobalMailConfigForm(MailSettingsForm):
+    """The global configuration (Symfonia's "common for all users" scope)."""
+
+    class Meta:
+        model = GlobalMailConfig
+        fields = [*SETTINGS_FIELDS, "company_name"]
+
+
+class UserMailConfigForm(MailSettingsForm):
+    """A user's configuration, which shows the values of the scope it displays.
+
+    ``showing`` (a hidden field) says which scope's values fill the form:
+    ``individual`` (this user's stored values, editable) or ``global`` (the
+    global values, read-only here). Saving while showing the global values
+    changes only the scope: the individual values stay stored, as in Symfonia.
+    """
+
+    showing = forms.ChoiceField(choices=Scope.choices, required=False, widget=forms.HiddenInput)
+
+    class Meta:
+        model = UserMailConfig
+        fields = ["user", "scope", *SETTINGS_FIELDS]
+        widgets = {"scope": ScopeSelect}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.is_bound:
+            showing = self.data.get(self.add_prefix("showing"))
+        else:
+            showing = self.initial.get("showing") or (
+                self.instance.scope if self.instance.pk else Scope.INDIVIDUAL)
+        self.showing = showing if showing in Scope.values else Scope.INDIVIDUAL
+        self.initial["showing"] = self.showing
+        if self.showing == Scope.GLOBAL:
+            self._show_global()
+
+    def _show_global(self):
+        shown = None if self.is_bound else GlobalMailConfig.objects.filter(
+            pk=GlobalMailConfig.SINGLETON_PK).first()
+        for name, field in self.fields.items():
+            if name in ("user", "scope", "showing"):
+                continue
+            field.disabled = True
+            if name in SECRET_FIELDS:
+                field.widget.show_url = ""
+                field.widget.state = secret_state(shown, name) if shown else ""
+            elif shown is not None and hasattr(shown, name):
+                self.initial[name] = getattr(shown, name)
+        for name in ("transport", "host"):
+            if name in self.fields:
+                self.fields[name].help_text = _(
+                    "Values of the global configuration, shown read-only. Saving changes "
+                    "only the scope: this user's individual values stay stored.")
+                break
+
+
+class OwnMessageTemplateForm(MessageTemplateForm):
+    """The template form of a non-superuser: the owner is always the person editing."""
+
+    owner_user = None
+
+    class Meta(MessageTemplateForm.Meta):
+        fields = ["key", "subject", "body"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is None and self.owner_user is not None:
+            self.instance.owner = self.owner_user
+
+    def clean_key(self):
+        # The owner is not a form field, so ModelForm skips the (owner, key) constraint.
+        key = self.cleaned_data.get("key")
+        mine = MessageTemplate.objects.filter(owner=self.instance.owner, key=key)
+        if key and mine.exclude(pk=self.instance.pk).exists():
+            raise ValidationError(_("You already have a template with this key."),
+                                  code="unique")
+        return key

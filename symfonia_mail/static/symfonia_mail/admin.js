@@ -1,0 +1,131 @@
+/* symfonia_mail admin: small enhancements; every action still works as a plain form post. */
+"use strict";
+(function () {
+  function csrfToken(form) {
+    const input = form && form.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  // Delivery notifications: Never and None exclude every other option (RFC 3461 §4.1).
+  function wireDsn(root) {
+    root.querySelectorAll("input[data-dsn-group]").forEach(function (box) {
+      box.addEventListener("change", function () {
+        if (!box.checked) return;
+        const group = box.closest(".symfonia-dsn") || box.form;
+        group.querySelectorAll("input[data-dsn-group]").forEach(function (other) {
+          if (other === box) return;
+          if (box.dataset.dsnGroup === "exclusive" || other.dataset.dsnGroup === "exclusive") {
+            other.checked = false;
+          }
+        });
+      });
+    });
+  }
+
+  // Security: move the port along when it still holds the other mode's usual port.
+  function wireSecurity(root) {
+    const security = root.querySelector("select[name=security]");
+    const port = root.querySelector("input[name=port]");
+    if (!security || !port) return;
+    const usual = {ssl: "465", starttls: "587", none: "25"};
+    security.addEventListener("change", function () {
+      if (Object.values(usual).includes(port.value.trim()) && usual[security.value]) {
+        port.value = usual[security.value];
+      }
+    });
+  }
+
+  // "Show": ask the server (POST, CSRF); it answers only the user who entered the value.
+  function wireShow(root) {
+    root.querySelectorAll("button.symfonia-show-secret").forEach(function (button) {
+      const output = button.parentElement.querySelector(".symfonia-secret-value");
+      button.addEventListener("click", function () {
+        if (!output.hidden) {
+          output.hidden = true;
+          output.textContent = "";
+          button.textContent = button.dataset.showLabel;
+          return;
+        }
+        fetch(button.dataset.url, {
+          method: "POST",
+          credentials: "same-origin",
+          headers: {"X-CSRFToken": csrfToken(button.form), "Accept": "application/json"},
+        }).then(function (response) {
+          if (!response.ok) throw new Error(response.status);
+          return response.json();
+        }).then(function (data) {
+          output.textContent = data.value;
+          output.hidden = false;
+          button.textContent = button.dataset.hideLabel;
+        }).catch(function () {
+          output.textContent = "✗";
+          output.hidden = false;
+        });
+      });
+    });
+  }
+
+  // Test SMTP: post the unsaved form and show the report without reloading the page,
+  // so that a password typed into the form stays there.
+  function wireTest(root) {
+    root.querySelectorAll("button.symfonia-test-smtp").forEach(function (button) {
+      button.addEventListener("click", function (event) {
+        if (!window.fetch || !window.FormData) return;  // plain form post instead
+        event.preventDefault();
+        const form = button.form;
+        const data = new FormData(form);
+        data.append("_test_smtp", "1");
+        const label = button.textContent;
+        button.disabled = true;
+        button.textContent = button.dataset.runningLabel;
+        fetch(form.getAttribute("action") || window.location.href, {
+          method: "POST",
+          body: data,
+          credentials: "same-origin",
+          headers: {"Accept": "application/json"},
+        }).then(function (response) {
+          if (!response.ok) throw new Error(response.status + " " + response.statusText);
+          return response.json();
+        }).then(function (result) {
+          showMessage(result.level, result.html);
+        }).catch(function (error) {
+          showMessage("error", document.createTextNode(String(error)));
+        }).finally(function () {
+          button.disabled = false;
+          button.textContent = label;
+        });
+      });
+    });
+  }
+
+  function showMessage(level, html) {
+    let list = document.querySelector("ul.messagelist");
+    if (!list) {
+      list = document.createElement("ul");
+      list.className = "messagelist";
+      const main = document.getElementById("main") || document.body;
+      const content = document.getElementById("content");
+      (content ? content.parentNode : main).insertBefore(list, content);
+    }
+    list.replaceChildren();
+    const item = document.createElement("li");
+    item.className = level + " symfonia-test-report";
+    // The server escapes everything in the report (diagnostics.SmtpTestReport.as_html).
+    if (typeof html === "string") item.innerHTML = html; else item.appendChild(html);
+    list.appendChild(item);
+    list.scrollIntoView({block: "nearest"});
+  }
+
+  function init() {
+    wireDsn(document);
+    wireSecurity(document);
+    wireShow(document);
+    wireTest(document);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", init);
+  } else {
+    init();
+  }
+})();
