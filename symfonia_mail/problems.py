@@ -51,9 +51,9 @@ CODES = {
         "connection: check the security setting. A slow server needs a longer timeout."
     ),
     "tls_mismatch": _(
-        "The connection security does not match the port: the server does not speak "
-        "SSL/TLS from the start here. Use STARTTLS for port 587 (or 25) and SSL/TLS "
-        "for port 465."
+        "The connection security does not match the port: SSL/TLS from the start on a "
+        "port that expects plain text or STARTTLS, or the other way round. Use STARTTLS "
+        "for port 587 (or 25) and SSL/TLS for port 465."
     ),
     "tls_error": _(
         "The encrypted connection could not be set up. Check the connection security "
@@ -101,12 +101,13 @@ CODES = {
         "password. Help: https://support.google.com/accounts/answer/185833"
     ),
     "app_password_required_microsoft": _(
-        "Microsoft 365 refused the password login: basic authentication (user name and "
-        "password) is disabled for this mailbox or organisation, and two-step "
-        "verification is not supported by password login. Create an app password if "
-        "your organisation allows it, or ask the administrator to enable authenticated "
-        "SMTP for the mailbox. Help: https://learn.microsoft.com/exchange/"
-        "clients-and-mobile-in-exchange-online/authenticated-client-smtp-submission"
+        "Microsoft 365 refused the password login. If the password is right, basic "
+        "authentication (user name and password) is disabled for this mailbox or "
+        "organisation, or the account uses two-step verification, which password login "
+        "does not support. Create an app password if your organisation allows it, or ask "
+        "the administrator to enable authenticated SMTP for the mailbox. Help: "
+        "https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/"
+        "authenticated-client-smtp-submission"
     ),
     "sender_refused": _(
         "The server refused the sender address. Use an address of the mailbox you log "
