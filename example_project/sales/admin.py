@@ -1,0 +1,125 @@
+"""Sales admin: contractors, invoices (with their PDF), "Send payment reminders"."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import F
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from symfonia_mail.exceptions import TransportNotAllowed
+from symfonia_mail.reminders import Status, send_reminders
+
+from .models import Company, Contractor, Invoice
+from .pdf import invoice_filename, render_invoice_pdf
+from .reminders import reminders_for_contractors, reminders_for_invoices, summary_lines
+
+_LEVELS = {
+    Status.SENT: messages.SUCCESS, Status.PLANNED: messages.INFO,
+    Status.SKIPPED: messages.WARNING, Status.FAILED: messages.ERROR,
+}
+
+
+class RemindersActionMixin:
+    """The "Send payment reminders" action, sent as the logged-in user."""
+
+    def reminders_for(self, queryset, as_of):
+        raise NotImplementedError
+
+    @admin.action(description=_("Send payment reminders"), permissions=["change"])
+    def send_payment_reminders(self, request, queryset):
+        as_of = timezone.localdate()
+        reminders = self.reminders_for(queryset, as_of)
+        if not reminders:
+            self.message_user(request, _("None of the selected is overdue."), messages.INFO)
+            return
+        try:
+            results = send_reminders(reminders, user=request.user, as_of=as_of)
+        except TransportNotAllowed as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        for status, line in summary_lines(results):
+            self.message_user(request, line, _LEVELS[status])
+
+
+@admin.register(Company)
+class CompanyAdmin(admin.ModelAdmin):
+    list_display = ["name", "tax_id", "bank_account"]
+
+
+class InvoiceInline(admin.TabularInline):
+    model = Invoice
+    extra = 0
+    fields = ["number", "issue_date", "due_date", "amount", "paid_amount", "currency"]
+    show_change_link = True
+
+
+@admin.register(Contractor)
+class ContractorAdmin(RemindersActionMixin, admin.ModelAdmin):
+    list_display = ["name", "tax_id", "emails"]
+    search_fields = ["name", "tax_id", "emails"]
+    actions = ["send_payment_reminders"]
+    inlines = [InvoiceInline]
+
+    def reminders_for(self, queryset, as_of):
+        return reminders_for_contractors(queryset, as_of)
+
+
+class OverdueFilter(admin.SimpleListFilter):
+    title = _("payment")
+    parameter_name = "payment"
+
+    def lookups(self, request, model_admin):
+        return [("overdue", _("overdue")), ("unpaid", _("not fully paid"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "overdue":
+            return queryset.overdue(timezone.localdate())
+        if self.value() == "unpaid":
+            return queryset.filter(paid_amount__lt=F("amount"))
+        return queryset
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(RemindersActionMixin, admin.ModelAdmin):
+    list_display = [
+        "number", "contractor", "issue_date", "due_date", "amount", "paid_amount",
+        "currency", "outstanding_display", "pdf_link",
+    ]
+    list_filter = [OverdueFilter, "currency", "due_date"]
+    search_fields = ["number", "contractor__name", "contractor__tax_id"]
+    list_select_related = ["contractor"]
+    autocomplete_fields = ["contractor"]
+    date_hierarchy = "issue_date"
+    actions = ["send_payment_reminders"]
+
+    def reminders_for(self, queryset, as_of):
+        return reminders_for_invoices(queryset, as_of)
+
+    @admin.display(description=_("outstanding"))
+    def outstanding_display(self, invoice):
+        return invoice.outstanding
+
+    @admin.display(description="PDF")
+    def pdf_link(self, invoice):
+        url = reverse(f"{self.admin_site.name}:sales_invoice_pdf", args=[invoice.pk])
+        return format_html('<a href="{}">{}</a>', url, invoice_filename(invoice))
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/pdf/", self.admin_site.admin_view(self.pdf_view),
+                 name="sales_invoice_pdf"),
+            *super().get_urls(),
+        ]
+
+    def pdf_view(self, request, pk):
+        """Show the invoice PDF (read-only: view permission is enough)."""
+        invoice = get_object_or_404(Invoice.objects.select_related("contractor"), pk=pk)
+        if not self.has_view_permission(request, invoice):
+            raise PermissionDenied
+        response = HttpResponse(render_invoice_pdf(invoice), content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="{invoice_filename(invoice)}"'
+        return response

@@ -1,0 +1,81 @@
+"""Turn contractors and invoices into symfonia_mail reminders, and report the results."""
+
+from functools import partial
+
+from django.utils.translation import gettext as _
+
+from symfonia_mail.reminders import ContractorReminder, OverdueDocument, Status
+
+from .models import Company, Invoice
+from .pdf import invoice_filename, render_invoice_pdf
+
+
+def contractor_key(contractor):
+    """Return the identity of *contractor* for the no-duplicates rule."""
+    return f"sales.contractor:{contractor.pk}"
+
+
+def document(invoice, company):
+    """Return *invoice* as an OverdueDocument whose PDF is rendered when it is sent."""
+    return OverdueDocument(
+        number=invoice.number, issue_date=invoice.issue_date, due_date=invoice.due_date,
+        amount=invoice.amount, outstanding=invoice.outstanding, currency=invoice.currency,
+        pdf=partial(render_invoice_pdf, invoice, company), pdf_name=invoice_filename(invoice),
+    )
+
+
+def reminder(contractor, invoices, company):
+    return ContractorReminder(
+        name=contractor.name, emails=contractor.email_list(),
+        documents=[document(invoice, company) for invoice in invoices],
+        key=contractor_key(contractor), ref=contractor,
+    )
+
+
+def reminders_for_invoices(invoices, as_of):
+    """Return one reminder per contractor with overdue invoices among *invoices*."""
+    company = Company.current()
+    overdue = (
+        invoices.overdue(as_of).select_related("contractor")
+        .order_by("contractor__name", "contractor_id", "due_date", "number")
+    )
+    grouped = {}
+    for invoice in overdue:
+        grouped.setdefault(invoice.contractor_id, (invoice.contractor, []))[1].append(invoice)
+    return [reminder(contractor, items, company) for contractor, items in grouped.values()]
+
+
+def reminders_for_contractors(contractors, as_of):
+    """Return one reminder per contractor in *contractors*, overdue invoices or not.
+
+    Contractors with nothing overdue are kept so the report can say so.
+    """
+    company = Company.current()
+    contractors = list(contractors.order_by("name", "pk"))
+    by_contractor = {contractor.pk: [] for contractor in contractors}
+    overdue = Invoice.objects.overdue(as_of).filter(contractor__in=contractors)
+    for invoice in overdue.order_by("due_date", "number"):
+        by_contractor[invoice.contractor_id].append(invoice)
+    return [reminder(c, by_contractor[c.pk], company) for c in contractors]
+
+
+def summary_lines(results):
+    """Return (status, line) pairs that describe *results* for people, one per status."""
+    lines = []
+    for status in Status:
+        chosen = [result for result in results if result.status == status]
+        if not chosen:
+            continue
+        if status in (Status.SENT, Status.PLANNED):
+            names = ", ".join(
+                f"{r.contractor.name} ({r.reason})" if r.reason else r.contractor.name
+                for r in chosen
+            )
+            text = _("%(label)s: %(count)d (%(names)s)")
+        else:
+            names = "; ".join(f"{r.contractor.name} — {r.reason}" for r in chosen)
+            text = _("%(label)s: %(count)d: %(names)s")
+        lines.append((status, text % {
+            "label": status.label.capitalize(), "count": len(chosen), "names": names,
+        }))
+    return lines
