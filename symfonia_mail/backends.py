@@ -14,7 +14,7 @@ from django.core.mail.backends import smtp as django_smtp
 from . import conf, resolver
 from .context import context_macros, current_user
 from .exceptions import RecipientsRefused
-from .maillog import LogBuffer, describe_error
+from .maillog import LogBuffer, LogEntry, describe_error
 from .message import envelope, prepare
 from .models import MailLog, Transport
 from .smtp import ConfigTransport
@@ -89,7 +89,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
     def _send_one(self, message):
         user = self._user_for(message)
         config = self._session.config_for(user)
-        row = MailLog(
+        row = LogEntry(
             scope=config.scope, config_user_id=config.user_id, sent_by_id=_pk(user),
             transport=config.transport, server=config.server,
             subject=str(message.subject or "")[:2000],

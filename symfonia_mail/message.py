@@ -68,17 +68,36 @@ def merge_copies(message, config):
     """Add the configured CC and BCC addresses that the message does not have yet."""
     if not (config.cc or config.bcc):
         return
-    present = {_address(a) for a in (*message.to, *message.cc, *message.bcc)}
-    for default, target in ((config.cc, message.cc), (config.bcc, message.bcc)):
-        for entry in default:
-            address = _address(entry)
+    present = {bare_address(a).lower() for a in (*message.to, *message.cc, *message.bcc)}
+    for entries, target in ((config.cc, message.cc), (config.bcc, message.bcc)):
+        for entry in entries:
+            address = bare_address(entry).lower()
             if address not in present:
                 target.append(entry)
                 present.add(address)
 
 
-def _address(value):
-    return parseaddr(value)[1].lower()
+# An address that needs no display-name parsing, quoting or IDNA encoding:
+# sanitize_address() would return it unchanged.
+_PLAIN_ADDRESS_RE = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+\Z")
+
+
+def bare_address(value):
+    """Return the address part of *value* ("Name <a@b>" -> "a@b"), cheaply when plain."""
+    if _PLAIN_ADDRESS_RE.match(value):
+        return value
+    return parseaddr(value)[1]
+
+
+def envelope_address(value, encoding):
+    """Return the SMTP envelope form of *value*, as Django's backend computes it.
+
+    sanitize_address() parses every address with the email package (tens of
+    microseconds); a plain ASCII address is returned as it is, so skip it.
+    """
+    if _PLAIN_ADDRESS_RE.match(value):
+        return value
+    return bare_address(sanitize_address(value, encoding))
 
 
 def prepare(message, config, *, user, context_macros):
@@ -103,10 +122,9 @@ def prepare(message, config, *, user, context_macros):
 
 
 def envelope(message):
-    """Return (from_addr, recipients, bytes, Message-ID) as Django's backend builds them."""
+    """Return (from_addr, recipients, bytes, Message-ID) for the SMTP transaction."""
     encoding = message.encoding or settings.DEFAULT_CHARSET
-    # Bare addresses for the envelope (and the log); smtplib would strip names anyway.
-    from_addr = parseaddr(sanitize_address(message.from_email, encoding))[1]
-    recipients = [parseaddr(sanitize_address(a, encoding))[1] for a in message.recipients()]
+    from_addr = envelope_address(message.from_email, encoding)
+    recipients = [envelope_address(addr, encoding) for addr in message.recipients()]
     mime = message.message()
     return from_addr, recipients, mime.as_bytes(linesep="\r\n"), mime.get("Message-ID", "")

@@ -1,0 +1,59 @@
+"""A minimal, fast SMTP sink for benchmarks (127.0.0.1, no TLS, no AUTH, offers DSN).
+
+It runs in its own process so that its work does not share a core or the GIL
+with the client being measured. It only counts messages.
+"""
+
+import multiprocessing
+import socket
+import socketserver
+
+
+class _Session(socketserver.StreamRequestHandler):
+    def handle(self):
+        write = self.wfile.write
+        write(b"220 sink ESMTP\r\n")
+        while True:
+            line = self.rfile.readline(65536)
+            if not line:
+                return
+            verb = line[:4].upper()
+            if verb == b"EHLO":
+                write(b"250-sink\r\n250-8BITMIME\r\n250-SIZE 52428800\r\n250-DSN\r\n250 HELP\r\n")
+            elif verb == b"DATA":
+                write(b"354 go ahead\r\n")
+                while True:
+                    chunk = self.rfile.readline(1 << 20)
+                    if chunk in (b".\r\n", b""):
+                        break
+                write(b"250 2.0.0 queued\r\n")
+            elif verb == b"QUIT":
+                write(b"221 bye\r\n")
+                return
+            else:  # HELO, MAIL, RCPT, RSET, NOOP
+                write(b"250 OK\r\n")
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def _serve(port, ready):
+    with _Server(("127.0.0.1", port), _Session) as server:
+        ready.set()
+        server.serve_forever()
+
+
+def start_sink():
+    """Start the sink in a child process; return (process, port)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    ready = multiprocessing.Event()
+    process = multiprocessing.Process(target=_serve, args=(port, ready), daemon=True)
+    process.start()
+    if not ready.wait(10):
+        process.terminate()
+        raise RuntimeError("SMTP sink did not start")
+    return process, port
