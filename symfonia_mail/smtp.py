@@ -6,6 +6,8 @@ it only at the stable seams: `connection_class` and `ssl_context`, plus
 `smtplib.SMTP.sendmail(..., mail_options, rcpt_options)` for DSN.
 """
 
+import base64
+import hmac
 import smtplib
 import ssl
 import uuid
@@ -24,7 +26,7 @@ NOTIFY_KEYWORDS = {
 
 
 class _SingleLoginMixin:
-    """Try one AUTH mechanism, not every one the server offers.
+    """Log in with one AUTH mechanism, not every one the server offers, in UTF-8.
 
     smtplib's login() retries with the next mechanism after a refusal, so one
     wrong password costs two failed logins, which counts double towards a
@@ -45,12 +47,42 @@ class _SingleLoginMixin:
         self.user, self.password = user, password
         method = getattr(self, "auth_" + mechanism.lower().replace("-", "_"))
         try:
-            code, reply = self.auth(mechanism, method, initial_response_ok=initial_response_ok)
+            return self.auth(mechanism, method, initial_response_ok=initial_response_ok)
         finally:
             self.password = None  # do not keep the secret on a long-lived object
+
+    def auth(self, mechanism, authobject, *, initial_response_ok=True):
+        """Run an AUTH exchange, sending credentials as UTF-8.
+
+        smtplib encodes them as ASCII, so a Polish password ("zażółć") could
+        never log in; RFC 4616 (PLAIN) specifies UTF-8 and servers take it
+        for LOGIN too.
+        """
+        mechanism = mechanism.upper()
+        initial = authobject() if initial_response_ok else None
+        if initial is not None:
+            code, reply = self.docmd("AUTH", f"{mechanism} {_b64(initial)}")
+        else:
+            code, reply = self.docmd("AUTH", mechanism)
+        for _round in range(5):  # smtplib's _MAXCHALLENGE: a loop ends here
+            if code != 334:
+                break
+            code, reply = self.docmd(_b64(authobject(base64.decodebytes(reply))))
+        else:
+            raise smtplib.SMTPException("Server AUTH mechanism did not finish.")
         if code in (235, 503):
             return code, reply
         raise smtplib.SMTPAuthenticationError(code, reply)
+
+    def auth_cram_md5(self, challenge=None):
+        if challenge is None:
+            return None
+        digest = hmac.HMAC(self.password.encode("utf-8"), challenge, "md5").hexdigest()
+        return f"{self.user} {digest}"
+
+
+def _b64(text):
+    return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
 class SMTPConnection(_SingleLoginMixin, smtplib.SMTP):

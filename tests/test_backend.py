@@ -293,3 +293,11 @@ def test_contexts_do_not_leak_between_threads(db, global_config):
         t.join(5)
     assert seen == {"t0": users[0], "t1": users[1]}
     assert current_user() is None
+
+
+def test_a_polish_password_logs_in(make_smtp_server):
+    # smtplib alone encodes credentials as ASCII and cannot send this password at all.
+    server = make_smtp_server(users={"księgowa": "zażółć-gęślą-jaźń"})
+    set_global(server, username="księgowa", password="zażółć-gęślą-jaźń")
+    assert send_mail("s", "b", None, ["a@example.com"]) == 1
+    assert server.messages[0].login == "księgowa"
