@@ -3,6 +3,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.formats import number_format
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from .fields import UnreadableSecret
@@ -116,18 +117,18 @@ class MailSettingsForm(forms.ModelForm):
     """
 
     dsn_notify = DsnNotifyField(
-        label=_("delivery notifications"),
+        label=capfirst(_("delivery notifications")),
         help_text=_("Ask the mail server to report back: when the message is delivered, "
                     "when delivery fails, when it is delayed; or never. “None” asks for "
                     "nothing and leaves it to the server. Not every server supports this."),
     )
     password = forms.CharField(
-        label=_("password"), required=False, strip=False, widget=SecretInput,
+        label=capfirst(_("password")), required=False, strip=False, widget=SecretInput,
         help_text=_("Never shown on this page. Leave empty to keep the stored password."),
     )
-    clear_password = forms.BooleanField(label=_("clear the stored password"), required=False)
+    clear_password = forms.BooleanField(label=_("Clear the stored password"), required=False)
     attachment_password = forms.CharField(
-        label=_("attachment password"), required=False, strip=False, widget=SecretInput,
+        label=capfirst(_("attachment password")), required=False, strip=False, widget=SecretInput,
         help_text=_(
             "When set, PDF attachments are encrypted with this password (AES-256) and other "
             "files are packed into a password-protected ZIP. AES ZIP files need 7-Zip or a "
@@ -135,7 +136,7 @@ class MailSettingsForm(forms.ModelForm):
         ),
     )
     clear_attachment_password = forms.BooleanField(
-        label=_("clear the stored attachment password"), required=False,
+        label=_("Clear the stored attachment password"), required=False,
         help_text=_("Attachments are then sent unprotected."),
     )
 

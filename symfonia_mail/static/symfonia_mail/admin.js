@@ -11,8 +11,9 @@
     root.querySelectorAll("input[data-dsn-group]").forEach(function (box) {
       box.addEventListener("change", function () {
         if (!box.checked) return;
-        const group = box.closest(".symfonia-dsn") || box.form;
+        const group = box.form || document;
         group.querySelectorAll("input[data-dsn-group]").forEach(function (other) {
+          if (other.name !== box.name) return;
           if (other === box) return;
           if (box.dataset.dsnGroup === "exclusive" || other.dataset.dsnGroup === "exclusive") {
             other.checked = false;

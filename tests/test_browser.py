@@ -1,0 +1,235 @@
+"""The admin in a real browser: headless Debian Chromium driven by Playwright (issue 5).
+
+Never ``playwright install``: nothing can be downloaded here; Playwright drives
+/usr/bin/chromium. The live server listens on 127.0.0.1 only. Set
+``SYMFONIA_SCREENSHOTS=docs/screenshots`` to refresh the README's screenshots.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+
+from symfonia_mail.models import GlobalMailConfig, MailLog, MessageTemplate, UserMailConfig
+
+from .conftest import config_values
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM would refuse.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+# pytest-django's live server: loopback only (read when the fixture first starts).
+os.environ.setdefault("DJANGO_LIVE_TEST_SERVER_ADDRESS", "127.0.0.1")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+PASSWORD = "browser-login-pw"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed"),
+]
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def live(live_server):
+    assert live_server.url.startswith("http://127.0.0.1:")
+    return live_server
+
+
+@pytest.fixture
+def page_for(chromium, live, transactional_db):
+    """Return a function that opens a logged-in page for a user (Polish admin)."""
+    contexts = []
+
+    def open_page(user):
+        context = chromium.new_context(locale="pl-PL", viewport={"width": 1280, "height": 900})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(f"{live.url}/admin/login/")
+        page.fill("#id_username", user.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("input[type=submit]")
+        page.wait_for_url(f"{live.url}/admin/")
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def screenshot(tmp_path):
+    target = Path(os.environ.get("SYMFONIA_SCREENSHOTS") or tmp_path)
+    target.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name):
+        path = target / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        assert path.stat().st_size > 10_000
+        return path
+
+    return take
+
+
+def superuser(name):
+    return User.objects.create_superuser(name, f"{name}@firma.example", PASSWORD,
+                                         first_name=name.title(), last_name="Kowalska")
+
+
+def url(live, name, *args):
+    from django.urls import reverse
+
+    return live.url + reverse(f"admin:symfonia_mail_{name}", args=args)
+
+
+def test_fill_global_configuration_and_test_smtp(page_for, live, smtp_server, screenshot):
+    admin = superuser("admin")
+    page = page_for(admin)
+    page.goto(url(live, "globalmailconfig_changelist"))
+    page.wait_for_url("**/globalmailconfig/1/change/")
+    page.select_option("#id_transport", "smtp")
+    page.fill("#id_host", smtp_server.host)
+    page.select_option("#id_security", "ssl")
+    assert page.input_value("#id_port") == "465"  # the script moves the usual port along
+    page.select_option("#id_security", "starttls")
+    page.fill("#id_port", str(smtp_server.port))
+    page.fill("#id_timeout_ms", "5000")
+    page.fill("#id_username", smtp_server.username)
+    page.fill("#id_password", smtp_server.password)
+    page.fill("#id_sender_email", "biuro@firma.example")
+    page.fill("#id_sender_name", "Biuro Firma")
+    page.fill("#id_cc", "kopia@firma.example")
+    page.fill("#id_company_name", "Firma Testowa sp. z o.o.")
+    # Delivery notifications: Never excludes the others, and the others exclude Never.
+    page.check("input[name=dsn_notify][value=OnSuccess]")
+    page.check("input[name=dsn_notify][value=Never]")
+    assert not page.is_checked("input[name=dsn_notify][value=OnSuccess]")
+    page.check("input[name=dsn_notify][value=OnFailure]")
+    assert not page.is_checked("input[name=dsn_notify][value=Never]")
+    page.check("input[name=dsn_notify][value=Delay]")
+
+    # Test SMTP with the unsaved values: the report appears, nothing is saved.
+    page.click("button[name=_test_smtp]")
+    report = page.wait_for_selector(".messagelist li.success")
+    text = report.inner_text()
+    assert "biuro@firma.example" in text and "kopia@firma.example" in text
+    assert "STARTTLS" in text and "NOTIFY=FAILURE,DELAY" in text
+    assert not GlobalMailConfig.objects.filter(sender_email="biuro@firma.example").exists()
+    assert len(smtp_server.messages) == 1
+    assert page.input_value("#id_password") == smtp_server.password  # still typed in
+    screenshot(page, "global-config-test-smtp")
+
+    page.click("input[name=_save]")
+    page.wait_for_selector(".messagelist li.success")
+    stored = GlobalMailConfig.objects.get()
+    assert stored.password == smtp_server.password and stored.password_set_by == admin
+    assert stored.dsn_notify == "OnFailure,Delay"
+    assert smtp_server.password not in page.content()
+
+
+def test_show_password_only_for_the_user_who_entered_it(page_for, live, global_config,
+                                                        screenshot):
+    entered_by = superuser("admin")
+    other = superuser("szef")
+    global_config.password_set_by = entered_by
+    global_config.save()
+    change = url(live, "globalmailconfig_change", 1)
+
+    page = page_for(entered_by)
+    page.goto(change)
+    assert global_config.password not in page.content()
+    show = page.locator(".field-password button.symfonia-show-secret")
+    show.click()
+    value = page.locator(".field-password code.symfonia-secret-value")
+    value.wait_for(state="visible")
+    assert value.inner_text() == global_config.password
+    screenshot(page, "password-show")
+    show.click()  # "Hide"
+    value.wait_for(state="hidden")
+
+    page = page_for(other)
+    page.goto(change)
+    assert page.locator("button.symfonia-show-secret").count() == 0
+    assert "admin" in page.locator(".field-password").inner_text()  # who entered it
+    status = page.evaluate("""async (target) => {
+        const token = document.querySelector("input[name=csrfmiddlewaretoken]").value;
+        const response = await fetch(target, {method: "POST", headers: {"X-CSRFToken": token}});
+        return [response.status, await response.text()];
+    }""", url(live, "globalmailconfig_show_secret", 1, "password"))
+    assert status[0] == 403 and global_config.password not in status[1]
+    assert global_config.password not in page.content()
+
+
+def test_switch_a_user_to_global_and_back_with_reload(page_for, live, global_config,
+                                                     make_smtp_server, screenshot):
+    admin = superuser("admin")
+    clerk = User.objects.create_user("anna", "anna@firma.example", PASSWORD,
+                                     first_name="Anna", last_name="Nowak", is_staff=True)
+    own_server = make_smtp_server(tls="starttls", users={"anna": "anna-pw-123"})
+    row = UserMailConfig(user=clerk, scope="individual", **config_values(
+        own_server, sender_email="anna@firma.example", sender_name="Anna Nowak"))
+    row.password_set_by = clerk
+    row.save()
+    MessageTemplate.objects.create(key="invoice", subject="Faktura {numer} z dnia {z dnia}",
+                                   body="Dzień dobry {kontrahent},\nw załączeniu faktura "
+                                        "{numer}.\n\n{wysyłający}\n{firma}")
+    MailLog.objects.create(status="sent", scope="global", transport="smtp",
+                           server=f"127.0.0.1:{own_server.port}", sender="biuro@firma.example",
+                           recipients="klient@example.com", subject="Faktura FV/12/2026",
+                           sent_by=admin)
+    page = page_for(admin)
+    change = url(live, "usermailconfig_change", row.pk)
+    page.goto(change)
+    assert page.input_value("#id_sender_email") == "anna@firma.example"
+    screenshot(page, "user-config-individual")
+
+    # Choose the common scope and reload: the global values fill the form, read-only.
+    page.select_option("#id_scope", "global")
+    page.click("button[name=_reload_scope]")
+    page.wait_for_selector(".messagelist li.info")
+    assert page.input_value("#id_sender_email") == "biuro@firma.example"
+    assert page.is_disabled("#id_host")
+    assert UserMailConfig.objects.get().scope == "individual"  # not saved yet
+    screenshot(page, "user-config-reload-global")
+    page.click("input[name=_save]")
+    page.wait_for_selector(".messagelist li.success")
+    stored = UserMailConfig.objects.get()
+    assert stored.scope == "global"
+    assert stored.sender_email == "anna@firma.example" and stored.password == "anna-pw-123"
+    screenshot(page, "user-config-list")
+
+    # Back: "only for this user" and Reload brings the stored individual values back.
+    page.goto(change)
+    assert page.input_value("#id_sender_email") == "biuro@firma.example"
+    page.select_option("#id_scope", "individual")
+    page.click("button[name=_reload_scope]")
+    page.wait_for_selector(".messagelist li.info")
+    assert "anna@firma.example" in page.locator(".messagelist").inner_text()
+    assert page.input_value("#id_sender_email") == "anna@firma.example"
+    assert page.input_value("#id_sender_name") == "Anna Nowak"
+    assert not page.is_disabled("#id_host")
+    page.click("input[name=_continue]")
+    page.wait_for_selector(".messagelist li.success")
+    stored = UserMailConfig.objects.get()
+    assert stored.scope == "individual" and stored.password == "anna-pw-123"
+    assert stored.password_set_by == clerk
+
+    # The other main pages, for the README.
+    page.goto(url(live, "messagetemplate_change", MessageTemplate.objects.get().pk))
+    assert "{wystawiający}" in page.content()
+    screenshot(page, "message-template")
+    page.goto(url(live, "maillog_changelist"))
+    screenshot(page, "mail-log")
+
