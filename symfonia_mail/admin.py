@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import csrf_protect_m
 from django.contrib.admin.utils import flatten_fieldsets, unquote
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
@@ -406,7 +406,7 @@ class UserMailConfigAdmin(MailSettingsAdmin):
             row.scope = Scope.INDIVIDUAL
             try:
                 row.full_clean(exclude=["user", "password", "attachment_password"])
-            except Exception:  # noqa: BLE001 - any validation problem: leave it on global
+            except ValidationError:
                 incomplete.append(row)
                 continue
             row.save(update_fields=["scope", "updated_at"])

@@ -58,6 +58,10 @@ class DsnNotifyField(forms.MultipleChoiceField):
             return [v.strip() for v in value.split(",") if v.strip()]
         return value
 
+    def to_python(self, value):
+        # A disabled field is cleaned from its initial value: the stored text.
+        return super().to_python(self.prepare_value(value))
+
     def has_changed(self, initial, data):
         return super().has_changed(self.prepare_value(initial or ""), data)
 

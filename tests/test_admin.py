@@ -420,7 +420,8 @@ def test_reload_on_the_form_shows_global_values_without_saving(client, admin_use
 
 def test_saving_global_keeps_individual_values_then_reload_restores_them(
         client, admin_user, clerk, global_config, smtp_server):
-    row = individual_row(clerk, smtp_server, sender_name="Own Name")
+    row = individual_row(clerk, smtp_server, sender_name="Own Name", dsn_notify="OnFailure",
+                         cc="szef@firma.example")
     client.force_login(admin_user)
     # Switch to global: reload shows the global values, then Save.
     shown = client.post(user_url(row), form_data(row, scope="global", _reload_scope="1"))
@@ -432,6 +433,7 @@ def test_saving_global_keeps_individual_values_then_reload_restores_them(
     stored = UserMailConfig.objects.get(pk=row.pk)
     assert stored.scope == "global"
     assert stored.sender_name == "Own Name" and stored.password == row.password
+    assert (stored.dsn_notify, stored.cc) == ("OnFailure", "szef@firma.example")
     assert stored.password_set_by == clerk
     # Back: choose "only for this user" and Reload: the stored individual values come back.
     response = client.post(user_url(row), {**data, "scope": "individual",
