@@ -7,7 +7,6 @@ process cache when it moved. So: one cheap query per connection, none per
 message, and a change is visible to the next connection in any process.
 """
 
-import threading
 import uuid
 from dataclasses import dataclass, field
 from email.utils import formataddr
@@ -117,25 +116,22 @@ def from_settings(settings_obj, *, company_name=""):
     )
 
 
-class _ProcessCache:
-    """Resolved configurations of this process, valid for one revision token."""
+class _Generation:
+    """Resolved configurations of this process for one revision token.
 
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.token = None
+    A new token gets a new generation object instead of clearing the old one
+    in place: a thread still resolving under the old token then writes into
+    the discarded generation and can never plant a stale value in the new one.
+    """
+
+    def __init__(self, token=None):
+        self.token = token
         self.global_config = None
         self.by_user = {}  # user id -> ResolvedConfig (the global one when not individual)
         self.extra = {}  # other per-revision caches (e.g. templates), by name
 
-    def clear(self, token=None):
-        with self.lock:
-            self.token = token
-            self.global_config = None
-            self.by_user = {}
-            self.extra = {}
 
-
-_cache = _ProcessCache()
+_generation = _Generation()
 
 
 def current_token():
@@ -148,22 +144,30 @@ def bump_revision():
     token = uuid.uuid4().hex
     if not ConfigRevision.objects.filter(pk=1).update(token=token):
         ConfigRevision.objects.update_or_create(pk=1, defaults={"token": token})
-    _cache.clear()
+    clear_cache()
 
 
 def clear_cache():
     """Forget every cached configuration of this process."""
-    _cache.clear()
+    global _generation
+    _generation = _Generation()
+
+
+def cached_generation():
+    """Return the current generation (for tests and diagnostics)."""
+    return _generation
 
 
 class Session:
     """Resolution for one connection: the freshness check happens once, here."""
 
     def __init__(self):
+        global _generation
         token = current_token()
-        if token != _cache.token:
-            _cache.clear(token)
-        self.cache = _cache
+        generation = _generation
+        if token != generation.token:
+            generation = _generation = _Generation(token)
+        self.cache = generation
 
     def global_config(self):
         cache = self.cache

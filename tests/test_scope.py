@@ -79,7 +79,7 @@ def test_a_change_made_by_another_process_is_seen_by_the_next_connection(
     send_mail("a", "b", None, ["x@example.com"])
     # Another process: writes the row and the revision token, and cannot clear our cache.
     GlobalMailConfig.objects.filter(pk=1).update(sender_email="inny@firma.example")
-    assert resolver._cache.global_config is not None  # still cached here
+    assert resolver.cached_generation().global_config is not None  # still cached here
     ConfigRevision.objects.filter(pk=1).update(token="changed-elsewhere")
     send_mail("a", "b", None, ["x@example.com"])
     assert smtp_server.messages[-1].mail_from == "inny@firma.example"
