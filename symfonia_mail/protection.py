@@ -49,7 +49,6 @@ from django.core.mail.message import EmailAttachment, EmailMessage
 
 from . import conf
 from .exceptions import AttachmentProtectionError
-from .fields import UnreadableSecret
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +59,7 @@ ZIP_ENCRYPTIONS = ("aes", "zipcrypto")
 DEFLATE_LEVEL = 1
 # PDF 1.7 §7.5.2 lets readers find the header within the first 1024 bytes.
 PDF_HEADER_WINDOW = 1024
+PDF_PASSWORD_BYTES = 127
 
 _MARK = "_symfonia_mail_protected"
 
@@ -158,9 +158,15 @@ def encrypt_pdf(data, password):
     """Return the PDF *data* encrypted with AES-256 (R6), *password* to open it."""
     import pikepdf
 
+    # PDF 2.0 §7.6.4.3.3: readers truncate the UTF-8 password to 127 bytes.
+    # qpdf truncates when opening but not when encrypting, so a longer password
+    # would give a PDF nobody can open: truncate it here the readers' way.
+    user = password
+    if len(password.encode("utf-8")) > PDF_PASSWORD_BYTES:
+        user = password.encode("utf-8")[:PDF_PASSWORD_BYTES]
     # The owner password unlocks the permissions; nobody needs it, so it is
-    # random and forgotten (PDF 2.0 §7.6.4.3: it must differ from the user's).
-    encryption = pikepdf.Encryption(user=password, owner=secrets.token_urlsafe(32), R=6)
+    # random and forgotten.
+    encryption = pikepdf.Encryption(user=user, owner=secrets.token_urlsafe(32), R=6)
     out = io.BytesIO()
     with pikepdf.open(io.BytesIO(data)) as pdf:
         pdf.save(out, encryption=encryption)
@@ -286,6 +292,9 @@ def _fallback_name(stem, mimetype):
 
 
 def _check_password(name, password):
+    # Imported here: encrypted_model_fields reads FIELD_ENCRYPTION_KEY at import.
+    from .fields import UnreadableSecret
+
     if isinstance(password, UnreadableSecret):
         raise AttachmentProtectionError(
             name, "the stored attachment password cannot be decrypted with FIELD_ENCRYPTION_KEY",

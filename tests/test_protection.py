@@ -200,6 +200,20 @@ def test_each_pdf_gets_its_own_random_owner_password():
 
 
 @external
+@pytest.mark.parametrize("password", ["a" * 200, "ż" * 70])
+def test_pdf_opens_with_a_password_longer_than_127_bytes(tmp_path, password):
+    # qpdf encrypting with the whole of such a password wrote PDFs that no
+    # password opened; readers use the first 127 bytes (PDF 2.0 §7.6.4.3.3).
+    message = message_with(("long.pdf", make_pdf(1), None))
+    protection.protect_message(message, password)
+    with pikepdf.open(io.BytesIO(only(message).content), password=password) as pdf:
+        assert len(pdf.pages) == 1
+    path = write(tmp_path, only(message))
+    assert qpdf_requires_password(path) == 0
+    assert qpdf_requires_password(path, password) == 3
+
+
+@external
 def test_pdf_is_recognised_by_content_not_by_name_or_type(tmp_path):
     message = message_with(("skan", make_pdf(2), "application/octet-stream"),
                            ("not-really.pdf", b"plain text, no header", "application/pdf"))
