@@ -10,6 +10,8 @@ import threading
 
 from django.core.mail import get_connection
 from django.core.mail.backends import smtp as django_smtp
+from django.core.mail.message import make_msgid
+from django.core.mail.utils import DNS_NAME
 
 from . import conf, resolver
 from .context import context_macros, current_user
@@ -72,12 +74,21 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
 
     def send_messages(self, email_messages):
         """Send *email_messages*; return how many were delivered to a server."""
+        email_messages = list(email_messages)
         if not email_messages:
             return 0
         with self._lock:
             opened = self.open()
             try:
-                return sum(self._send_one(message) for message in email_messages)
+                sent = 0
+                for index, message in enumerate(email_messages):
+                    try:
+                        sent += self._send_one(message)
+                    except Exception as exc:
+                        # Django stops at the first error; the rest are logged, not lost.
+                        self._log_not_attempted(email_messages[index + 1:], exc)
+                        raise
+                return sent
             finally:
                 if opened:
                     self.close()
@@ -109,6 +120,19 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             if self.fail_silently and isinstance(exc, smtplib.SMTPException | OSError):
                 return 0
             raise
+
+    def _log_not_attempted(self, messages, exc):
+        for message in messages:
+            user = self._user_for(message)
+            config = self._session.config_for(user)
+            self._log.add(LogEntry(
+                scope=config.scope, config_user_id=config.user_id, sent_by_id=_pk(user),
+                transport=config.transport, server=config.server,
+                subject=str(message.subject or "")[:2000], status=MailLog.Status.FAILED,
+                recipients=", ".join(message.recipients()),
+                error=f"Not attempted: an earlier message of the same call failed "
+                      f"({describe_error(exc)}).",
+            ), (config.password, config.attachment_password))
 
     def _send_smtp(self, prepared, config, row, secrets):
         from_addr, recipients, data, message_id = envelope(prepared)
@@ -146,11 +170,13 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
 
     def _hand_to_system(self, prepared, row, secrets):
         backend = self._system()
+        # Name the message now, so that the log and the system route agree on its id.
+        prepared.extra_headers.setdefault("Message-ID", make_msgid(domain=DNS_NAME))
         row.server = conf.get("SYSTEM_BACKEND")
         row.sender = prepared.from_email or ""
         row.recipients = ", ".join(prepared.recipients())
         sent = backend.send_messages([prepared])
-        row.message_id = prepared.extra_headers.get("Message-ID", "")
+        row.message_id = prepared.extra_headers["Message-ID"]
         if sent:
             row.status = MailLog.Status.SENT
         else:

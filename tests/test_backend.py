@@ -260,6 +260,7 @@ def test_system_transport_hands_over_unchanged(smtp_server, settings):
     assert smtp_server.messages == []
     log = MailLog.objects.get()
     assert log.status == "sent" and log.transport == "system"
+    assert log.message_id and log.message_id == handed.message()["Message-ID"]
 
 
 def test_connection_reused_for_a_batch(global_config, smtp_server):
@@ -301,3 +302,21 @@ def test_a_polish_password_logs_in(make_smtp_server):
     set_global(server, username="księgowa", password="zażółć-gęślą-jaźń")
     assert send_mail("s", "b", None, ["a@example.com"]) == 1
     assert server.messages[0].login == "księgowa"
+
+
+def test_messages_after_a_failure_are_logged_as_not_attempted(make_smtp_server):
+    server = make_smtp_server(users={"u": "p4ss"},
+                              refuse_rcpt={"nobody@example.com": "550 5.1.1 No such user"})
+    set_global(server, username="u", password="p4ss")
+    messages = [EmailMessage("first", "b", to=["a@example.com"]),
+                EmailMessage("second", "b", to=["nobody@example.com"]),
+                EmailMessage("third", "b", to=["c@example.com"])]
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        get_connection().send_messages(messages)
+    assert [m.rcpt_tos for m in server.messages] == [["a@example.com"]]
+    logs = {log.subject: log for log in MailLog.objects.all()}
+    assert logs["first"].status == "sent"
+    assert logs["second"].status == "failed"
+    assert logs["third"].status == "failed"
+    assert logs["third"].error.startswith("Not attempted")
+    assert logs["third"].recipients == "c@example.com"
