@@ -60,6 +60,9 @@ DEFLATE_LEVEL = 1
 # PDF 1.7 §7.5.2 lets readers find the header within the first 1024 bytes.
 PDF_HEADER_WINDOW = 1024
 PDF_PASSWORD_BYTES = 127
+# 7-Zip (checked with 26.02) opens WinZip AES archives only with passwords of
+# at most 99 bytes; longer ones are refused even when right.
+AES_ZIP_PASSWORD_BYTES = 99
 
 _MARK = "_symfonia_mail_protected"
 
@@ -136,17 +139,29 @@ def _protect(name, data, password, zip_encryption):
                 "Attachment %r cannot be encrypted as a PDF (%s); sending it in a ZIP.",
                 name, _reason(exc, password),
             )
-    if zip_encryption not in ZIP_ENCRYPTIONS:
-        # Also a system check (symfonia_mail.E004); here it must stop the message.
-        raise AttachmentProtectionError(
-            name, f"SYMFONIA_MAIL['ZIP_ENCRYPTION'] = {zip_encryption!r} is not 'aes' or "
-            "'zipcrypto'",
-        )
+    problem = zip_password_problem(password, zip_encryption)
+    if problem:
+        raise AttachmentProtectionError(name, problem)
     try:
         content = zip_file(name, data, password, encryption=zip_encryption)
     except Exception as exc:  # noqa: BLE001 - fail closed: every failure names the file
         raise _failure(name, exc, password) from (None if _leaks(exc, password) else exc)
     return EmailAttachment(f"{name}.zip", content, ZIP_MIMETYPE), "zip"
+
+
+def zip_password_problem(password, zip_encryption="aes"):
+    """Return why *password* cannot protect a ZIP, or "" when it can."""
+    if zip_encryption not in ZIP_ENCRYPTIONS:
+        # Also a system check (symfonia_mail.E004); here it must stop the message.
+        return (f"SYMFONIA_MAIL['ZIP_ENCRYPTION'] = {zip_encryption!r} is not 'aes' or "
+                "'zipcrypto'")
+    size = len(password.encode("utf-8"))
+    if zip_encryption == "aes" and size > AES_ZIP_PASSWORD_BYTES:
+        # pyzipper writes it, but 7-Zip refuses longer AES ZIP passwords: the
+        # recipient could never open the file.
+        return (f"the attachment password is {size} bytes long (UTF-8); AES ZIP files "
+                f"need at most {AES_ZIP_PASSWORD_BYTES} to open in 7-Zip")
+    return ""
 
 
 def is_pdf(data):

@@ -336,6 +336,19 @@ def test_zipcrypto_archive_passes_7z(tmp_path, settings):
     assert sevenzip_method(path, "ascii-Pass-1") == ["Method = ZipCrypto Deflate"]
 
 
+@external
+@pytest.mark.parametrize(("encryption", "password"), [
+    ("aes", "ż" * 49 + "x"),  # 99 bytes: the most 7-Zip takes for AES ZIP
+    ("zipcrypto", "x" * 200),
+])
+def test_longest_usable_zip_passwords_open_in_7z(tmp_path, settings, encryption, password):
+    settings.SYMFONIA_MAIL = {"ZIP_ENCRYPTION": encryption}
+    message = message_with(("dane.csv", CSV, "text/csv"))
+    protection.protect_message(message, password)
+    code, output = sevenzip_test(write(tmp_path, only(message)), password)
+    assert code == 0 and "Everything is Ok" in output, output
+
+
 # MIME parts, inline images, attached messages.
 
 @external
@@ -463,6 +476,18 @@ def test_unknown_zip_encryption_setting_fails_closed(settings):
     message = message_with(("a.pdf", make_pdf(1), None), ("dane.csv", CSV, "text/csv"))
     # The PDF needs no ZIP; the error names the file that does.
     assert_fails_closed(message, PASSWORD, filename="dane.csv", reason="'rot13'")
+
+
+def test_password_too_long_for_aes_zip_fails_closed(tmp_path):
+    # pyzipper would write it, but 7-Zip refuses AES ZIP passwords over 99
+    # bytes: the recipient could never open the file.
+    password = "ż" * 50  # 100 bytes
+    message = message_with(("a.pdf", make_pdf(1), None), ("dane.csv", CSV, "text/csv"))
+    assert_fails_closed(message, password, filename="dane.csv", reason="100 bytes long")
+    # The same file and password do not open in 7-Zip: the check is not overcautious.
+    path = tmp_path / "dane.csv.zip"
+    path.write_bytes(protection.zip_file("dane.csv", CSV, password))
+    assert sevenzip_test(path, password)[0] != 0
 
 
 def test_empty_or_unreadable_password_fails_closed():

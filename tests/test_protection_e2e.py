@@ -138,16 +138,37 @@ def failing_message():
     return message
 
 
-def assert_failed_and_logged(smtp_server, *, reason):
+def assert_failed_and_logged(smtp_server, *, reason, password=PASSWORD):
     assert smtp_server.messages == []
     log = MailLog.objects.get()
     assert log.status == "failed"
     assert "należności.csv" in log.error and reason in log.error
-    assert PASSWORD not in log.error
+    assert password not in log.error
 
 
-def test_protection_failure_sends_nothing(protected_config, smtp_server, settings):
-    # A real failure: the stored setting names an encryption that does not exist.
+def test_unusable_password_sends_nothing(protected_config, smtp_server):
+    # A real failure: 7-Zip cannot open AES ZIPs with passwords over 99 bytes,
+    # so such a password cannot protect the CSV (the PDF alone would be fine).
+    protected_config.attachment_password = "ż" * 60  # 120 bytes
+    protected_config.save()
+    message = failing_message()
+    with pytest.raises(AttachmentProtectionError) as caught:
+        message.send()
+    assert caught.value.filename == "należności.csv"
+    assert "należności.csv" in str(caught.value) and "120 bytes" in str(caught.value)
+    assert "ż" * 60 not in str(caught.value)
+    assert_failed_and_logged(smtp_server, reason="120 bytes", password="ż" * 60)
+
+
+def test_unusable_password_with_fail_silently(protected_config, smtp_server):
+    protected_config.attachment_password = "ż" * 60
+    protected_config.save()
+    assert failing_message().send(fail_silently=True) == 0
+    assert_failed_and_logged(smtp_server, reason="120 bytes", password="ż" * 60)
+
+
+def test_unknown_zip_encryption_sends_nothing(protected_config, smtp_server, settings):
+    # A real failure: the setting names an encryption that does not exist.
     settings.SYMFONIA_MAIL = {"ZIP_ENCRYPTION": "rot13"}
     message = failing_message()
     with pytest.raises(AttachmentProtectionError) as caught:
@@ -158,7 +179,7 @@ def test_protection_failure_sends_nothing(protected_config, smtp_server, setting
     assert_failed_and_logged(smtp_server, reason="rot13")
 
 
-def test_protection_failure_with_fail_silently(protected_config, smtp_server, settings):
+def test_unknown_zip_encryption_with_fail_silently(protected_config, smtp_server, settings):
     settings.SYMFONIA_MAIL = {"ZIP_ENCRYPTION": "rot13"}
     assert failing_message().send(fail_silently=True) == 0
     assert_failed_and_logged(smtp_server, reason="rot13")
