@@ -53,6 +53,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_backend.py
+	$(PY) bench/bench_protection.py
 
 clean:
 	rm -rf $(VENV) dist example_project/db.sqlite3 example_project/var
