@@ -204,7 +204,8 @@ def test_admin_shows_the_invoice_pdf(ledger, client):
 
 def test_invoice_pdf_prints_polish_letters_with_an_embedded_font(ledger, tmp_path):
     acme = ledger["acme"]
-    acme.name, acme.address = "Zakład „Gęślą Jaźń” Ćma sp. z o.o.", "ul. Różana 5\n90-001 Łódź"
+    acme.name = "Zażółć Gęślą Jaźń sp. z o.o."
+    acme.address = "ul. Śląska 5 (Źródła)\n90-001 Łódź"
     item = Invoice.objects.get(number="FV/1/2026")
     item.contractor = acme
     pdf = tmp_path / "fv.pdf"
