@@ -16,6 +16,7 @@ from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, J
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
+from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
@@ -153,9 +154,12 @@ class MailSettingsAdmin(admin.ModelAdmin):
             self.has_change_permission(request, obj))
         context["mail_buttons"] = allowed
         context["reload_in_form"] = self.reload_in_form
+        # Django's "Change %s" does not decline in Polish ("Zmień wspólna konfiguracja").
+        context["title"] = self.add_title if add else capfirst(self.opts.verbose_name)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     reload_in_form = False  # True: the Reload button sits next to the scope selector
+    add_title = _("New mail configuration")
 
     def _editable(self, request, object_id):
         """Return the object to act on (None when adding), checking the permission."""
@@ -216,10 +220,9 @@ class MailSettingsAdmin(admin.ModelAdmin):
         admin_form = helpers.AdminForm(
             form, list(fieldsets), self.get_prepopulated_fields(request, obj),
             self.get_readonly_fields(request, obj), model_admin=self)
-        title = gettext("Add %s") if add else gettext("Change %s")
         context = {
             **self.admin_site.each_context(request),
-            "title": title % self.opts.verbose_name,
+            "title": capfirst(self.opts.verbose_name),  # render_change_form refines it
             "subtitle": str(obj) if obj is not None else None,
             "adminform": admin_form,
             "object_id": None if add else obj.pk,
@@ -297,6 +300,12 @@ class UserMailConfigAdmin(MailSettingsAdmin):
     list_select_related = ["user"]
     actions = ["test_smtp", "reload_scope"]
     reload_in_form = True
+    add_title = _("New user mail configuration")
+
+    def changelist_view(self, request, extra_context=None):
+        # Django's "Select %s to change" does not decline in Polish either.
+        extra_context = {"title": capfirst(self.opts.verbose_name_plural), **(extra_context or {})}
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description=_("SMTP server"), ordering="host")
     def server(self, obj):
