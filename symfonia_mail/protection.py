@@ -28,7 +28,7 @@ not attachments and are not touched.
 Password limits: a PDF password longer than 127 bytes (UTF-8) is cut to 127
 bytes, as PDF readers cut what the recipient types; an AES ZIP password may
 have at most 99 bytes, because 7-Zip refuses longer ones (a longer password
-fails the message, see below).
+fails a message that needs a ZIP, see below).
 
 Fail closed: any attachment that cannot be protected raises
 :class:`~symfonia_mail.exceptions.AttachmentProtectionError` naming the file
