@@ -1,0 +1,46 @@
+"""The delivery log: read-only."""
+
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from ..models import MailLog
+from .base import ScopeFilter
+
+
+@admin.register(MailLog)
+class MailLogAdmin(admin.ModelAdmin):
+    """The delivery log, read-only; a non-superuser sees the messages they sent."""
+
+    list_display = ["created_at", "status", "subject", "recipients_short", "sent_by", "server"]
+    list_filter = ["status", "created_at", ("sent_by", admin.RelatedOnlyFieldListFilter),
+                   ScopeFilter]
+    search_fields = ["recipients", "refused_recipients", "subject", "message_id"]
+    date_hierarchy = "created_at"
+    list_select_related = ["sent_by"]
+    fieldsets = [
+        (None, {"fields": ["created_at", "status", "error", "note"]}),
+        (_("Message"), {"fields": ["subject", "sender", "recipients", "refused_recipients",
+                                   "message_id"]}),
+        (_("Configuration"), {"fields": ["scope", "config_user", "sent_by", "transport",
+                                         "server", "dsn_requested", "envelope_id"]}),
+    ]
+
+    @admin.display(description=_("envelope recipients"), ordering="recipients")
+    def recipients_short(self, obj):
+        text = obj.recipients.replace("\n", ", ")
+        return text if len(text) <= 80 else text[:79] + "…"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(sent_by=request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

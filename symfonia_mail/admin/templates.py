@@ -1,0 +1,94 @@
+"""Message templates: by key and owner, with the macro reference and the preview."""
+
+from django.contrib import admin, messages
+from django.urls import path
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from .. import views
+from ..forms import MessageTemplateForm, OwnMessageTemplateForm
+from ..models import MessageTemplate
+from .base import ADMIN_MEDIA_CSS
+
+MACRO_HELP = (
+    ("{numer}", _("document number")),
+    ("{numery}", _("document numbers (a list, joined with commas)")),
+    ("{umowa}", _("contract number")),
+    ("{z dnia}", _("document date")),
+    ("{kontrahent}", _("the document's recipient (contractor)")),
+    ("{firma}", _("our company name (global configuration)")),
+    ("{wysyłający}", _("who sends: the sending user's full name, else the sender name")),
+    ("{data od}", _("contract valid from")),
+    ("{data do}", _("contract valid until")),
+    ("{wystawiający}", _("who issued the document")),
+)
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(admin.ModelAdmin):
+    """Templates by key and owner; a non-superuser edits their own, reads the global ones."""
+
+    change_form_template = "admin/symfonia_mail/messagetemplate_change_form.html"
+    list_display = ["key", "owner_display", "subject", "updated_at"]
+    list_filter = ["key"]
+    search_fields = ["key", "subject", "owner__username"]
+    list_select_related = ["owner"]
+    readonly_fields = ["macro_reference"]
+
+    class Media:
+        css = ADMIN_MEDIA_CSS
+
+    @admin.display(description=_("owner"), ordering="owner")
+    def owner_display(self, obj):
+        return obj.owner or gettext("(global)")
+
+    @admin.display(description=_("Macros"))
+    def macro_reference(self, obj=None):
+        return format_html('<table class="symfonia-macros"><tbody>{}</tbody></table>',
+                           format_html_join("", "<tr><th><code>{}</code></th><td>{}</td></tr>",
+                                            MACRO_HELP))
+
+    def get_fieldsets(self, request, obj=None):
+        fields = ["key", "owner", "subject", ("body", "macro_reference")]
+        if not request.user.is_superuser and (obj is None or self.has_change_permission(
+                request, obj)):
+            fields.remove("owner")
+        return [(None, {"fields": fields})]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if request.user.is_superuser:
+            kwargs["form"] = MessageTemplateForm
+            return super().get_form(request, obj, change, **kwargs)
+        kwargs["form"] = OwnMessageTemplateForm
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"owner_user": request.user})
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(owner__isnull=True) | queryset.filter(owner=request.user)
+
+    def _owns(self, request, obj):
+        return obj is None or request.user.is_superuser or obj.owner_id == request.user.pk
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._owns(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._owns(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if not request.user.is_superuser:
+            obj.owner = request.user
+        super().save_model(request, obj, form, change)
+        for warning in getattr(form, "warnings", ()):
+            self.message_user(request, warning, messages.WARNING)
+
+    def get_urls(self):
+        return [
+            path("preview/", self.admin_site.admin_view(views.template_preview),
+                 name="symfonia_mail_messagetemplate_preview"),
+            *super().get_urls(),
+        ]
