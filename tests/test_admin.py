@@ -446,6 +446,18 @@ def test_saving_global_keeps_individual_values_then_reload_restores_them(
         response.content.decode())
 
 
+def test_reload_on_the_add_form_of_a_non_superuser(client, clerk, global_config):
+    client.force_login(clerk)
+    response = client.post(USER_ADD_URL, {"scope": "global", "_reload_scope": "1"})
+    assert response.status_code == 200
+    form = response.context["adminform"].form
+    assert form.showing == "global"
+    assert form["sender_email"].value() == global_config.sender_email
+    response = client.post(USER_ADD_URL, {"scope": "individual", "_reload_scope": "1"})
+    assert response.context["adminform"].form["sender_email"].value() in ("", None)
+    assert not UserMailConfig.objects.exists()
+
+
 def test_reload_scope_action_restores_individual_configurations(client, admin_user, clerk,
                                                                 global_config, smtp_server):
     row = individual_row(clerk, smtp_server)

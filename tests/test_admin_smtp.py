@@ -1,20 +1,27 @@
 """Test SMTP from the admin, against real (and really misbehaving) servers on 127.0.0.1."""
 
+import html
+
 import pytest
 from django.contrib.auth.models import User
 from django.utils import translation
+from django.utils.html import strip_tags
 
 from symfonia_mail import diagnostics
 from symfonia_mail.models import GlobalMailConfig, Scope, UserMailConfig
 
 from .conftest import config_values
-from .smtpd import dead_port
+from .smtpd import SilentServer, dead_port
 from .test_admin import GLOBAL_URL, USER_LIST_URL, form_data, individual_row, user_url
 
 pytestmark = pytest.mark.django_db
 
 ENGLISH = {"Accept-Language": "en"}
 JSON = {"Accept-Language": "en", "Accept": "application/json"}
+GMAIL_535 = (
+    "535-5.7.8 Username and Password not accepted. Learn more at\r\n"
+    "535 5.7.8  https://support.google.com/mail/?p=BadCredentials d2sm1234567wrb.1 - gsmtp"
+)
 GMAIL_534 = (
     "534-5.7.9 Application-specific password required. Learn more at\r\n"
     "534 5.7.9  https://support.google.com/mail/?p=InvalidSecondFactor d2sm1234567wrb.1 - gsmtp"
@@ -36,6 +43,11 @@ def hint(code):
 
 def messages_of(response):
     return [(m.level_tag, str(m)) for m in response.context["messages"]]
+
+
+def plain(html_text):
+    """Return what a person reads in an admin message (tags out, entities decoded)."""
+    return html.unescape(strip_tags(html_text))
 
 
 def stored_row(model=GlobalMailConfig, **lookup):
@@ -88,7 +100,7 @@ def test_an_invalid_form_is_not_tested(admin_client, global_config, smtp_server)
 
 
 def _failure(admin_client, **values):
-    """Post Test SMTP for the global form with *values*; return (level, text, row before)."""
+    """Post Test SMTP for the global form with *values*; return (level, text, raw HTML)."""
     config = GlobalMailConfig(**values)
     # A stored row to compare with. (Without one, resolving the "test" template calls
     # GlobalMailConfig.get_solo(), which creates the defaults row; reported to the lead.)
@@ -99,11 +111,11 @@ def _failure(admin_client, **values):
     assert response.status_code == 200
     (level, text), = messages_of(response)
     assert list(GlobalMailConfig.objects.values()) == before
-    return level, text
+    return level, plain(text), text
 
 
 def test_dead_port_gives_the_connection_refused_hint(admin_client):
-    level, text = _failure(admin_client, transport="smtp", host="127.0.0.1", port=dead_port(),
+    level, text, raw = _failure(admin_client, transport="smtp", host="127.0.0.1", port=dead_port(),
                            security="none", timeout_ms=2000, sender_email="biuro@firma.example")
     assert level == "error"
     assert hint("connection_refused") in text
@@ -111,7 +123,7 @@ def test_dead_port_gives_the_connection_refused_hint(admin_client):
 
 def test_ssl_on_a_plain_server_gives_the_tls_mismatch_hint(admin_client, make_smtp_server):
     server = make_smtp_server(tls=None)
-    level, text = _failure(admin_client, **config_values(server, security="ssl", username="",
+    level, text, raw = _failure(admin_client, **config_values(server, security="ssl", username="",
                                                          password=""))
     assert level == "error"
     assert "WRONG_VERSION_NUMBER" in text
@@ -120,24 +132,63 @@ def test_ssl_on_a_plain_server_gives_the_tls_mismatch_hint(admin_client, make_sm
 
 def test_gmail_refusal_gives_the_app_password_hint_and_link(admin_client, make_smtp_server):
     server = make_smtp_server(tls="starttls", users={"mailer": "right"}, auth_failure=GMAIL_534)
-    level, text = _failure(admin_client, **config_values(server, password="normal-password"))
+    level, text, raw = _failure(admin_client, **config_values(server, password="normal-password"))
     assert level == "error"
     assert "two-step verification" in text
-    assert 'href="https://support.google.com/accounts/answer/185833"' in text
-    assert "normal-password" not in text
+    assert 'href="https://support.google.com/accounts/answer/185833"' in raw
+    assert "normal-password" not in raw
 
 
 def test_wrong_password_gives_the_login_refused_hint(admin_client, make_smtp_server):
     server = make_smtp_server(tls="starttls", users={"mailer": "right"})
-    level, text = _failure(admin_client, **config_values(server, password="wrong-one"))
+    level, text, raw = _failure(admin_client, **config_values(server, password="wrong-one"))
     assert hint("login_refused") in text
     assert "wrong-one" not in text
+
+
+def test_gmail_535_wrong_password_gives_the_login_refused_hint(admin_client,
+                                                               make_smtp_server):
+    server = make_smtp_server(tls="starttls", users={"mailer": "right"}, auth_failure=GMAIL_535)
+    level, text, raw = _failure(admin_client, **config_values(server, password="wrong-one"))
+    assert level == "error"
+    assert "Username and Password not accepted" in text
+    assert hint("login_refused") in text
+    assert "app password" in text and "wrong-one" not in text
+
+
+def test_dns_name_not_found_gives_its_hint(admin_client):
+    # .invalid never resolves (RFC 2606): no connection to any other address.
+    level, text, raw = _failure(admin_client, transport="smtp", host="nonexistent.invalid",
+                           port=587, security="starttls", timeout_ms=2000,
+                           sender_email="biuro@firma.example")
+    assert hint("dns_not_found") in text
+
+
+def test_silent_server_gives_the_timeout_hint(admin_client):
+    server = SilentServer()
+    try:
+        level, text, raw = _failure(admin_client, transport="smtp", host=server.host,
+                               port=server.port, security="none", timeout_ms=300,
+                               sender_email="biuro@firma.example")
+    finally:
+        server.stop()
+    assert hint("timeout") in text
+
+
+def test_untrusted_certificate_gives_its_hint(admin_client, make_smtp_server):
+    import trustme
+
+    server = make_smtp_server(tls="ssl", certificate=trustme.CA().issue_cert("127.0.0.1"))
+    level, text, raw = _failure(admin_client, **config_values(server, security="ssl", username="",
+                                                         password=""))
+    assert "CERTIFICATE_VERIFY_FAILED" in text
+    assert hint("certificate_not_trusted") in text
 
 
 def test_refused_recipient_gives_its_hint(admin_client, make_smtp_server):
     server = make_smtp_server(tls="starttls", users={"mailer": "pw-123456"},
                               refuse_rcpt={"zly@firma.example": "550 5.1.1 No such user"})
-    level, text = _failure(admin_client, **config_values(server, cc="zly@firma.example"))
+    level, text, raw = _failure(admin_client, **config_values(server, cc="zly@firma.example"))
     assert level == "error"
     assert "550 5.1.1 No such user" in text
     assert hint("recipient_refused") in text
