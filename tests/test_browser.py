@@ -230,6 +230,16 @@ def test_switch_a_user_to_global_and_back_with_reload(page_for, live, global_con
     page.goto(url(live, "messagetemplate_change", MessageTemplate.objects.get().pk))
     assert "{wystawiający}" in page.content()
     screenshot(page, "message-template")
+    # Preview: the unsaved subject, filled with sample values, in a new tab.
+    page.fill("#id_subject", "Nie zapisano {numer}")
+    with page.expect_popup() as popup:
+        page.click("button.symfonia-preview")
+    preview = popup.value
+    preview.wait_for_load_state()
+    assert preview.inner_text("#preview-subject") == "Nie zapisano FV/12/2026"
+    assert "ACME sp. z o.o." in preview.inner_text("#preview-text")
+    assert MessageTemplate.objects.get().subject.startswith("Faktura")
+    preview.close()
     page.goto(url(live, "maillog_changelist"))
     screenshot(page, "mail-log")
 
