@@ -92,7 +92,7 @@ SETTINGS_FIELDS = [
 ]
 
 
-def secret_state(instance, name):
+def secret_state(instance, name, *, editable=True):
     """Return a sentence saying whether *name* is stored on *instance*, never its value."""
     value = getattr(instance, name, "") or ""
     if not value:
@@ -102,9 +102,13 @@ def secret_state(instance, name):
                  "(FIELD_ENCRYPTION_KEY): enter it again.")
     entered_by = getattr(instance, f"{name}_set_by", None)
     if entered_by is None:
-        return _("A value is stored. Leave the field empty to keep it.")
-    return _("A value is stored (entered by %(user)s). Leave the field empty to keep it.") % {
-        "user": entered_by.get_username()}
+        return (_("A value is stored. Leave the field empty to keep it.") if editable
+                else _("A value is stored."))
+    user = {"user": entered_by.get_username()}
+    if editable:
+        return _("A value is stored (entered by %(user)s). Leave the field empty to keep it.") % (
+            user)
+    return _("A value is stored (entered by %(user)s).") % user
 
 
 class MailSettingsForm(forms.ModelForm):
@@ -236,12 +240,10 @@ class UserMailConfigForm(MailSettingsForm):
                 field.widget.state = secret_state(shown, name) if shown else ""
             elif shown is not None and hasattr(shown, name):
                 self.initial[name] = getattr(shown, name)
-        for name in ("transport", "host"):
-            if name in self.fields:
-                self.fields[name].help_text = _(
-                    "Values of the global configuration, shown read-only. Saving changes "
-                    "only the scope: this user's individual values stay stored.")
-                break
+        if "transport" in self.fields:
+            self.fields["transport"].help_text = _(
+                "Values of the global configuration, shown read-only. Saving changes "
+                "only the scope: this user's individual values stay stored.")
 
 
 class OwnMessageTemplateForm(MessageTemplateForm):

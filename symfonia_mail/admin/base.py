@@ -74,11 +74,11 @@ class MailSettingsAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("password"))
     def password_state(self, obj):
-        return secret_state(obj, "password")
+        return secret_state(obj, "password", editable=False)
 
     @admin.display(description=_("attachment password"))
     def attachment_password_state(self, obj):
-        return secret_state(obj, "attachment_password")
+        return secret_state(obj, "attachment_password", editable=False)
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = [(name, {**options, "fields": list(options["fields"])})
