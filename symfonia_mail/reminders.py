@@ -47,7 +47,8 @@ Rules:
 - Each sent reminder is recorded (:class:`~symfonia_mail.models.ReminderRecord`,
   per contractor key + set of document numbers + day); the same reminder is
   not sent again on the same day unless ``force=True``.
-- ``dry_run=True`` builds the messages but sends and records nothing.
+- ``dry_run=True`` builds the messages (so a broken template shows) without
+  reading the PDFs, and sends and records nothing.
 """
 
 import hashlib
@@ -189,17 +190,23 @@ class ReminderResult:
         return self.status != Status.FAILED
 
 
-def require_smtp(config):
-    """Raise TransportNotAllowed unless *config* sends through SMTP."""
-    if config.transport != Transport.SMTP:
-        raise TransportNotAllowed(
-            gettext(
-                "Payment reminders need the SMTP transport: the program must send them "
-                "itself, in bulk, with the documents attached, which the system mail route "
-                "cannot do. %(config)s uses the %(transport)s transport; switch it to SMTP "
-                "in the mail configuration."
-            ) % {"config": config.label.capitalize(), "transport": config.transport}
-        )
+def require_smtp(config, user=None):
+    """Raise TransportNotAllowed unless *config* (resolved for *user*) sends through SMTP."""
+    if config.transport == Transport.SMTP:
+        return
+    if config.user_id is None:
+        which = gettext("The global configuration")
+    else:
+        name = user.get_username() if hasattr(user, "get_username") else f"#{config.user_id}"
+        which = gettext("The individual configuration of %(user)s") % {"user": name}
+    raise TransportNotAllowed(
+        gettext(
+            "Payment reminders need the SMTP transport: the program must send them "
+            "itself, in bulk, with the documents attached, which the system mail route "
+            "cannot do. %(config)s uses the %(transport)s transport; switch it to SMTP "
+            "in the mail configuration."
+        ) % {"config": which, "transport": config.transport}
+    )
 
 
 def documents_digest(numbers):
@@ -228,7 +235,7 @@ def send_reminders(contractors: Iterable[ContractorReminder], *, user=None, as_o
     as_of = as_of or timezone.localdate()
     session = resolver.Session()
     config = session.config_for(user)
-    require_smtp(config)
+    require_smtp(config, user)
     run = _Run(
         user=user, as_of=as_of, today=timezone.localdate(), dry_run=dry_run, force=force,
         language=language, template_key=template_key, session=session,
@@ -319,7 +326,8 @@ class _Run:
             macros.update(numer=documents[0].number, z_dnia=documents[0].issue_date)
         attachments = []
         for doc in documents:
-            content = doc.read_pdf()
+            # A dry run lists who gets what; rendering every PDF would only slow it down.
+            content = None if self.dry_run else doc.read_pdf()
             if content is not None:
                 attachments.append((doc.attachment_name(), content, PDF_MIMETYPE))
         message = build_templated(

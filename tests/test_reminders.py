@@ -8,6 +8,7 @@ from decimal import Decimal
 import pikepdf
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext
 
 from symfonia_mail.exceptions import TransportNotAllowed
 from symfonia_mail.models import GlobalMailConfig, MailLog, ReminderRecord, UserMailConfig
@@ -99,7 +100,7 @@ def test_only_overdue_unpaid_documents_are_listed_and_nothing_is_sent_without_th
     ], as_of=AS_OF)
 
     assert results[0].status == Status.SKIPPED
-    assert results[0].reason == "no overdue documents"
+    assert results[0].reason == gettext("no overdue documents")
     assert results[1].status == Status.SENT and results[1].documents == ("FV/13/2026",)
     assert [m.rcpt_tos for m in smtp_server.messages] == [["mixed@x.example"]]
     assert set(attachments(smtp_server.messages[0].message)) == {"FV_13_2026.pdf"}
@@ -111,8 +112,14 @@ def test_refused_under_system_transport_with_the_reason(global_config, smtp_serv
     with pytest.raises(TransportNotAllowed) as error:
         send_reminders([contractor("ACME", ["a@acme.example"], doc("FV/1/2026"))],
                        as_of=AS_OF)
-    assert "SMTP" in str(error.value)
-    assert "in bulk" in str(error.value) and "attached" in str(error.value)
+    text = str(error.value)
+    assert text.startswith(gettext(
+        "Payment reminders need the SMTP transport: the program must send them "
+        "itself, in bulk, with the documents attached, which the system mail route "
+        "cannot do. %(config)s uses the %(transport)s transport; switch it to SMTP "
+        "in the mail configuration."
+    ).split("%(config)s")[0])
+    assert gettext("The global configuration") in text and "system" in text
     assert smtp_server.messages == []
     assert not ReminderRecord.objects.exists()
 
@@ -120,7 +127,8 @@ def test_refused_under_system_transport_with_the_reason(global_config, smtp_serv
 def test_refused_when_the_users_individual_configuration_is_system(global_config, smtp_server):
     user = get_user_model().objects.create_user("anna")
     UserMailConfig.objects.create(user=user, scope="individual", transport="system")
-    with pytest.raises(TransportNotAllowed, match="individual configuration"):
+    expected = gettext("The individual configuration of %(user)s") % {"user": "anna"}
+    with pytest.raises(TransportNotAllowed, match=expected):
         send_reminders([contractor("ACME", ["a@acme.example"], doc("FV/1/2026"))],
                        user=user, as_of=AS_OF, dry_run=True)
 
@@ -131,8 +139,9 @@ def test_contractor_without_email_is_skipped_and_reported(global_config, smtp_se
         contractor("Blank", [" "], doc("FV/2/2026")),
         contractor("ACME", ["a@acme.example"], doc("FV/3/2026")),
     ], as_of=AS_OF)
+    no_email = gettext("no e-mail address")
     assert [(r.status, r.reason) for r in results[:2]] == [
-        (Status.SKIPPED, "no e-mail address"), (Status.SKIPPED, "no e-mail address"),
+        (Status.SKIPPED, no_email), (Status.SKIPPED, no_email),
     ]
     assert results[2].status == Status.SENT
     assert len(smtp_server.messages) == 1
@@ -198,7 +207,9 @@ def test_no_duplicate_on_a_second_run_the_same_day_unless_forced(global_config, 
 
     assert first[0].status == Status.SENT
     assert second[0].status == Status.SKIPPED
-    assert "already reminded today" in second[0].reason
+    assert second[0].reason == gettext(
+        "already reminded today about the same documents (force to send again)"
+    )
     assert len(smtp_server.messages) == 1
     record = ReminderRecord.objects.get()
     assert record.documents == "FV/1/2026\nFV/2/2026"
@@ -227,8 +238,13 @@ def test_dry_run_sends_and_records_nothing(global_config, smtp_server):
         contractor("ACME", ["a@acme.example"], doc("FV/1/2026")),
         contractor("No mail", [], doc("FV/2/2026")),
     ]
+    rendered = []
+    lazy = OverdueDocument("FV/3/2026", AS_OF, AS_OF - datetime.timedelta(days=1), Decimal(5),
+                           pdf=lambda: rendered.append(1) or pdf_bytes())
+    reminders.append(contractor("Lazy PDF", ["lazy@x.example"], lazy))
     results = send_reminders(reminders, as_of=AS_OF, dry_run=True)
-    assert [r.status for r in results] == [Status.PLANNED, Status.SKIPPED]
+    assert [r.status for r in results] == [Status.PLANNED, Status.SKIPPED, Status.PLANNED]
+    assert rendered == []  # a dry run does not render PDFs
     assert smtp_server.messages == []
     assert not ReminderRecord.objects.exists()
     assert not MailLog.objects.exists()

@@ -12,6 +12,7 @@ from django.contrib.auth.models import Permission
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from sales import demo_data
 from sales.models import Company, Contractor, Invoice
 from sales.pdf import render_invoice_pdf
@@ -58,6 +59,14 @@ def run(*args, stderr=None):
     return out.getvalue()
 
 
+def totals(**counts):
+    """Return the start of the command's totals line, in the active language."""
+    line = gettext(
+        "Sent: %(sent)d, failed: %(failed)d, skipped: %(skipped)d (as of %(date)s, %(who)s)."
+    ) % {**counts, "date": "DATE", "who": ""}
+    return line.split(" (")[0]
+
+
 def attachments(message):
     return {part.get_filename(): part.get_content() for part in message.iter_attachments()}
 
@@ -77,7 +86,7 @@ def test_command_sends_one_reminder_per_contractor_with_overdue_invoices(
     # Partially paid: the reminder asks for what is outstanding.
     assert "kwota: 1\xa0000,00 PLN, pozostaje do zapłaty: 600,00 PLN" in text
     assert "Płacący w terminie" not in output
-    assert "Sent: 2, failed: 0, skipped: 0" in output
+    assert totals(sent=2, failed=0, skipped=0) in output
     assert "ACME sp. z o.o." in output and "FV/1/2026, FV/2/2026" in output
 
 
@@ -85,16 +94,20 @@ def test_command_dry_run_sends_nothing(ledger, global_config, smtp_server):
     output = run("--dry-run")
     assert smtp_server.messages == []
     assert not ReminderRecord.objects.exists()
-    assert "would be sent (dry run)" in output
-    assert "Dry run, nothing was sent. Would send: 2" in output
+    assert gettext("would be sent (dry run)") in output
+    assert gettext(
+        "Dry run, nothing was sent. Would send: %(planned)d, skipped: %(skipped)d, "
+        "failed: %(failed)d (as of %(date)s)."
+    ) % {"planned": 2, "skipped": 0, "failed": 0, "date": TODAY} in output
 
 
 def test_command_second_run_skips_and_force_sends_again(ledger, global_config, smtp_server):
     run()
     second = run()
     assert len(smtp_server.messages) == 2
-    assert "already reminded today" in second
-    assert "Sent: 0, failed: 0, skipped: 2" in second
+    assert gettext("already reminded today about the same documents (force to send again)") \
+        in second
+    assert totals(sent=0, failed=0, skipped=2) in second
     run("--force")
     assert len(smtp_server.messages) == 4
 
@@ -111,9 +124,10 @@ def test_command_as_user_uses_their_configuration(ledger, global_config, make_sm
     UserMailConfig.objects.create(user=user, scope="individual", **config_values(own))
     output = run("--as-user", "anna")
     assert len(own.messages) == 2
-    assert "sent as anna" in output
-    with pytest.raises(CommandError, match="No user named 'nobody'"):
+    assert gettext("sent as %(user)s") % {"user": "anna"} in output
+    with pytest.raises(CommandError) as error:
         run("--as-user", "nobody")
+    assert str(error.value) == gettext("No user named %(name)r.") % {"name": "nobody"}
 
 
 def test_command_refuses_under_system_transport(ledger, global_config, smtp_server):
@@ -162,8 +176,10 @@ def test_admin_action_on_contractors_sends_as_the_logged_in_user(
     shown = [str(m) for m in response.context["messages"]]
     assert len(smtp_server.messages) == 1
     assert "Jan Szef" in smtp_server.messages[0].message.get_body(("plain",)).get_content()
-    assert any(text.startswith("Sent: 1 (ACME sp. z o.o.)") for text in shown), shown
-    assert any("Płacący w terminie — no overdue documents" in text for text in shown), shown
+    sent_label = gettext("sent").capitalize()
+    assert f"{sent_label}: 1 (ACME sp. z o.o.)" in shown, shown
+    skipped = f"Płacący w terminie — {gettext('no overdue documents')}"
+    assert any(skipped in text for text in shown), shown
     assert ReminderRecord.objects.get().sent_by == admin
 
 
@@ -257,6 +273,6 @@ def test_demo_scenario_end_to_end(db, make_smtp_server):
     call_command("send_payment_reminders", stdout=out, stderr=io.StringIO())
     owing = Invoice.objects.overdue(timezone.localdate()).values("contractor").distinct().count()
     output = out.getvalue()
-    assert f"Sent: {owing - 2}, failed: 1, skipped: 1" in output
+    assert totals(sent=owing - 2, failed=1, skipped=1) in output
     assert len(server.messages) == owing - 2
-    assert "no e-mail address" in output and "550 5.1.1" in output
+    assert gettext("no e-mail address") in output and "550 5.1.1" in output
