@@ -128,7 +128,8 @@ class MailSettingsForm(forms.ModelForm):
     )
     password = forms.CharField(
         label=capfirst(_("password")), required=False, strip=False, widget=SecretInput,
-        help_text=_("Never shown on this page. Leave empty to keep the stored password."),
+        help_text=_("Never shown on this page. Leave empty to keep the stored password; "
+                    "after changing the server, port, security or user name, enter it again."),
     )
     clear_password = forms.BooleanField(label=_("Clear the stored password"), required=False)
     attachment_password = forms.CharField(
@@ -181,7 +182,31 @@ class MailSettingsForm(forms.ModelForm):
                 self.secret_changes[name] = "set"
             else:
                 cleaned[name] = stored
+        self._check_password_follows_server(cleaned)
         return cleaned
+
+    # Where the SMTP password goes: changing any of these must not carry it along.
+    PASSWORD_BOUND_TO = ("host", "port", "security", "username")
+
+    def _check_password_follows_server(self, cleaned):
+        """Refuse to send the stored SMTP password to another server or user name.
+
+        Otherwise anyone allowed to edit the form (but not to "Show" the password)
+        could point the server at one they control, press Test SMTP or Save, and
+        read the password from the login. A new password must be typed instead.
+        """
+        stored = getattr(self.instance, "password", "") or ""
+        if not stored or self.instance.pk is None or "password" in self.secret_changes:
+            return
+        if "password" not in self.fields or self.fields["password"].disabled:
+            return
+        moved = [name for name in self.PASSWORD_BOUND_TO
+                 if name in cleaned and name in self.fields and not self.fields[name].disabled
+                 and str(cleaned[name]) != str(getattr(self.instance, name))]
+        if moved and not cleaned.get("clear_password"):
+            self.add_error("password", _(
+                "You changed the server, port, security or user name: enter the password "
+                "again. The stored password is only used with the server it was entered for."))
 
     def _post_clean(self):
         super()._post_clean()

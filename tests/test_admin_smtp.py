@@ -239,3 +239,29 @@ def test_changelist_action_tests_each_selected_configuration(admin_client, globa
     assert all(level == "success" for level, _text in texts), texts
     assert any("anna (follows the global configuration)" in text for _l, text in texts)
     assert len(own_server.messages) == 1 and len(smtp_server.messages) == 1
+
+
+def test_stored_password_never_follows_a_changed_server(client, global_config, smtp_server,
+                                                        make_smtp_server):
+    # Another superuser may not "Show" the password; pointing the unsaved form at a
+    # server they control and pressing Test SMTP must not hand it over either.
+    entered_by = User.objects.create_superuser("admin", "admin@firma.example", "pw")
+    global_config.password_set_by = entered_by
+    global_config.save()
+    other = User.objects.create_superuser("szef", "szef@firma.example", "pw")
+    client.force_login(other)
+    capture = make_smtp_server(tls="starttls", users={"mailer": "anything"})
+    for button in ("_test_smtp", "_save"):
+        response = client.post(GLOBAL_URL, form_data(global_config, port=capture.port,
+                                                     **{button: "1"}), headers=ENGLISH)
+        assert response.status_code == 200, button
+        assert "enter the password again" in response.content.decode()
+    assert capture.login_attempts == 0 and capture.messages == []
+    assert GlobalMailConfig.objects.get().port == smtp_server.port
+    # With a password typed in, the change is the person's own: tested and saved.
+    response = client.post(GLOBAL_URL, form_data(global_config, port=capture.port,
+                                                 password="anything", _save="1"))
+    assert response.status_code == 302
+    stored = GlobalMailConfig.objects.get()
+    assert (stored.port, stored.password, stored.password_set_by) == (
+        capture.port, "anything", other)
