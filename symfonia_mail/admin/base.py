@@ -65,6 +65,8 @@ class MailSettingsAdmin(admin.ModelAdmin):
 
     change_form_template = "admin/symfonia_mail/mailsettings_change_form.html"
     readonly_fields = ["password_state", "attachment_password_state"]
+    reload_in_form = False  # True: the Reload button sits next to the scope selector
+    add_title = _("New mail configuration")
 
     class Media:
         js = ADMIN_MEDIA_JS
@@ -165,9 +167,6 @@ class MailSettingsAdmin(admin.ModelAdmin):
         # Django's "Change %s" does not decline in Polish ("Zmień wspólna konfiguracja").
         context["title"] = self.add_title if add else capfirst(self.opts.verbose_name)
         return super().render_change_form(request, context, add, change, form_url, obj)
-
-    reload_in_form = False  # True: the Reload button sits next to the scope selector
-    add_title = _("New mail configuration")
 
     def _editable(self, request, object_id):
         """Return the object to act on (None when adding), checking the permission."""
