@@ -547,3 +547,21 @@ def test_mail_log_is_read_only_and_filterable(client, admin_user):
     assert "550 5.1.1 no such user" in html
     assert 'name="error"' not in html  # read-only
     assert client.get(reverse("admin:symfonia_mail_maillog_add")).status_code == 403
+
+
+def test_reminders_sent_are_listed_read_only(client, admin_user, clerk):
+    from symfonia_mail.models import ReminderRecord
+
+    mine = ReminderRecord.objects.create(contractor_key="sales.contractor:1",
+                                         contractor_name="ACME", documents="FV/1\nFV/2",
+                                         sent_on="2026-11-26", sent_by=clerk)
+    ReminderRecord.objects.create(contractor_key="sales.contractor:2", contractor_name="Żuraw",
+                                  documents="FV/3", sent_on="2026-11-26", sent_by=admin_user)
+    clerk.user_permissions.add(Permission.objects.get(codename="view_reminderrecord"))
+    client.force_login(clerk)
+    changelist = reverse("admin:symfonia_mail_reminderrecord_changelist")
+    response = client.get(changelist, {"q": "FV"})
+    assert list(response.context["cl"].queryset) == [mine]
+    assert "FV/1, FV/2" in response.content.decode()
+    detail = client.get(reverse("admin:symfonia_mail_reminderrecord_change", args=[mine.pk]))
+    assert detail.status_code == 200 and 'name="documents"' not in detail.content.decode()

@@ -5,7 +5,8 @@ One module per page: ``base`` (what both configuration pages share),
 """
 
 from .config import GlobalMailConfigAdmin, UserMailConfigAdmin
-from .log import MailLogAdmin
+from .log import MailLogAdmin, ReminderRecordAdmin
 from .templates import MessageTemplateAdmin
 
-__all__ = ["GlobalMailConfigAdmin", "MailLogAdmin", "MessageTemplateAdmin", "UserMailConfigAdmin"]
+__all__ = ["GlobalMailConfigAdmin", "MailLogAdmin", "MessageTemplateAdmin", "ReminderRecordAdmin",
+           "UserMailConfigAdmin"]

@@ -1,9 +1,9 @@
-"""The delivery log: read-only."""
+"""The delivery log and the payment reminders sent: read-only."""
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from ..models import MailLog
+from ..models import MailLog, ReminderRecord
 from .base import ScopeFilter
 
 
@@ -29,6 +29,37 @@ class MailLogAdmin(admin.ModelAdmin):
     def recipients_short(self, obj):
         text = obj.recipients.replace("\n", ", ")
         return text if len(text) <= 80 else text[:79] + "…"
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(sent_by=request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ReminderRecord)
+class ReminderRecordAdmin(admin.ModelAdmin):
+    """Payment reminders sent (the no-duplicates record), read-only."""
+
+    list_display = ["sent_at", "contractor_name", "documents_short", "recipients", "sent_by"]
+    list_filter = ["sent_on", ("sent_by", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["contractor_name", "contractor_key", "documents", "recipients",
+                     "message_id"]
+    date_hierarchy = "sent_on"
+    list_select_related = ["sent_by"]
+
+    @admin.display(description=_("documents"))
+    def documents_short(self, obj):
+        return ", ".join(obj.documents.split())
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request)
