@@ -38,21 +38,19 @@ marked and never protected twice. pikepdf and pyzipper are imported only when
 a message actually has attachments (together ≈ 270 ms and 17 MiB).
 """
 
-import functools
 import io
 import logging
 import mimetypes
 import re
 import secrets
 import struct
-import zlib
 from dataclasses import dataclass
 from email.header import decode_header, make_header
 from email.message import Message
 
 from django.core.mail.message import EmailAttachment, EmailMessage
 
-from . import conf
+from . import conf, zipcrypto
 from .exceptions import AttachmentProtectionError
 
 logger = logging.getLogger(__name__)
@@ -208,9 +206,7 @@ def zip_file(member, data, password, *, encryption="aes"):
         archive = pyzipper.AESZipFile(out, "w", compression=compression,
                                       encryption=pyzipper.WZ_AES)  # 256-bit by default
     elif encryption == "zipcrypto":
-        archive = _zipcrypto_file_class()(out, "w", compression=compression)
-        # ZipCrypto's password check byte is the CRC's top byte (APPNOTE 6.1.6).
-        archive.check_byte = zlib.crc32(data) >> 24
+        archive = zipcrypto.writer(out, compression=compression, check_data=data)
     else:
         raise ValueError(f"unknown ZIP encryption {encryption!r}")
     with archive:
@@ -334,85 +330,3 @@ def _reason(exc, password):
 
 def _failure(name, exc, password):
     return AttachmentProtectionError(name, f"{type(exc).__name__}: {_reason(exc, password)}")
-
-
-# ZipCrypto, the traditional PKWARE encryption (APPNOTE.TXT 6.1). pyzipper
-# reads it but writes only AES, so the encrypter is here: pure Python, about
-# 0.5 s per MB, acceptable for the legacy option it serves.
-
-@functools.cache
-def _zipcrypto_tables():
-    crc = []
-    for n in range(256):
-        c = n
-        for _ in range(8):
-            c = (c >> 1) ^ 0xEDB88320 if c & 1 else c >> 1
-        crc.append(c)
-    # The keystream byte depends on the low 16 bits of key 2 only: a table
-    # lookup is faster than the multiplication in the loop.
-    stream = bytes((((t | 2) * ((t | 2) ^ 1)) >> 8) & 0xFF for t in range(65536))
-    return tuple(crc), stream
-
-
-class _ZipCryptoEncrypter:
-    """The encrypter interface of pyzipper's writer, for ZipCrypto."""
-
-    def __init__(self, pwd, check_byte):
-        if not pwd:
-            raise RuntimeError("ZipCrypto encryption requires a password")
-        self.crc, self.stream = _zipcrypto_tables()
-        self.keys = (0x12345678, 0x23456789, 0x34567890)
-        self.check_byte = check_byte
-        self._update_keys(pwd)
-
-    def _update_keys(self, data):
-        crc = self.crc
-        k0, k1, k2 = self.keys
-        for p in data:
-            k0 = (k0 >> 8) ^ crc[(k0 ^ p) & 0xFF]
-            k1 = ((k1 + (k0 & 0xFF)) * 134775813 + 1) & 0xFFFFFFFF
-            k2 = (k2 >> 8) ^ crc[(k2 ^ (k1 >> 24)) & 0xFF]
-        self.keys = (k0, k1, k2)
-
-    def update_zipinfo(self, zipinfo):
-        pass
-
-    def finalize_zipinfo(self, zipinfo):
-        pass
-
-    def encryption_header(self):
-        return self.encrypt(secrets.token_bytes(11) + bytes([self.check_byte]))
-
-    def encrypt(self, data):
-        crc, stream = self.crc, self.stream
-        k0, k1, k2 = self.keys
-        out = bytearray(data)
-        for i, p in enumerate(data):
-            out[i] = p ^ stream[k2 & 0xFFFF]
-            k0 = (k0 >> 8) ^ crc[(k0 ^ p) & 0xFF]
-            k1 = ((k1 + (k0 & 0xFF)) * 134775813 + 1) & 0xFFFFFFFF
-            k2 = (k2 >> 8) ^ crc[(k2 ^ (k1 >> 24)) & 0xFF]
-        self.keys = (k0, k1, k2)
-        return bytes(out)
-
-    def flush(self):
-        return b""
-
-
-@functools.cache
-def _zipcrypto_file_class():
-    import pyzipper
-
-    class ZipCryptoFile(pyzipper.ZipFile):
-        """A pyzipper writer that encrypts with ZipCrypto."""
-
-        check_byte = 0
-
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.encryption = "zipcrypto"  # makes open("w") ask for an encrypter
-
-        def get_encrypter(self):
-            return _ZipCryptoEncrypter(self.pwd, self.check_byte)
-
-    return ZipCryptoFile
