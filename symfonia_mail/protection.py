@@ -316,7 +316,7 @@ def _check_password(name, password):
             name, "the stored attachment password cannot be decrypted with FIELD_ENCRYPTION_KEY",
         )
     if not isinstance(password, str) or not password:
-        raise AttachmentProtectionError(name, "the attachment password is empty")
+        raise AttachmentProtectionError(name, "the attachment password is empty or not text")
 
 
 def _leaks(exc, password):
