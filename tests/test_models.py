@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+from django.utils import translation
 
 from symfonia_mail.exceptions import UnreadableSecretError
 from symfonia_mail.fields import UnreadableSecret
@@ -27,9 +28,11 @@ def valid_config(**overrides):
 
 
 def errors_of(config):
-    with pytest.raises(ValidationError) as caught:
+    """Return {field: [messages]} in English (the test settings speak Polish)."""
+    with translation.override("en"), pytest.raises(ValidationError) as caught:
         config.full_clean()
-    return caught.value.message_dict
+    with translation.override("en"):
+        return caught.value.message_dict
 
 
 def test_a_complete_configuration_is_valid():
@@ -50,6 +53,13 @@ def test_address_lists_must_hold_valid_addresses(value):
 def test_header_bound_fields_refuse_control_characters(field, bad):
     errors = errors_of(valid_config(**{field: bad}))
     assert "control characters" in " ".join(errors[field])
+
+
+def test_the_error_speaks_polish_to_a_polish_admin():
+    with translation.override("pl"), pytest.raises(ValidationError) as caught:
+        valid_config(host="a\r\nb").full_clean()
+    [message] = caught.value.message_dict["host"]
+    assert "control characters" not in message and message
 
 
 def test_cc_with_a_line_break_is_refused():
