@@ -242,13 +242,17 @@ def send_reminders(contractors: Iterable[ContractorReminder], *, user=None, as_o
         secrets=(config.password, config.attachment_password),
         connection=connection or get_connection(BACKEND, user=user),
     )
-    run.load_sent(items)
-    results = []
+    run.load_sent()
     if dry_run:
         results = run.each(items, progress)
     else:
-        with run.connection:
+        # Django's contract: open only if not open, close only what we opened.
+        opened = run.connection.open()
+        try:
             results = run.each(items, progress)
+        finally:
+            if opened:
+                run.connection.close()
     counts = count(results)
     logger.info(
         "Payment reminders%s as of %s: %s", " (dry run)" if dry_run else "", as_of,
@@ -257,19 +261,27 @@ def send_reminders(contractors: Iterable[ContractorReminder], *, user=None, as_o
     return results
 
 
+@dataclass
 class _Run:
     """One call of send_reminders: its settings and the day's sent reminders."""
 
-    def __init__(self, **kwargs):
-        self.__dict__.update(kwargs)
-        self.sent = set()  # (contractor identity, documents digest) sent today
+    user: Any
+    as_of: date
+    today: date
+    dry_run: bool
+    force: bool
+    language: str | None
+    template_key: str
+    session: resolver.Session
+    secrets: tuple[str, str]
+    connection: Any
+    sent: set = field(default_factory=set)  # (contractor identity, documents digest)
 
-    def load_sent(self, items):
-        if self.force:
-            return
-        keys = {item.identity for item in items}
-        rows = ReminderRecord.objects.filter(sent_on=self.today, contractor_key__in=keys)
-        self.sent = set(rows.values_list("contractor_key", "documents_digest"))
+    def load_sent(self):
+        """Load what was sent today (one query; a day holds at most one row per reminder)."""
+        if not self.force:
+            rows = ReminderRecord.objects.filter(sent_on=self.today)
+            self.sent = set(rows.values_list("contractor_key", "documents_digest"))
 
     def each(self, items, progress):
         results = []

@@ -313,3 +313,16 @@ def test_english_reminder_for_a_contractor_that_asks_for_it(global_config, smtp_
     message = smtp_server.messages[0].message
     assert message["Subject"].strip().startswith("Overdue payment reminder: FV/1/2026")
     assert "Total outstanding" in message.get_body(("plain",)).get_content()
+
+
+def test_a_connection_opened_by_the_caller_is_reused_and_left_open(global_config, smtp_server):
+    from django.core.mail import get_connection
+
+    with get_connection() as connection:
+        send_reminders([contractor("A", ["a@x.example"], doc("FV/1/2026"))],
+                       connection=connection, as_of=AS_OF)
+        assert connection.session is not None  # still open
+        send_reminders([contractor("B", ["b@x.example"], doc("FV/2/2026"))],
+                       connection=connection, as_of=AS_OF)
+    assert len(smtp_server.messages) == 2
+    assert smtp_server.login_attempts == 1  # one connection for both runs
