@@ -54,6 +54,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench_backend.py
 	$(PY) bench/bench_protection.py
+	$(PY) bench/bench_reminders.py
 
 clean:
 	rm -rf $(VENV) dist example_project/db.sqlite3 example_project/var
