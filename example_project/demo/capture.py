@@ -15,13 +15,14 @@ import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult
 
+# The demo's "contractor whose mail server refuses the address" (seeded by sales).
+from sales.demo_data import REFUSED_ADDRESS
+
 # aiosmtpd 1.4 warns about its own use of a deprecated attribute on every login.
 warnings.filterwarnings("ignore", message="Session.login_data is deprecated")
 
 USERNAME = "demo"
 PASSWORD = "demo-password"
-# The demo's "contractor whose mail server refuses the address".
-REFUSED_ADDRESS = "odrzucony@kontrahent.example"
 
 
 class _Handler:

@@ -2,7 +2,7 @@
 
 Kept apart from the seed_demo command so tests and the demo read the same
 plan. ``REFUSED_ADDRESS`` is the address the demo's capture SMTP server
-refuses (``demo.capture.REFUSED_ADDRESS`` has the same value).
+refuses (``demo.capture`` imports it from here).
 """
 
 import datetime
