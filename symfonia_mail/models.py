@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .fields import SecretField
 from .validators import (
+    attachment_password_problem,
     validate_address_list,
     validate_dsn_notify,
     validate_no_control_chars,
@@ -101,7 +102,8 @@ class MailSettings(models.Model):
             "When set, PDF attachments are encrypted with this password (AES-256) and "
             "other files are packed into a password-protected ZIP. AES ZIP files need "
             "7-Zip or a similar program; Windows Explorer and macOS Archive Utility "
-            "cannot open them."
+            "cannot open them (the site can switch to the weak ZipCrypto that they do "
+            "open). At most 99 bytes, the longest password 7-Zip accepts."
         ),
     )
     attachment_password_set_by = models.ForeignKey(
@@ -123,6 +125,9 @@ class MailSettings(models.Model):
                 errors["sender_email"] = _("Enter the sender address to send mail through SMTP.")
         if self.password and not self.username:
             errors["username"] = _("Enter the user name that goes with the password.")
+        problem = attachment_password_problem(self.attachment_password)
+        if problem:
+            errors["attachment_password"] = problem
         if errors:
             raise ValidationError(errors)
 

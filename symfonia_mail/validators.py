@@ -85,3 +85,20 @@ def validate_dsn_notify(value):
                 params={"option": exclusive},
                 code="invalid_dsn",
             )
+
+
+def attachment_password_problem(value):
+    """Return why *value* cannot protect attachments (translated), or None."""
+    from .fields import UnreadableSecret
+
+    if not value or isinstance(value, UnreadableSecret):
+        return None
+    from . import conf
+    from .protection import zip_password_problem  # cheap: pikepdf/pyzipper load lazily
+
+    if zip_password_problem(value, conf.get("ZIP_ENCRYPTION")):
+        return _(
+            "This password is %(size)d bytes long; password-protected ZIP files can be "
+            "opened in 7-Zip only with at most 99 bytes. Choose a shorter password."
+        ) % {"size": len(value.encode("utf-8"))}
+    return None

@@ -174,3 +174,9 @@ def test_user_on_global_scope_may_keep_incomplete_individual_values(django_user_
     UserMailConfig(user=user, scope="global", host="").full_clean()
     with pytest.raises(ValidationError):
         UserMailConfig(user=user, scope="individual", host="").full_clean()
+
+
+def test_an_attachment_password_too_long_for_7zip_is_refused_on_save():
+    errors = errors_of(valid_config(attachment_password="ż" * 50))  # 100 bytes in UTF-8
+    assert "100 bytes" in errors["attachment_password"][0]
+    valid_config(attachment_password="ż" * 49 + "a").full_clean()  # 99 bytes
