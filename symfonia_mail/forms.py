@@ -3,7 +3,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.formats import number_format
-from django.utils.text import capfirst
+from django.utils.text import capfirst, format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from .fields import UnreadableSecret
@@ -134,11 +134,9 @@ class MailSettingsForm(forms.ModelForm):
     clear_password = forms.BooleanField(label=_("Clear the stored password"), required=False)
     attachment_password = forms.CharField(
         label=capfirst(_("attachment password")), required=False, strip=False, widget=SecretInput,
-        help_text=_(
-            "When set, PDF attachments are encrypted with this password (AES-256) and other "
-            "files are packed into a password-protected ZIP. AES ZIP files need 7-Zip or a "
-            "similar program. Leave empty to keep the stored password."
-        ),
+        # The model's help text (what protection does), plus how the empty field behaves.
+        help_text=format_lazy("{} {}", GlobalMailConfig._meta.get_field(
+            "attachment_password").help_text, _("Leave empty to keep the stored password.")),
     )
     clear_attachment_password = forms.BooleanField(
         label=_("Clear the stored attachment password"), required=False,

@@ -65,7 +65,7 @@ def test_every_message_is_translated():
 def test_placeholders_survive_translation():
     import re
 
-    placeholder = re.compile(r"%\(\w+\)s|%s|\{[^}]*\}")
+    placeholder = re.compile(r"%\(\w+\)[sd]|%[sd]|\{[^}]*\}")
     for msgid, (msgstr, _flags) in po_entries(PO).items():
         assert sorted(placeholder.findall(msgid)) == sorted(placeholder.findall(msgstr)), msgid
 
