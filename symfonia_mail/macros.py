@@ -81,12 +81,16 @@ def fill(text, values, *, html=False):
     if not text or "{" not in text:
         return text
 
+    rendered = {}  # a macro used ten times in a body is formatted once
+
     def replace(match):
         name = match.group(1)
         if name not in values:
             return match.group(0)
-        rendered = format_value(values[name])
-        return escape(rendered) if html else rendered
+        if name not in rendered:
+            text = format_value(values[name])
+            rendered[name] = escape(text) if html else text
+        return rendered[name]
 
     return MACRO_RE.sub(replace, text)
 

@@ -101,10 +101,15 @@ def insert(entries):
         ", ".join(quote(f.column) for f in columns),
         ", ".join(["%s"] * len(columns)),
     )
-    params = [
-        [f.get_db_prep_save(getattr(entry, f.attname), connection) for f in columns]
-        for entry in entries
-    ]
+    # Entries hold str/int/None already; only the timestamp needs the backend's format.
+    stamp = MailLog._meta.get_field("created_at")
+    names = [f.attname for f in columns]
+    at = names.index(stamp.attname)
+    params = []
+    for entry in entries:
+        row = [getattr(entry, name) for name in names]
+        row[at] = stamp.get_db_prep_save(entry.created_at, connection)
+        params.append(row)
     with transaction.atomic(using=alias), connection.cursor() as cursor:
         cursor.executemany(sql, params)
 
