@@ -184,7 +184,8 @@ class MailSettingsForm(forms.ModelForm):
         return cleaned
 
     # Where the SMTP password goes: changing any of these must not carry it along.
-    PASSWORD_BOUND_TO = ("host", "port", "security", "username")
+    # verify_certificate too: with checks off, whoever impersonates the server gets the password.
+    PASSWORD_BOUND_TO = ("host", "port", "security", "verify_certificate", "username")
 
     def _check_password_follows_server(self, cleaned):
         """Refuse to send the stored SMTP password to another server or user name.
@@ -203,8 +204,9 @@ class MailSettingsForm(forms.ModelForm):
                  and str(cleaned[name]) != str(getattr(self.instance, name))]
         if moved and not cleaned.get("clear_password"):
             self.add_error("password", _(
-                "You changed the server, port, security or user name: enter the password "
-                "again. The stored password is only used with the server it was entered for."))
+                "You changed the server, port, security, certificate check or user name: enter "
+                "the password again. The stored password is only used with the server it was "
+                "entered for."))
 
     def _post_clean(self):
         super()._post_clean()

@@ -5,17 +5,20 @@ sending it again (or resending a logged message) starts from the original.
 """
 
 import copy
+import mimetypes
 import re
 from email.utils import parseaddr
 
 from django.conf import settings
-from django.core.mail.message import EmailAlternative, sanitize_address
+from django.core.mail.message import EmailAlternative, EmailAttachment, sanitize_address
 
 from . import macros
 from .exceptions import InvalidMessageError
 from .models import Transport
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# The alternatives that are message bodies; any other is a file.
+BODY_TYPES = ("text/plain", "text/html")
 
 
 def copy_message(message):
@@ -44,9 +47,30 @@ def fill_macros(message, values):
 
 def _fill_alternative(alternative, values):
     content, mimetype = alternative
-    if isinstance(content, str) and mimetype in ("text/html", "text/plain"):
+    if isinstance(content, str) and mimetype in BODY_TYPES:
         content = macros.fill(content, values, html=mimetype == "text/html")
     return EmailAlternative(content, mimetype)
+
+
+def move_files_out_of_alternatives(message):
+    """Turn non-body alternatives (a PDF, a text/calendar invite) into attachments.
+
+    Django sends every alternative as a MIME part of its own; only plain text
+    and HTML are bodies. Anything else is a file, and with a password set it
+    must be protected like any attachment rather than leave in the clear.
+    """
+    alternatives = getattr(message, "alternatives", None)
+    if not alternatives:
+        return
+    files = [alt for alt in alternatives if alt[1] not in BODY_TYPES]
+    if not files:
+        return
+    message.alternatives = [alt for alt in alternatives if alt[1] in BODY_TYPES]
+    for number, (content, mimetype) in enumerate(files, start=1):
+        extension = mimetypes.guess_extension(mimetype) or ".bin"
+        message.attachments.append(
+            EmailAttachment(f"alternative-{number}{extension}", content, mimetype)
+        )
 
 
 def check_headers(message):
@@ -109,11 +133,12 @@ def prepare(message, config, *, user, context_macros):
     )
     fill_macros(prepared, values)
     check_headers(prepared)
-    # attachment protection
-    if prepared.attachments and config.attachment_password:
-        from .protection import protect_message
+    if config.attachment_password:
+        move_files_out_of_alternatives(prepared)
+        if prepared.attachments:
+            from .protection import protect_message
 
-        protect_message(prepared, config.checked_attachment_password())
+            protect_message(prepared, config.checked_attachment_password())
     if config.transport == Transport.SYSTEM:
         return prepared  # the host's route decides sender, copies and DSN
     apply_sender(prepared, config)

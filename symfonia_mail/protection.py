@@ -49,6 +49,7 @@ from email.header import decode_header, make_header
 from email.message import Message
 
 from django.core.mail.message import EmailAttachment, EmailMessage
+from django.views.decorators.debug import sensitive_variables
 
 from . import conf, zipcrypto
 from .exceptions import AttachmentProtectionError
@@ -99,6 +100,7 @@ def is_protected(message):
     return getattr(message, _MARK, False)
 
 
+@sensitive_variables("password")
 def protect_message(message, password):
     """Replace every attachment of *message* with a password-protected one.
 
@@ -124,12 +126,14 @@ def protect_message(message, password):
     return tuple(report)
 
 
+@sensitive_variables("password")
 def protect_file(filename, data, password, *, zip_encryption="aes"):
     """Return *data* protected with *password* as an ``EmailAttachment``."""
     _check_password(filename, password)
     return _protect(filename, bytes(data), password, zip_encryption)[0]
 
 
+@sensitive_variables("password")
 def _protect(name, data, password, zip_encryption):
     if is_pdf(data):
         try:
@@ -172,6 +176,7 @@ def is_pdf(data):
     return data.find(b"%PDF-", 0, PDF_HEADER_WINDOW + 4) != -1
 
 
+@sensitive_variables("password")
 def encrypt_pdf(data, password):
     """Return the PDF *data* encrypted with AES-256 (R6), *password* to open it."""
     import pikepdf
@@ -196,6 +201,7 @@ def encrypt_pdf(data, password):
     return result
 
 
+@sensitive_variables("password")
 def zip_file(member, data, password, *, encryption="aes"):
     """Return a ZIP holding *data* as *member*, encrypted with *password*."""
     import pyzipper

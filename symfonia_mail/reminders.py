@@ -273,7 +273,7 @@ class _Run:
     language: str | None
     template_key: str
     session: resolver.Session
-    secrets: tuple[str, str]
+    secrets: tuple[str, str] = field(repr=False)  # never in a repr or a traceback
     connection: Any
     sent: set = field(default_factory=set)  # (contractor identity, documents digest)
 

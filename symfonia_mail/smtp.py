@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from django.core.mail.backends import smtp as django_smtp
 from django.utils.functional import cached_property
+from django.views.decorators.debug import sensitive_variables
 
 from . import conf
 from .models import Security
@@ -36,6 +37,7 @@ class _SingleLoginMixin:
     # smtplib's own order of preference (a local variable of SMTP.login there).
     preferred_auths = ("CRAM-MD5", "PLAIN", "LOGIN")
 
+    @sensitive_variables("password")
     def login(self, user, password, *, initial_response_ok=True):
         self.ehlo_or_helo_if_needed()
         if not self.has_extn("auth"):
@@ -51,6 +53,7 @@ class _SingleLoginMixin:
         finally:
             self.password = None  # do not keep the secret on a long-lived object
 
+    @sensitive_variables("initial")
     def auth(self, mechanism, authobject, *, initial_response_ok=True):
         """Run an AUTH exchange, sending credentials as UTF-8.
 
@@ -125,6 +128,7 @@ class Delivery:
 class ConfigTransport(django_smtp.EmailBackend):
     """Django's SMTP backend bound to one ResolvedConfig."""
 
+    @sensitive_variables("config")
     def __init__(self, config):
         self.config = config
         super().__init__(

@@ -265,3 +265,18 @@ def test_stored_password_never_follows_a_changed_server(client, global_config, s
     stored = GlobalMailConfig.objects.get()
     assert (stored.port, stored.password, stored.password_set_by) == (
         capture.port, "anything", other)
+
+
+def test_turning_certificate_checks_off_needs_the_password_again(client, global_config,
+                                                                 smtp_server):
+    # Without checks anyone who can impersonate the server receives the stored password.
+    entered_by = User.objects.create_superuser("admin", "admin@firma.example", "pw")
+    global_config.password_set_by = entered_by
+    global_config.save()
+    client.force_login(User.objects.create_superuser("szef", "szef@firma.example", "pw"))
+    data = form_data(global_config, _test_smtp="1")
+    del data["verify_certificate"]  # an unticked checkbox is absent from the POST
+    response = client.post(GLOBAL_URL, data, headers=ENGLISH)
+    assert "enter the password again" in response.content.decode()
+    assert smtp_server.login_attempts == 0
+    assert GlobalMailConfig.objects.get().verify_certificate is True

@@ -1,5 +1,6 @@
 """ConfiguredEmailBackend against real SMTP servers on 127.0.0.1."""
 
+import io
 import logging
 import smtplib
 import socket
@@ -320,3 +321,71 @@ def test_messages_after_a_failure_are_logged_as_not_attempted(make_smtp_server):
     assert logs["third"].status == "failed"
     assert logs["third"].error.startswith("Not attempted")
     assert logs["third"].recipients == "c@example.com"
+
+
+def test_error_reports_never_show_the_passwords(smtp_server, settings):
+    """Django's error e-mails and DEBUG pages print local variables of every frame."""
+    import sys
+
+    from django.views.debug import ExceptionReporter
+
+    settings.DEBUG = False
+    set_global(smtp_server, port=_dead_port(), attachment_password="Attach-Secret-77")
+    try:
+        send_mail("x", "y", None, ["a@example.com"])
+    except OSError:
+        exc_info = sys.exc_info()
+    html = ExceptionReporter(None, *exc_info, is_email=True).get_traceback_html()
+    assert "s3cret-Pa55" not in html and "Attach-Secret-77" not in html
+    assert "********" in html  # Django's mark for a hidden variable
+
+
+def test_file_alternatives_are_protected_like_attachments(smtp_server):
+    """A PDF or a text/calendar given as an alternative is a file: it must not leave bare."""
+    import pikepdf
+    from django.core.mail import EmailMultiAlternatives
+
+    set_global(smtp_server, attachment_password="Zał-Hasło-1")
+    pdf = io_pdf()
+    msg = EmailMultiAlternatives("Faktura", "w załączniku", to=["client@example.com"])
+    msg.attach_alternative("<p>Faktura</p>", "text/html")
+    msg.attach_alternative(pdf, "application/pdf")
+    msg.attach_alternative("BEGIN:VCALENDAR\nSECRET-CONTENT\nEND:VCALENDAR\n", "text/calendar")
+    assert msg.send() == 1
+    received = smtp_server.messages[0]
+    assert b"SECRET-CONTENT" not in received.data
+    parts = {p.get_filename(): p for p in received.message.iter_attachments()}
+    assert set(parts) == {"alternative-1.pdf", "alternative-2.ics.zip"}
+    with pytest.raises(pikepdf.PasswordError):
+        pikepdf.open(io.BytesIO(parts["alternative-1.pdf"].get_content()))
+    assert pikepdf.open(io.BytesIO(parts["alternative-1.pdf"].get_content()),
+                        password="Zał-Hasło-1")
+    html = received.message.get_body(("html",))
+    assert "Faktura" in html.get_content()  # the HTML body stays a body
+
+
+def io_pdf():
+    import pikepdf
+
+    pdf = pikepdf.new()
+    pdf.add_blank_page()
+    buffer = io.BytesIO()
+    pdf.save(buffer)
+    return buffer.getvalue()
+
+
+def test_system_route_over_django_smtp_reports_refused_recipients(make_smtp_server, settings):
+    server = make_smtp_server(tls=None, dsn=False,
+                              refuse_rcpt={"bad@example.com": "550 5.1.1 No such user"})
+    settings.EMAIL_HOST, settings.EMAIL_PORT = server.host, server.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    config = GlobalMailConfig.get_solo()
+    config.transport = "system"
+    config.save()
+    with pytest.raises(RecipientsRefused):
+        send_mail("x", "y", None, ["good@example.com", "bad@example.com"])
+    assert server.messages[0].rcpt_tos == ["good@example.com"]
+    log = MailLog.objects.get()
+    assert log.status == "partial" and "bad@example.com" in log.refused_recipients
+    assert log.message_id == server.messages[0].message["Message-ID"]

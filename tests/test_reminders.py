@@ -326,3 +326,15 @@ def test_a_connection_opened_by_the_caller_is_reused_and_left_open(global_config
                        connection=connection, as_of=AS_OF)
     assert len(smtp_server.messages) == 2
     assert smtp_server.login_attempts == 1  # one connection for both runs
+
+
+def test_a_run_never_shows_the_passwords_in_its_repr(global_config):
+    from symfonia_mail import reminders, resolver
+
+    config = resolver.resolve(None)
+    run = reminders._Run(user=None, as_of=None, today=None, dry_run=True, force=False,
+                         language=None, template_key="payment_reminder",
+                         session=resolver.Session(),
+                         secrets=(config.password, config.attachment_password),
+                         connection=None)
+    assert config.password and config.password not in repr(run)
