@@ -125,6 +125,12 @@ class MailSettings(models.Model):
                 errors["sender_email"] = _("Enter the sender address to send mail through SMTP.")
         if self.password and not self.username:
             errors["username"] = _("Enter the user name that goes with the password.")
+        if self.transport == Transport.SMTP and self.username and not self.password:
+            # Django's backend would silently skip the login and send unauthenticated.
+            errors["password"] = _(
+                "Enter the password that goes with the user name, or clear the user name "
+                "to send without logging in."
+            )
         problem = attachment_password_problem(self.attachment_password)
         if problem:
             errors["attachment_password"] = problem

@@ -180,3 +180,9 @@ def test_an_attachment_password_too_long_for_7zip_is_refused_on_save():
     errors = errors_of(valid_config(attachment_password="ż" * 50))  # 100 bytes in UTF-8
     assert "100 bytes" in errors["attachment_password"][0]
     valid_config(attachment_password="ż" * 49 + "a").full_clean()  # 99 bytes
+
+
+def test_a_user_name_without_a_password_is_refused():
+    # Django's SMTP backend logs in only with both; it would send unauthenticated instead.
+    assert "password" in errors_of(valid_config(username="biuro", password=""))
+    valid_config(username="", password="").full_clean()
