@@ -1,5 +1,5 @@
 # Quick start: `make demo` and `make test` on a fresh machine with Python 3.11 and make.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
