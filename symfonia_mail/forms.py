@@ -129,7 +129,8 @@ class MailSettingsForm(forms.ModelForm):
     password = forms.CharField(
         label=capfirst(_("password")), required=False, strip=False, widget=SecretInput,
         help_text=_("Never shown on this page. Leave empty to keep the stored password; "
-                    "after changing the server, port, security or user name, enter it again."),
+                    "after changing the server, port, security, certificate check or user "
+                    "name, enter it again."),
     )
     clear_password = forms.BooleanField(label=_("Clear the stored password"), required=False)
     attachment_password = forms.CharField(
