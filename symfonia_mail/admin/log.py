@@ -7,8 +7,27 @@ from ..models import MailLog, ReminderRecord
 from .base import ScopeFilter
 
 
+class _ReadOnlyRecordAdmin(admin.ModelAdmin):
+    """A record of what was sent: nobody edits it; staff see only what they sent."""
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(sent_by=request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(MailLog)
-class MailLogAdmin(admin.ModelAdmin):
+class MailLogAdmin(_ReadOnlyRecordAdmin):
     """The delivery log, read-only; a non-superuser sees the messages they sent."""
 
     list_display = ["created_at", "status", "subject", "recipients_short", "sent_by", "server"]
@@ -30,24 +49,9 @@ class MailLogAdmin(admin.ModelAdmin):
         text = obj.recipients.replace("\n", ", ")
         return text if len(text) <= 80 else text[:79] + "…"
 
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(sent_by=request.user)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(ReminderRecord)
-class ReminderRecordAdmin(admin.ModelAdmin):
+class ReminderRecordAdmin(_ReadOnlyRecordAdmin):
     """Payment reminders sent (the no-duplicates record), read-only."""
 
     list_display = ["sent_at", "contractor_name", "documents_short", "recipients", "sent_by"]
@@ -61,17 +65,3 @@ class ReminderRecordAdmin(admin.ModelAdmin):
     def documents_short(self, obj):
         return ", ".join(obj.documents.split())
 
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(sent_by=request.user)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
