@@ -2,33 +2,14 @@
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.utils.formats import number_format
 from django.utils.text import capfirst, format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from .fields import UnreadableSecret
 from .macros import MACROS, unknown_macros
 from .models import GlobalMailConfig, MessageTemplate, Scope, UserMailConfig
-from .templates import MAX_HTML_BYTES, is_html
+from .validators import is_html, validate_body_size
 from .widgets import DsnNotifyField, ScopeSelect, SecretInput
-
-
-def validate_body_size(body):
-    """Refuse an HTML body over 32 KB (32,768 bytes UTF-8), saying both sizes."""
-    if not is_html(body):
-        return
-    size = len(body.encode("utf-8"))
-    if size > MAX_HTML_BYTES:
-        raise ValidationError(
-            _("The HTML body is %(size)s bytes (UTF-8); an HTML template may have at most "
-              "%(limit)s bytes (32 KB)."),
-            code="html_too_long",
-            params={"size": _number(size), "limit": _number(MAX_HTML_BYTES)},
-        )
-
-
-def _number(value):
-    return number_format(value, force_grouping=True)
 
 
 def template_warnings(subject, body):

@@ -10,6 +10,7 @@ from .fields import SecretField
 from .validators import (
     attachment_password_problem,
     validate_address_list,
+    validate_body_size,
     validate_dsn_notify,
     validate_no_control_chars,
 )
@@ -206,7 +207,7 @@ class MessageTemplate(models.Model):
     subject = models.CharField(
         _("subject"), max_length=998, validators=[validate_no_control_chars]
     )
-    body = models.TextField(_("body"))
+    body = models.TextField(_("body"), validators=[validate_body_size])
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:

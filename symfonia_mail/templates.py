@@ -44,9 +44,9 @@ from .context import current_user
 from .exceptions import SymfoniaMailError
 from .htmltext import html_to_text
 from .models import MessageTemplate, Scope
+from .validators import MAX_HTML_BYTES, is_html  # noqa: F401 (public here too)
 
 BUILTIN_KEYS = ("test", "invoice", "payment_reminder", "contract")
-MAX_HTML_BYTES = 32 * 1024  # Symfonia's limit for HTML templates: 32,768 bytes UTF-8
 
 
 class TemplateNotFoundError(SymfoniaMailError, LookupError):
@@ -69,18 +69,6 @@ class Rendered:
     text: str
     html: str = ""  # empty: a plain-text message
     source: str = "default"  # "user", "global" or "default"
-
-
-def is_html(body):
-    """Return True when *body* is an HTML template: it starts with ``<html``.
-
-    Leading whitespace and a ``<!DOCTYPE html>`` declaration are allowed,
-    because pasted HTML documents usually begin with one.
-    """
-    head = (body or "").lstrip()[:200].lower()
-    if head.startswith("<!doctype"):
-        head = head[head.find(">") + 1:].lstrip()
-    return head.startswith("<html")
 
 
 # --- resolution ----------------------------------------------------------------

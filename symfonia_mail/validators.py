@@ -5,12 +5,14 @@ from email.utils import formataddr, getaddresses
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
 # CR, LF and every other C0/C1 control character (TAB included: no header needs it).
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 DSN_CHOICES = ("OnSuccess", "OnFailure", "Delay", "Never", "None")
+MAX_HTML_BYTES = 32 * 1024  # Symfonia's limit for HTML templates: 32,768 bytes UTF-8
 
 
 def validate_no_control_chars(value):
@@ -102,3 +104,33 @@ def attachment_password_problem(value):
             "opened in 7-Zip only with at most 99 bytes. Choose a shorter password."
         ) % {"size": len(value.encode("utf-8"))}
     return None
+
+
+def is_html(body):
+    """Return True when *body* is an HTML template: it starts with ``<html``.
+
+    Leading whitespace and a ``<!DOCTYPE html>`` declaration are allowed,
+    because pasted HTML documents usually begin with one.
+    """
+    head = (body or "").lstrip()[:200].lower()
+    if head.startswith("<!doctype"):
+        head = head[head.find(">") + 1:].lstrip()
+    return head.startswith("<html")
+
+
+def validate_body_size(body):
+    """Refuse an HTML body over 32 KB (32,768 bytes UTF-8), saying both sizes."""
+    if not is_html(body):
+        return
+    size = len(body.encode("utf-8"))
+    if size > MAX_HTML_BYTES:
+        raise ValidationError(
+            _("The HTML body is %(size)s bytes (UTF-8); an HTML template may have at most "
+              "%(limit)s bytes (32 KB)."),
+            code="html_too_long",
+            params={"size": _number(size), "limit": _number(MAX_HTML_BYTES)},
+        )
+
+
+def _number(value):
+    return number_format(value, force_grouping=True)

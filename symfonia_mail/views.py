@@ -5,8 +5,9 @@ from django.http import JsonResponse
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
-from .forms import template_warnings, validate_body_size
+from .forms import template_warnings
 from .templates import TemplateNotFoundError, preview
+from .validators import validate_body_size
 
 
 @require_POST

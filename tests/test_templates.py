@@ -415,3 +415,19 @@ def test_preview_view_answers_json_with_warnings(staff):
     assert data["subject"] == "{numr}"
     assert any("32" in w and "768" in w for w in data["warnings"])
     assert any("{numr}" in w for w in data["warnings"])
+
+
+@pytest.mark.django_db
+def test_the_32_kb_rule_holds_outside_the_admin_too():
+    """A shell or API save that calls full_clean() gets the same refusal as the form."""
+    from django.core.exceptions import ValidationError
+
+    from symfonia_mail.models import MessageTemplate
+    from symfonia_mail.validators import MAX_HTML_BYTES
+
+    head, tail = "<html><body>", "</body></html>"
+    fits = head + "x" * (MAX_HTML_BYTES - len(head) - len(tail)) + tail
+    MessageTemplate(key="big", subject="s", body=fits).full_clean()
+    with pytest.raises(ValidationError) as caught:
+        MessageTemplate(key="big", subject="s", body=fits.replace("x", "xx", 1)).full_clean()
+    assert caught.value.error_dict["body"][0].code == "html_too_long"
