@@ -104,11 +104,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
     def _send_one(self, message):
         user = self._user_for(message)
         config = self._session.config_for(user)
-        row = LogEntry(
-            scope=config.scope, config_user_id=config.user_id, sent_by_id=_pk(user),
-            transport=config.transport, server=config.server,
-            subject=str(message.subject or "")[:2000],
-        )
+        row = _log_entry(message, user, config)
         secrets = (config.password, config.attachment_password)
         try:
             prepared = prepare(message, config, user=user, context_macros=context_macros())
@@ -130,14 +126,11 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         for message in messages:
             user = self._user_for(message)
             config = self._session.config_for(user)
-            self._log.add(LogEntry(
-                scope=config.scope, config_user_id=config.user_id, sent_by_id=_pk(user),
-                transport=config.transport, server=config.server,
-                subject=str(message.subject or "")[:2000], status=MailLog.Status.FAILED,
-                recipients=", ".join(message.recipients()),
-                error=f"Not attempted: an earlier message of the same call failed "
-                      f"({describe_error(exc)}).",
-            ), (config.password, config.attachment_password))
+            row = _log_entry(message, user, config)
+            row.recipients = ", ".join(message.recipients())
+            self._fail(row, f"Not attempted: an earlier message of the same call failed "
+                            f"({describe_error(exc)}).",
+                       (config.password, config.attachment_password))
 
     @sensitive_variables("config", "secrets")
     def _send_smtp(self, prepared, config, row, secrets):
@@ -145,9 +138,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         row.sender, row.recipients, row.message_id = from_addr, ", ".join(recipients), message_id
         if not recipients:
             # Django's backend skips such a message without an error; we say why.
-            row.status, row.error = MailLog.Status.FAILED, "The message has no recipients."
-            self._log.add(row, secrets)
-            return 0
+            return self._fail(row, "The message has no recipients.", secrets)
         transport = self._connected_transport(config)
         try:
             delivery = transport.deliver(from_addr, recipients, data)
@@ -163,6 +154,12 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             delivery.dsn_requested, delivery.envelope_id, delivery.note,
         )
         return self._record_delivery(row, delivery.refused, secrets)
+
+    def _fail(self, row, reason, secrets):
+        """Log *row* as failed for *reason*; nothing was sent (return 0)."""
+        row.status, row.error = MailLog.Status.FAILED, reason
+        self._log.add(row, secrets)
+        return 0
 
     def _record_delivery(self, row, refused, secrets):
         """Log a message the server took; raise for refused recipients unless silent."""
@@ -191,10 +188,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         row.recipients = ", ".join(prepared.recipients())
         sent = backend.send_messages([prepared])
         if not sent:
-            row.status = MailLog.Status.FAILED
-            row.error = "The system mail backend did not send the message."
-            self._log.add(row, secrets)
-            return 0
+            return self._fail(row, "The system mail backend did not send the message.", secrets)
         row.status = MailLog.Status.SENT
         row.note = f"Handed to {row.server}, which does not report refused recipients."
         self._log.add(row, secrets)
@@ -210,14 +204,10 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         from_addr, recipients, data, _message_id = envelope(prepared)
         row.sender, row.recipients = from_addr, ", ".join(recipients)
         if not recipients:
-            row.status, row.error = MailLog.Status.FAILED, "The message has no recipients."
-            self._log.add(row, secrets)
-            return 0
+            return self._fail(row, "The message has no recipients.", secrets)
         backend.open()
         if backend.connection is None:  # fail_silently swallowed the connection error
-            row.status, row.error = MailLog.Status.FAILED, "Could not connect to the server."
-            self._log.add(row, secrets)
-            return 0
+            return self._fail(row, "Could not connect to the server.", secrets)
         try:
             refused = backend.connection.sendmail(from_addr, recipients, data)
         except smtplib.SMTPRecipientsRefused as exc:
@@ -260,6 +250,15 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
                 conf.get("SYSTEM_BACKEND"), fail_silently=self.fail_silently
             )
         return self._system_backend
+
+
+def _log_entry(message, user, config):
+    """Start the log entry of *message*, sent as *user* through *config*."""
+    return LogEntry(
+        scope=config.scope, config_user_id=config.user_id, sent_by_id=_pk(user),
+        transport=config.transport, server=config.server,
+        subject=str(message.subject or "")[:2000],
+    )
 
 
 def _is_django_smtp(backend):
