@@ -30,6 +30,9 @@ class LogEntry:
     server: str
     subject: str
     status: str = ""
+    kind: str = "message"
+    attempts: int = 1
+    next_attempt_at: object = None
     error: str = ""
     sender: str = ""
     recipients: str = ""

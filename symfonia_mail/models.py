@@ -29,6 +29,12 @@ class Security(models.TextChoices):
     SSL = "ssl", _("SSL/TLS from the start (usually port 465)")
 
 
+class AuthMethod(models.TextChoices):
+    PASSWORD = "password", _("Password")
+    MICROSOFT365 = "microsoft365", _("Microsoft 365 (OAuth2)")
+    GOOGLE = "google", _("Google (OAuth2)")
+
+
 class Scope(models.TextChoices):
     GLOBAL = "global", _("Common for all users — all messages are sent from one address")
     INDIVIDUAL = "individual", _(
@@ -66,6 +72,18 @@ class MailSettings(models.Model):
         _("server response timeout (ms)"), default=30_000, validators=[MinValueValidator(1)],
         help_text=_("How long to wait for each reply of the server, in milliseconds."),
     )
+    ca_certificates = models.TextField(
+        _("trusted CA certificates (PEM)"), blank=True,
+        help_text=_(
+            "For a server whose certificate is signed by your company's own certificate "
+            "authority: paste that authority's certificate(s) in PEM format. They are "
+            "trusted instead of the system store for this configuration only."
+        ),
+    )
+    auth_method = models.CharField(
+        _("sign-in method"), max_length=20, choices=AuthMethod.choices,
+        default=AuthMethod.PASSWORD,
+    )
     username = models.CharField(
         _("user name"), max_length=255, blank=True, validators=[validate_no_control_chars]
     )
@@ -73,6 +91,30 @@ class MailSettings(models.Model):
     password_set_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("password entered by"),
         null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+",
+    )
+    oauth_tenant = models.CharField(
+        _("Microsoft directory (tenant)"), max_length=255, blank=True,
+        validators=[validate_no_control_chars],
+        help_text=_("Directory (tenant) ID or domain, e.g. firma.onmicrosoft.com."),
+    )
+    oauth_client_id = models.CharField(
+        _("OAuth2 client ID"), max_length=255, blank=True,
+        validators=[validate_no_control_chars],
+    )
+    oauth_client_secret = SecretField(_("OAuth2 client secret"), max_length=1024, blank=True)
+    oauth_client_secret_set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("client secret entered by"),
+        null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+",
+    )
+    oauth_refresh_token = SecretField(
+        _("OAuth2 refresh token"), max_length=8192, blank=True, editable=False
+    )
+    rate_limit_per_minute = models.PositiveIntegerField(
+        _("messages per minute"), null=True, blank=True,
+        help_text=_(
+            "At most this many messages a minute through this configuration, for all "
+            "workers together (Microsoft 365 allows 30). Empty: no limit."
+        ),
     )
     sender_email = models.EmailField(
         _("sender address"), blank=True, validators=[validate_no_control_chars],
@@ -235,9 +277,23 @@ class MailLog(models.Model):
         SENT = "sent", _("sent")
         PARTIAL = "partial", _("sent, some recipients refused")
         FAILED = "failed", _("failed")
+        QUEUED = "queued", _("queued")
+        SENDING = "sending", _("sending")
+        RETRY = "retry", _("waiting to retry")
+        UNKNOWN = "unknown", _("unknown (the worker stopped while sending)")
+        CANCELLED = "cancelled", _("cancelled")
+
+    class Kind(models.TextChoices):
+        MESSAGE = "message", _("message")
+        TEST = "test", _("Test SMTP")
 
     created_at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, db_index=True)
+    kind = models.CharField(
+        _("kind"), max_length=10, choices=Kind.choices, default=Kind.MESSAGE, db_index=True
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=1)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
     scope = models.CharField(_("configuration used"), max_length=10, choices=Scope.choices)
     config_user = models.ForeignKey(
