@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "mail_context", "send_templated"]
+__all__ = ["__version__", "mail_context", "mailer", "send_templated"]
 
 
 def __getattr__(name):
@@ -12,6 +12,10 @@ def __getattr__(name):
         from .context import mail_context
 
         return mail_context
+    if name == "mailer":
+        from .compat import mailer
+
+        return mailer
     if name == "send_templated":
         from .templates import send_templated
 

@@ -8,13 +8,14 @@ it over the configuration's SMTP connection (with DSN) -> record the outcome.
 import smtplib
 import threading
 
-from django.core.mail import get_connection
 from django.core.mail.backends import smtp as django_smtp
+from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import make_msgid
 from django.core.mail.utils import DNS_NAME
 from django.views.decorators.debug import sensitive_variables
 
 from . import conf, resolver
+from .compat import base_init_kwargs, make_backend
 from .context import context_macros, current_user
 from .exceptions import RecipientsRefused
 from .maillog import LogBuffer, LogEntry, describe_error
@@ -35,9 +36,19 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
     one reused connection per configuration.
     """
 
-    def __init__(self, user=None, fail_silently=False, **kwargs):
-        super().__init__(fail_silently=fail_silently, **kwargs)
+    @sensitive_variables("password", "kwargs")
+    def __init__(self, user=None, fail_silently=False, *, host=None, port=None,
+                 username=None, password=None, use_tls=None, use_ssl=None, timeout=None,
+                 ssl_keyfile=None, ssl_certfile=None, **kwargs):
+        # Not Django's SMTP __init__: it reads EMAIL_* settings (refused under
+        # MAILERS on 6.1) and wants a host; ours come from the database.
+        BaseEmailBackend.__init__(self, **base_init_kwargs(kwargs))
+        self.fail_silently = fail_silently
         self.user = user
+        self.host, self.port, self.username, self.password = host, port, username, password
+        self.use_tls, self.use_ssl, self.timeout = use_tls, use_ssl, timeout
+        self.ssl_keyfile, self.ssl_certfile = ssl_keyfile, ssl_certfile
+        self.connection = None
         self._session = None
         self._transports = {}  # config key -> ConfigTransport
         self._broken = {}  # config key -> the error that made its server unusable
@@ -246,7 +257,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
 
     def _system(self):
         if self._system_backend is None:
-            self._system_backend = get_connection(
+            self._system_backend = make_backend(
                 conf.get("SYSTEM_BACKEND"), fail_silently=self.fail_silently
             )
         return self._system_backend

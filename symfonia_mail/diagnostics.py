@@ -56,12 +56,13 @@ import time
 import uuid
 from email.utils import make_msgid
 
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
 from django.core.mail.utils import DNS_NAME
 from django.utils import translation
 from django.utils.translation import gettext
 
 from . import conf, macros, smtp, templates
+from .compat import make_backend, message_bytes
 from .exceptions import UnreadableSecretError
 from .problems import (
     CODES,
@@ -352,7 +353,7 @@ class _Run:
         return outcome
 
     def data(self, message):
-        code, reply = self.connection.data(message.message().as_bytes(linesep="\r\n"))
+        code, reply = self.connection.data(message_bytes(message)[1])
         return {"detail": self.report.message_id, "reply": f"{code} {reply_text(reply)}"}
 
     def test_message(self):
@@ -371,8 +372,7 @@ class _Run:
     def send_system(self):
         backend = conf.get("SYSTEM_BACKEND")
         message = self.test_message()
-        message.connection = get_connection(backend, fail_silently=False)
-        message.send()
+        make_backend(backend, fail_silently=False).send_messages([message])
         self.report.accepted.extend(self.recipients())
         return {"detail": backend}
 

@@ -10,9 +10,10 @@ import re
 from email.utils import parseaddr
 
 from django.conf import settings
-from django.core.mail.message import EmailAlternative, EmailAttachment, sanitize_address
+from django.core.mail.message import EmailAlternative, EmailAttachment
 
 from . import macros
+from .compat import addr_spec, detach_connection, message_bytes
 from .exceptions import InvalidMessageError
 from .models import Transport
 
@@ -32,7 +33,7 @@ def copy_message(message):
     clone.extra_headers = dict(message.extra_headers)
     if hasattr(message, "alternatives"):
         clone.alternatives = list(message.alternatives)
-    clone.connection = None
+    detach_connection(clone)
     return clone
 
 
@@ -119,9 +120,10 @@ def envelope_address(value, encoding):
     sanitize_address() parses every address with the email package (tens of
     microseconds); a plain ASCII address is returned as it is, so skip it.
     """
+    value = str(value)  # a lazy string (gettext_lazy) is accepted, as by Django
     if _PLAIN_ADDRESS_RE.match(value):
         return value
-    return bare_address(sanitize_address(value, encoding))
+    return addr_spec(value, encoding)
 
 
 def prepare(message, config, *, user, context_macros):
@@ -151,5 +153,5 @@ def envelope(message):
     encoding = message.encoding or settings.DEFAULT_CHARSET
     from_addr = envelope_address(message.from_email, encoding)
     recipients = [envelope_address(addr, encoding) for addr in message.recipients()]
-    mime = message.message()
-    return from_addr, recipients, mime.as_bytes(linesep="\r\n"), mime.get("Message-ID", "")
+    mime, data = message_bytes(message)
+    return from_addr, recipients, data, mime.get("Message-ID", "")

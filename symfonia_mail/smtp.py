@@ -18,6 +18,7 @@ from django.utils.functional import cached_property
 from django.views.decorators.debug import sensitive_variables
 
 from . import conf
+from .compat import mailer_alias
 from .models import Security
 
 # RFC 3461 §4.1: the NOTIFY keywords for Symfonia's (.NET) DeliveryNotificationOptions.
@@ -140,6 +141,7 @@ class ConfigTransport(django_smtp.EmailBackend):
             use_ssl=config.security == Security.SSL,
             timeout=config.timeout,
             fail_silently=False,
+            **mailer_alias("symfonia_mail"),
         )
 
     def __repr__(self):

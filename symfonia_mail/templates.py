@@ -40,6 +40,7 @@ from django.template.loader import select_template
 from django.utils import translation
 
 from . import macros as macro_utils
+from .compat import message_kwargs, send_one
 from .context import current_user
 from .exceptions import SymfoniaMailError
 from .htmltext import html_to_text
@@ -205,7 +206,8 @@ def build_templated(key, to, user=None, macros=None, attachments=None, cc=None, 
     mimetype)`` tuples or MIME parts. ``msg.user`` is set, so the message goes
     out through *user*'s configuration over any connection. Pass an open
     *connection* of ConfiguredEmailBackend to build many messages with no
-    query per message.
+    query per message (Django 6.1 deprecates binding it to the message, so
+    there send them with ``connection.send_messages()``).
     """
     if user is None:
         user = getattr(connection, "user", None) or current_user()
@@ -218,7 +220,7 @@ def build_templated(key, to, user=None, macros=None, attachments=None, cc=None, 
     )
     rendered = render(key, user, values=values, context=context, language=language,
                       session=session)
-    common = {"to": to, "cc": cc, "bcc": bcc, "connection": connection, **email_kwargs}
+    common = {"to": to, "cc": cc, "bcc": bcc, **message_kwargs(connection), **email_kwargs}
     if rendered.html:
         message = EmailMultiAlternatives(rendered.subject, rendered.text, **common)
         message.attach_alternative(rendered.html, "text/html")
@@ -236,13 +238,16 @@ def build_templated(key, to, user=None, macros=None, attachments=None, cc=None, 
 
 def send_templated(key, to, user=None, macros=None, attachments=None, cc=None, bcc=None,
                    language=None, connection=None, context=None, fail_silently=False,
-                   **email_kwargs):
-    """Render template *key* for *user* and send it; return what ``send()`` returns."""
+                   using=None, **email_kwargs):
+    """Render template *key* for *user* and send it; return what ``send()`` returns.
+
+    *using* names a MAILERS alias (Django 6.1+); *connection* an open backend.
+    """
     message = build_templated(
         key, to, user=user, macros=macros, attachments=attachments, cc=cc, bcc=bcc,
         language=language, connection=connection, context=context, **email_kwargs,
     )
-    return message.send(fail_silently=fail_silently)
+    return send_one(message, connection=connection, fail_silently=fail_silently, using=using)
 
 
 def _context_macros():
