@@ -45,6 +45,7 @@ class ResolvedConfig:
     bcc: tuple[str, ...]
     dsn_notify: tuple[str, ...]
     company_name: str
+    rate_limit: int | None = None  # messages per minute, for all workers together
     password: str = field(default="", compare=False)
     attachment_password: str = field(default="", compare=False)
 
@@ -111,6 +112,7 @@ def from_settings(settings_obj, *, company_name=""):
         bcc=tuple(parse_address_list(settings_obj.bcc)),
         dsn_notify=parse_dsn_notify(settings_obj.dsn_notify),
         company_name=company_name or getattr(settings_obj, "company_name", ""),
+        rate_limit=settings_obj.rate_limit_per_minute or None,
         password=settings_obj.password or "",
         attachment_password=settings_obj.attachment_password or "",
     )
