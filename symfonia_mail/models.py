@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import ProtectedError
 from django.utils.translation import gettext_lazy as _
 
 from .fields import SecretField
@@ -14,8 +15,6 @@ from .validators import (
     validate_dsn_notify,
     validate_no_control_chars,
 )
-
-DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 
 
 class Transport(models.TextChoices):
@@ -203,8 +202,11 @@ class GlobalMailConfig(MailSettings):
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        # The singleton can be reset but not removed: the app always needs it.
-        return (0, {})
+        """Refuse: the app always needs the global configuration (edit it instead)."""
+        raise ProtectedError(
+            "The global mail configuration cannot be deleted; edit its fields instead.",
+            {self},
+        )
 
     @classmethod
     def get_solo(cls):
