@@ -348,11 +348,19 @@ class ConfigRevision(models.Model):
 
 
 class ReminderRecord(models.Model):
-    """One payment reminder sent: to whom, for which documents, on which day.
+    """One payment reminder sent (or being sent): to whom, for which documents, on which day.
 
-    ``symfonia_mail.reminders`` reads these rows so that a second run on the
-    same day does not send the same reminder again (unless forced).
+    A run inserts the row *before* sending (status ``claimed``): the unique
+    constraint on contractor, day, documents and ``resend`` lets exactly one
+    run win, in any number of processes, on SQLite and PostgreSQL alike
+    (``symfonia_mail.reminder_claims``). A forced resend takes the next
+    ``resend`` number, so it gets a row of its own.
     """
+
+    class Status(models.TextChoices):
+        CLAIMED = "claimed", _("being sent")
+        SENT = "sent", _("sent")
+        PARTIAL = "partial", _("partial")
 
     contractor_key = models.CharField(
         _("contractor"), max_length=255,
@@ -369,15 +377,27 @@ class ReminderRecord(models.Model):
     )
     recipients = models.TextField(_("recipients"), blank=True)
     message_id = models.CharField(_("Message-ID"), max_length=998, blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.SENT,
+    )
+    resend = models.PositiveSmallIntegerField(
+        _("resend"), default=0,
+        help_text=_("0 for the day's reminder; 1, 2, … for reminders sent again by force."),
+    )
+    refused = models.TextField(
+        _("refused recipients"), blank=True,
+        help_text=_("Addresses the server refused, with its replies."),
+    )
 
     class Meta:
         verbose_name = _("payment reminder sent")
         verbose_name_plural = _("payment reminders sent")
         ordering = ["-sent_at", "-id"]
-        indexes = [
-            models.Index(
-                fields=["contractor_key", "sent_on", "documents_digest"],
-                name="symfonia_mail_reminder_day",
+        constraints = [
+            # The claim: one row per reminder and day wins, whichever process inserts first.
+            models.UniqueConstraint(
+                fields=["contractor_key", "sent_on", "documents_digest", "resend"],
+                name="symfonia_mail_reminder_once",
             ),
         ]
 
