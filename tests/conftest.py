@@ -101,3 +101,17 @@ def _configured_backend(settings):
         settings.MAILERS = {**settings.MAILERS, "default": {"BACKEND": BACKEND}}
     else:
         settings.EMAIL_BACKEND = BACKEND
+
+
+@pytest.fixture(scope="session")
+def postfix():
+    """A private Postfix on 127.0.0.1 (tests/postfix.py); fails, never skips, if it cannot start."""
+    import time
+
+    from .postfix import start
+
+    began = time.monotonic()
+    instance = start()
+    instance.setup_seconds = time.monotonic() - began
+    yield instance
+    instance.stop()
