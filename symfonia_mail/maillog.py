@@ -58,6 +58,15 @@ def describe_error(exc):
     return f"{type(exc).__name__}: {text}"
 
 
+def format_refused(refused):
+    """Return refused recipients ({address: (code, reply)}) as one line."""
+    parts = []
+    for address, (code, reply) in refused.items():
+        text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+        parts.append(f"{address} ({code} {text})")
+    return "; ".join(parts)
+
+
 class LogBuffer:
     """Log entries waiting for a bulk insert."""
 

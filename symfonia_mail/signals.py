@@ -78,7 +78,7 @@ def decode_refused(refused: dict[str, tuple[int, bytes | str]]) -> dict[str, tup
 
 def settle(status: SendStatus, entry: Any) -> SendStatus:
     """Copy the outcome recorded in log *entry* to *status*; return *status*."""
-    status.status = entry.status
+    status.status = str(entry.status)
     status.message_id = entry.message_id
     status.envelope_id = entry.envelope_id
     status.error = entry.error

@@ -13,6 +13,8 @@ from symfonia_mail import signals
 from symfonia_mail.exceptions import RecipientsRefused, SendCancelled
 from symfonia_mail.models import GlobalMailConfig, MailLog
 
+from .test_background import background, dummy_tasks, run_ready_tasks, set_global  # noqa: F401
+from .smtpd import free_port
 from .test_protection import CSV, PASSWORD, assert_zip_protected
 from .test_protection_e2e import received_attachments
 
@@ -97,6 +99,8 @@ def test_pre_send_cancels_a_message(global_config, smtp_server, post_sends, fail
 
 
 def test_status_of_a_sent_message(global_config, smtp_server, post_sends):
+    global_config.dsn_notify = "OnFailure"
+    global_config.save()
     message = EmailMessage("Faktura", "…", to=["client@example.com"])
     assert message.send() == 1
 
@@ -105,7 +109,8 @@ def test_status_of_a_sent_message(global_config, smtp_server, post_sends):
     log = MailLog.objects.get()
     assert status.status == "sent" and status.delivered
     assert status.message_id == received.message["Message-ID"] == log.message_id
-    assert status.envelope_id == received.param("ENVID") == log.envelope_id != ""
+    assert status.envelope_id == log.envelope_id != ""
+    assert received.param("ENVID").lower() == status.envelope_id.lower()  # aiosmtpd upper-cases
     assert status.refused == {}
     assert status.maillog_id == log.pk
     # post_send came after the row was written: the receiver saw the id too.
@@ -138,7 +143,8 @@ def test_status_names_refused_recipients_silent_or_not(make_smtp_server, global_
 
 def test_post_send_for_failed_and_not_attempted_messages(global_config, smtp_server,
                                                          post_sends):
-    smtp_server.stop()  # nothing listens any more: connecting fails
+    global_config.port = free_port()  # nothing listens there: connecting fails
+    global_config.save()
     first = EmailMessage("A", "…", to=["client@example.com"])
     second = EmailMessage("B", "…", to=["client@example.com"])
     with pytest.raises(OSError):
@@ -148,3 +154,22 @@ def test_post_send_for_failed_and_not_attempted_messages(global_config, smtp_ser
     assert "Not attempted" in second.symfonia_status.error
     assert {m.symfonia_status.maillog_id for m in (first, second)} == set(
         MailLog.objects.values_list("pk", flat=True))
+
+
+def test_background_send_reports_in_the_worker(dummy_tasks, smtp_server, post_sends):
+    set_global(smtp_server)
+    message = EmailMessage("Faktura", "…", to=["client@example.com"])
+    assert message.send() == 1
+    log = MailLog.objects.get()
+    assert message.symfonia_status.status == "queued"
+    assert message.symfonia_status.maillog_id == log.pk
+    assert post_sends == []  # not final yet
+
+    run_ready_tasks(dummy_tasks)
+
+    [(sent_message, status)] = post_sends
+    [received] = smtp_server.messages
+    assert sent_message is None  # the worker has the stored bytes, not the caller's object
+    assert status.status == "sent" and status.maillog_id == log.pk
+    assert status.message_id == received.message["Message-ID"]
+    assert status.envelope_id == log.envelope_id
