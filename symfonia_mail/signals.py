@@ -26,8 +26,9 @@ __all__ = ["SendStatus", "post_send", "pre_send"]
 #: ``user``, ``config`` (the resolved configuration). Raise SendCancelled to cancel.
 pre_send = Signal()
 
-#: Sent with the final outcome, once its MailLog row is written; kwargs: ``message`` (the caller's message, or None in
-#: a background worker), ``status`` (a SendStatus), ``user`` (None in a worker).
+#: Sent with the final outcome, once its MailLog row is written; kwargs: ``message``
+#: (the caller's message, or None in a background worker), ``status`` (a SendStatus),
+#: ``user`` (None in a worker).
 post_send = Signal()
 
 

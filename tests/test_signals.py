@@ -13,8 +13,10 @@ from symfonia_mail import signals
 from symfonia_mail.exceptions import RecipientsRefused, SendCancelled
 from symfonia_mail.models import GlobalMailConfig, MailLog
 
-from .test_background import background, dummy_tasks, run_ready_tasks, set_global  # noqa: F401
 from .smtpd import free_port
+
+# Fixtures of the background tests (pytest finds them by name in this module).
+from .test_background import background, dummy_tasks, run_ready_tasks, set_global  # noqa: F401
 from .test_protection import CSV, PASSWORD, assert_zip_protected
 from .test_protection_e2e import received_attachments
 
@@ -156,10 +158,12 @@ def test_post_send_for_failed_and_not_attempted_messages(global_config, smtp_ser
         MailLog.objects.values_list("pk", flat=True))
 
 
-def test_background_send_reports_in_the_worker(dummy_tasks, smtp_server, post_sends):
+def test_background_send_reports_in_the_worker(dummy_tasks, smtp_server, post_sends,  # noqa: F811
+                                               django_capture_on_commit_callbacks):
     set_global(smtp_server)
     message = EmailMessage("Faktura", "…", to=["client@example.com"])
-    assert message.send() == 1
+    with django_capture_on_commit_callbacks(execute=True):  # the task is enqueued on commit
+        assert message.send() == 1
     log = MailLog.objects.get()
     assert message.symfonia_status.status == "queued"
     assert message.symfonia_status.maillog_id == log.pk
