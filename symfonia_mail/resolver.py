@@ -3,8 +3,9 @@
 Resolved configurations are immutable snapshots cached per process. A
 :class:`ConfigRevision` token changes on every save or delete; a
 :class:`Session` (one per backend connection) reads it once and drops the
-process cache when it moved. So: one cheap query per connection, none per
-message, and a change is visible to the next connection in any process.
+process cache when it moved. So: one cheap query per connection (none with a
+shared revision cache, see revision.py), none per message, and a change is
+visible to the next connection in any process.
 """
 
 import uuid
@@ -14,10 +15,10 @@ from email.utils import formataddr
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from . import revision
 from .exceptions import InvalidAddress, UnreadableSecretError
 from .fields import UnreadableSecret
 from .models import (
-    ConfigRevision,
     GlobalMailConfig,
     MessageTemplate,
     Scope,
@@ -168,15 +169,13 @@ _generation = _Generation()
 
 
 def current_token():
-    """Return the revision token (one query)."""
-    return ConfigRevision.objects.filter(pk=1).values_list("token", flat=True).first() or ""
+    """Return the revision token (one query, or none with a shared revision cache)."""
+    return revision.read_token()
 
 
 def bump_revision():
     """Record that the configuration changed (call after any bulk update too)."""
-    token = uuid.uuid4().hex
-    if not ConfigRevision.objects.filter(pk=1).update(token=token):
-        ConfigRevision.objects.update_or_create(pk=1, defaults={"token": token})
+    revision.write_token(uuid.uuid4().hex)
     clear_cache()
 
 
@@ -225,6 +224,23 @@ class Session:
             resolved = from_settings(row, company_name=self.global_config().company_name)
         cache.by_user[user_id] = resolved
         return resolved
+
+    def prefetch(self, users):
+        """Resolve the configurations of all *users* not cached yet, with one query."""
+        cache = self.cache
+        missing = {user_id for user_id in map(_user_id, users)
+                   if user_id is not None and user_id not in cache.by_user}
+        if not missing:
+            return
+        global_config = self.global_config()
+        rows = UserMailConfig.objects.filter(user_id__in=missing, scope=Scope.INDIVIDUAL)
+        for row in rows:
+            cache.by_user[row.user_id] = from_settings(
+                row, company_name=global_config.company_name
+            )
+            missing.discard(row.user_id)
+        for user_id in missing:
+            cache.by_user[user_id] = global_config
 
     def cached(self, name, key, build):
         """Return ``build()`` cached under (*name*, *key*) for this revision."""
