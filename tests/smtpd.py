@@ -130,15 +130,18 @@ class SMTPServer:
     host = "127.0.0.1"
 
     def __init__(self, *, tls="starttls", certificate=None, users=None, auth_required=None,
-                 auth_failure=None, dsn=True, refuse_rcpt=None, refuse_sender=None):
+                 auth_failure=None, dsn=True, refuse_rcpt=None, refuse_sender=None,
+                 handler=None, smtp_options=None):
         """Start a server.
 
         tls: None, "starttls" or "ssl" (implicit). certificate: a trustme
         LeafCert. users: {username: password} enables AUTH. auth_failure: the
         reply text of every failed login (e.g. Gmail's 534-5.7.9 lines).
+        handler: another handler (e.g. one with its own auth_* mechanism);
+        smtp_options: more aiosmtpd.smtp.SMTP keyword arguments.
         """
-        self.handler = RecordingHandler(dsn=dsn, refuse_rcpt=refuse_rcpt,
-                                        refuse_sender=refuse_sender)
+        self.handler = handler or RecordingHandler(dsn=dsn, refuse_rcpt=refuse_rcpt,
+                                                   refuse_sender=refuse_sender)
         self.users = dict(users or {})
         self.auth_failure = auth_failure
         self.login_attempts = 0
@@ -159,6 +162,7 @@ class SMTPServer:
             kwargs["auth_required"] = True if auth_required is None else auth_required
         elif tls != "ssl":
             kwargs["auth_require_tls"] = True
+        kwargs.update(smtp_options or {})
         self.controller = _Controller(
             self.handler, smtp_class=DSNSMTP if dsn else SMTP,
             hostname=self.host, port=self.port, **kwargs,
