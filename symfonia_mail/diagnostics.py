@@ -63,6 +63,7 @@ from django.utils.translation import gettext
 
 from . import conf, macros, smtp, templates
 from .exceptions import UnreadableSecretError
+from .maillog import record_test_run
 from .problems import (
     CODES,
     GMAIL_HELP,
@@ -95,6 +96,8 @@ def run_smtp_test(config, *, user=None, language=None):
         except _Abort:
             pass
     report.duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    with translation.override(language):
+        record_test_run(report, config, user)  # MailLog kind "test" (issue 12)
     return report
 
 class _ProbeSMTP(smtp.SMTPConnection):
