@@ -50,6 +50,7 @@ class ResolvedConfig:
     bcc: tuple[str, ...]
     dsn_notify: tuple[str, ...]
     company_name: str
+    rate_limit: int | None = None  # messages per minute, for all workers together
     password: str = field(default="", compare=False)
     attachment_password: str = field(default="", compare=False)
     auth_method: str = "password"  # password | microsoft365 | google (OAuth2, XOAUTH2)
@@ -140,6 +141,7 @@ def from_settings(settings_obj, *, company_name=""):
         bcc=tuple(bcc),
         dsn_notify=parse_dsn_notify(settings_obj.dsn_notify),
         company_name=company_name or getattr(settings_obj, "company_name", ""),
+        rate_limit=settings_obj.rate_limit_per_minute or None,
         password=settings_obj.password or "",
         attachment_password=settings_obj.attachment_password or "",
         auth_method=settings_obj.auth_method,
@@ -234,6 +236,23 @@ class Session:
             resolved = from_settings(row, company_name=self.global_config().company_name)
         cache.by_user[user_id] = resolved
         return resolved
+
+    def prefetch(self, users):
+        """Resolve the configurations of all *users* not cached yet, with one query."""
+        cache = self.cache
+        missing = {user_id for user_id in map(_user_id, users)
+                   if user_id is not None and user_id not in cache.by_user}
+        if not missing:
+            return
+        global_config = self.global_config()
+        rows = UserMailConfig.objects.filter(user_id__in=missing, scope=Scope.INDIVIDUAL)
+        for row in rows:
+            cache.by_user[row.user_id] = from_settings(
+                row, company_name=global_config.company_name
+            )
+            missing.discard(row.user_id)
+        for user_id in missing:
+            cache.by_user[user_id] = global_config
 
     def cached(self, name, key, build):
         """Return ``build()`` cached under (*name*, *key*) for this revision."""

@@ -132,3 +132,15 @@ def oauth_config_values(server, endpoint, method="microsoft365", **overrides):
         "oauth_client_secret": endpoint.client_secret,
     }
     return config_values(server, **{**values, **overrides})
+@pytest.fixture(scope="session")
+def postfix():
+    """A private Postfix on 127.0.0.1 (tests/postfix.py); fails, never skips, if it cannot start."""
+    import time
+
+    from .postfix import start
+
+    began = time.monotonic()
+    instance = start()
+    instance.setup_seconds = time.monotonic() - began
+    yield instance
+    instance.stop()
