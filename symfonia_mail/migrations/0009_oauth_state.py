@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('symfonia_mail', '0006_reminder_claim'),
+        ('symfonia_mail', '0008_maillog_admin_indexes'),
     ]
 
     operations = [
