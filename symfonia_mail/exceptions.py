@@ -142,3 +142,7 @@ class OAuthLoginRefused(DeliveryError, smtplib.SMTPAuthenticationError):
     """The SMTP server refused the XOAUTH2 login with a token the provider issued."""
 
     code = "oauth_login_refused"
+
+
+class SendCancelled(DeliveryError):
+    """A ``pre_send`` receiver cancelled the message (logged as ``cancelled``, not raised)."""
