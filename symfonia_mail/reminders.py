@@ -368,9 +368,11 @@ class _Run:
         from .templates import build_templated
 
         numbers = [doc.number for doc in documents]
-        macros = {"kontrahent": item.name, "numery": numbers}
-        if len(documents) == 1:
-            macros.update(numer=documents[0].number, z_dnia=documents[0].issue_date)
+        # Every macro of the payment_reminder kind gets a value (symfonia_mail.kinds):
+        # with several documents {numer} lists them all and {z dnia} their issue dates.
+        dates = list(dict.fromkeys(doc.issue_date for doc in documents))
+        macros = {"kontrahent": item.name, "numery": numbers, "numer": numbers,
+                  "z_dnia": dates[0] if len(dates) == 1 else dates}
         attachments = []
         for doc in documents:
             # A dry run lists who gets what; rendering every PDF would only slow it down.

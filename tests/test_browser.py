@@ -306,3 +306,32 @@ def test_save_with_the_common_scope_changes_only_the_scope(page_for, live, globa
     assert "Zapisano tylko zakres" in warning.inner_text()
     stored = UserMailConfig.objects.get()
     assert stored.scope == "global" and stored.sender_name == "Anna Nowak"
+
+
+def test_template_form_and_preview_warn_about_macros_the_kind_cannot_fill(page_for, live,
+                                                                          global_config,
+                                                                          screenshot):
+    admin = superuser("admin")
+    page = page_for(admin)
+    page.goto(url(live, "messagetemplate_add"))
+    # (7) the key is a choice of the registered kinds, explained next to it.
+    options = page.eval_on_selector_all("#id_key option", "els => els.map(e => e.value)")
+    assert {"test", "invoice", "payment_reminder", "contract"} <= set(options)
+    assert "{numery}" in page.inner_text(".field-key")
+    page.select_option("#id_key", "payment_reminder")
+    page.fill("#id_subject", "Przypomnienie {numery}")
+    page.fill("#id_body", "Dzień dobry {kontrahent},\nzaległe dokumenty: {numery}.\n"
+                          "Umowa {umowa} z dnia {z dnia}.\n\n{wysyłający}")
+    with page.expect_popup() as popup:
+        page.click("button.symfonia-preview")
+    preview = popup.value
+    preview.wait_for_load_state()
+    warning = preview.inner_text(".warnings")
+    assert "{umowa}" in warning and "{z dnia}" not in warning.split(":")[0]
+    assert "Umowa {umowa}" in preview.inner_text("#preview-text")  # visible, not a sample
+    screenshot(preview, "template-preview-macro-warning")
+    preview.close()
+    page.click("input[name=_save]")
+    saved = page.wait_for_selector(".messagelist li.warning")
+    assert "{umowa}" in saved.inner_text()
+    screenshot(page, "template-macro-warning")
