@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('symfonia_mail', '0006_reminder_claim'),
+        ('symfonia_mail', '0007_background_outbox'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
