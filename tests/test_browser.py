@@ -5,11 +5,13 @@ Never ``playwright install``: nothing can be downloaded here; Playwright drives
 ``SYMFONIA_SCREENSHOTS=docs/screenshots`` to refresh the README's screenshots.
 """
 
+import datetime
 import os
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from symfonia_mail.models import GlobalMailConfig, MailLog, MessageTemplate, UserMailConfig
 
@@ -335,3 +337,39 @@ def test_template_form_and_preview_warn_about_macros_the_kind_cannot_fill(page_f
     saved = page.wait_for_selector(".messagelist li.warning")
     assert "{umowa}" in saved.inner_text()
     screenshot(page, "template-macro-warning")
+
+
+def test_send_again_today_asks_first_and_then_forces(page_for, live, global_config, smtp_server,
+                                                     screenshot):
+    from sales.models import Contractor, Invoice
+
+    from symfonia_mail.models import ReminderRecord
+
+    admin = superuser("admin")
+    acme = Contractor.objects.create(name="ACME sp. z o.o.", emails="ksiegowosc@acme.example")
+    today = timezone.localdate()
+    Invoice.objects.create(contractor=acme, number="FV/1/2026", amount=100,
+                           issue_date=today - datetime.timedelta(days=30),
+                           due_date=today - datetime.timedelta(days=10))
+    page = page_for(admin)
+    changelist = f"{live.url}/admin/sales/contractor/"
+
+    def run_action(name):
+        page.goto(changelist)
+        page.check("input[name=_selected_action]")
+        page.select_option("select[name=action]", name)
+        page.click("button[name=index]")
+
+    run_action("send_payment_reminders")
+    page.wait_for_selector(".messagelist li.success")
+    run_action("send_payment_reminders")
+    assert "wymuszenia" in page.wait_for_selector(".messagelist li.warning").inner_text()
+    run_action("send_payment_reminders_force")
+    listed = page.wait_for_selector("#already-reminded")
+    assert "ACME sp. z o.o." in listed.inner_text() and "admin" in listed.inner_text()
+    assert len(smtp_server.messages) == 1  # asking sent nothing
+    screenshot(page, "force-reminders-confirmation")
+    page.click("input[type=submit]")
+    page.wait_for_selector(".messagelist li.success")
+    assert len(smtp_server.messages) == 2
+    assert ReminderRecord.objects.filter(status="sent").count() == 2
