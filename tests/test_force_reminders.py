@@ -65,9 +65,9 @@ def test_the_force_action_needs_the_change_permission(ledger, client):  # noqa: 
 
 def test_reminded_today_reads_the_days_records(ledger, global_config, smtp_server, client,  # noqa: F811
                                                office):
-    from sales.reminders import reminders_for_contractors
-    from sales.models import Contractor
     from django.utils import timezone
+    from sales.models import Contractor
+    from sales.reminders import reminders_for_contractors
 
     act(client, "send_payment_reminders", ledger["acme"])
     reminders = reminders_for_contractors(Contractor.objects.all(), timezone.localdate())
