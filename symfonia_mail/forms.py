@@ -117,7 +117,8 @@ class MessageTemplateForm(forms.ModelForm):
 
 SECRET_FIELDS = ("password", "attachment_password")
 SETTINGS_FIELDS = [
-    "transport", "host", "port", "security", "verify_certificate", "timeout_ms", "username",
+    "transport", "host", "port", "security", "verify_certificate", "ca_certificates",
+    "timeout_ms", "username",
     "password", "sender_email", "sender_name", "cc", "bcc", "dsn_notify", "attachment_password",
 ]
 
@@ -216,7 +217,9 @@ class MailSettingsForm(forms.ModelForm):
 
     # Where the SMTP password goes: changing any of these must not carry it along.
     # verify_certificate too: with checks off, whoever impersonates the server gets the password.
-    PASSWORD_BOUND_TO = ("host", "port", "security", "verify_certificate", "username")
+    # So are the trusted CA certificates: a CA of one's own would let one impersonate the server.
+    PASSWORD_BOUND_TO = ("host", "port", "security", "verify_certificate", "ca_certificates",
+                         "username")
 
     def _check_password_follows_server(self, cleaned):
         """Refuse to send the stored SMTP password to another server or user name.
