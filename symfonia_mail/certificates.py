@@ -8,7 +8,7 @@ is never needed for it.
 
 import ssl
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from django.utils.translation import gettext_lazy as _
 
@@ -26,7 +26,7 @@ class CertificateInfo:
 
     @property
     def expired(self):
-        return self.not_after <= datetime.now(timezone.utc)
+        return self.not_after <= datetime.now(UTC)
 
 
 def parse(pem):

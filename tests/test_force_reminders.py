@@ -24,7 +24,8 @@ def office(client, db):
 
 def act(client, action, *contractors, **extra):
     return client.post(CONTRACTORS, {"action": action,
-                                     "_selected_action": [c.pk for c in contractors], **extra})
+                                     "_selected_action": [c.pk for c in contractors], **extra},
+                       headers={"Accept-Language": "en"})
 
 
 def test_force_asks_first_listing_who_got_one_today_then_sends_again(
@@ -35,8 +36,7 @@ def test_force_asks_first_listing_who_got_one_today_then_sends_again(
     # The ordinary action skips acme now ("use force"); the forced one exists and asks first.
     act(client, "send_payment_reminders", acme)
     assert len(smtp_server.messages) == 1
-    page = act(client, "send_payment_reminders_force", acme, zuraw,
-               headers={"Accept-Language": "en"})
+    page = act(client, "send_payment_reminders_force", acme, zuraw)
     assert page.status_code == 200
     html = page.content.decode()
     already = html[html.index('id="already-reminded"'):html.index("</ul>", html.index(
