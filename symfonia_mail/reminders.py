@@ -73,7 +73,7 @@ from typing import Any
 from django.core.mail import get_connection
 from django.core.mail.message import make_msgid
 from django.core.mail.utils import DNS_NAME
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -348,17 +348,21 @@ class _Run:
             return result(Status.FAILED, self.reason(exc))
         message_id = message.extra_headers["Message-ID"]
         refused, note = (), ""
-        try:
-            self.connection.send_messages([message])
-        except SEND_ERRORS as exc:
-            refused = _refused_of(exc, emails)
-            if len(refused) == len(emails) or not isinstance(exc, RecipientsRefused):
-                release(row)
-                return result(Status.FAILED, self.reason(exc), refused=refused)
-            # Delivered to the other addresses: recorded, or a rerun would repeat it.
-            note = self.reason(exc)
-        mark_sent(row, message_id=message_id, recipients=", ".join(emails),
-                  refused=note if refused else "")
+        # The MailLog row (written when send_messages returns) and the claim's
+        # outcome commit together: one write transaction per contractor after the
+        # claim, not two. Nothing is written (or locked) while SMTP talks.
+        with transaction.atomic():
+            try:
+                self.connection.send_messages([message])
+            except SEND_ERRORS as exc:
+                refused = _refused_of(exc, emails)
+                if len(refused) == len(emails) or not isinstance(exc, RecipientsRefused):
+                    release(row)
+                    return result(Status.FAILED, self.reason(exc), refused=refused)
+                # Delivered to the other addresses: recorded, or a rerun would repeat it.
+                note = self.reason(exc)
+            mark_sent(row, message_id=message_id, recipients=", ".join(emails),
+                      refused=note if refused else "")
         self.sent.add((item.identity, digest))
         if refused:
             return result(Status.PARTIAL, note, message_id=message_id, refused=refused)
