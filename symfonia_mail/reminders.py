@@ -218,6 +218,21 @@ def require_smtp(config, user=None):
     )
 
 
+def reminded_today(contractors, today=None):
+    """Return {contractor identity: [ReminderRecord, …]} of *contractors* reminded *today*.
+
+    What an admin asked to "send again today" must see first (one query).
+    Claims of runs still sending are included; their status says so.
+    """
+    today = today or timezone.localdate()
+    identities = {item.identity[:255]: item.identity for item in contractors}
+    found = {}
+    rows = ReminderRecord.objects.filter(sent_on=today, contractor_key__in=list(identities))
+    for row in rows.select_related("sent_by").order_by("sent_at", "pk"):
+        found.setdefault(identities[row.contractor_key], []).append(row)
+    return found
+
+
 def documents_digest(numbers):
     """Return the digest that identifies a set of document numbers."""
     return hashlib.sha256("\n".join(sorted(numbers)).encode()).hexdigest()
@@ -372,9 +387,11 @@ class _Run:
         from .templates import build_templated
 
         numbers = [doc.number for doc in documents]
-        macros = {"kontrahent": item.name, "numery": numbers}
-        if len(documents) == 1:
-            macros.update(numer=documents[0].number, z_dnia=documents[0].issue_date)
+        # Every macro of the payment_reminder kind gets a value (symfonia_mail.kinds):
+        # with several documents {numer} lists them all and {z dnia} their issue dates.
+        dates = list(dict.fromkeys(doc.issue_date for doc in documents))
+        macros = {"kontrahent": item.name, "numery": numbers, "numer": numbers,
+                  "z_dnia": dates[0] if len(dates) == 1 else dates}
         attachments = []
         for doc in documents:
             # A dry run lists who gets what; rendering every PDF would only slow it down.
