@@ -42,8 +42,8 @@ from django.template import Template as DjangoTemplate
 from django.template.loader import select_template
 from django.utils import translation
 
+from . import kinds, resolver
 from . import macros as macro_utils
-from . import resolver
 from .context import UserLike, context_macros, current_user
 from .exceptions import SymfoniaMailError
 from .htmltext import html_to_text
@@ -301,6 +301,14 @@ SAMPLE_DOCUMENTS = [
 ]
 
 
+def _key_of(source):
+    if isinstance(source, str):
+        return source
+    if isinstance(source, Mapping):
+        return source.get("key") or ""
+    return getattr(source, "key", "")
+
+
 def preview(template_or_form_data: MessageTemplate | Mapping[str, Any] | str, user: UserLike,
             *, language: str | None = None,
             context: Mapping[str, Any] | None = None) -> tuple[str, str, str]:
@@ -316,6 +324,10 @@ def preview(template_or_form_data: MessageTemplate | Mapping[str, Any] | str, us
     language = language or translation.get_language() or "pl"
     source = template_or_form_data
     sample = {**SAMPLE_MACROS, "wystawiający": user}
+    kind = kinds.get(_key_of(source))
+    if kind is not None:
+        # Only what this kind fills: a macro it never fills stays visible as written.
+        sample = {name: value for name, value in sample.items() if name in kind.fills}
     context = {"documents": SAMPLE_DOCUMENTS, "contractor": SAMPLE_MACROS["kontrahent"],
                **(context or {})}
     with translation.override(language):
