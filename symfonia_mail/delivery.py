@@ -76,15 +76,13 @@ def send_queued(log_id):
         time.sleep(max(delay, 0))
 
 
+# A decorator, so the module attribute of the function's name is the Task:
+# Django 6.1 unpickles a task by importing that dotted path.
+@taskq.define
 def send_queued_task(log_id):
     """Send the outbox message of MailLog *log_id* (the Tasks framework's entry point)."""
     status = send_queued(log_id)
     return str(status) if status else None
-
-
-# Under its own name: Django 6.1 unpickles a task by importing its function's
-# dotted path and expects the Task object there.
-send_queued_task = taskq.define(send_queued_task) if taskq.AVAILABLE else None
 
 
 def claim(log_id):
