@@ -19,11 +19,12 @@ from django.views.decorators.debug import sensitive_variables
 from . import conf, outbox, ratelimit, resolver, signals
 from .compat import base_init_kwargs, make_backend
 from .context import context_macros, current_user
-from .exceptions import RecipientsRefused, SendCancelled
+from .exceptions import ConfigurationIncomplete, RecipientsRefused, SendCancelled
 from .maillog import LogBuffer, LogEntry, describe_error
 from .maillog import format_refused as _format_refused
 from .message import copy_message, envelope, prepare
 from .models import MailLog, Transport
+from .overrides import connection_args
 from .smtp import ConfigTransport
 
 # Errors after which a connection cannot be trusted for the next message.
@@ -48,10 +49,19 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         BaseEmailBackend.__init__(self, **base_init_kwargs(kwargs))
         self.fail_silently = fail_silently
         self.user = user
+        # Django's attributes show the arguments; None: the stored configuration decides.
         self.host, self.port, self.username, self.password = host, port, username, password
-        self.use_tls, self.use_ssl, self.timeout = use_tls, use_ssl, timeout
+        self.use_tls, self.use_ssl, self.timeout = bool(use_tls), bool(use_ssl), timeout
         self.ssl_keyfile, self.ssl_certfile = ssl_keyfile, ssl_certfile
-        self.connection = None
+        # Never ignored: they replace fields of every configuration this instance sends
+        # through (overrides.py; README "Connection arguments").
+        self._args = connection_args(
+            kwargs.get("alias"), host=host, port=port, username=username, password=password,
+            use_tls=use_tls, use_ssl=use_ssl, timeout=timeout, ssl_keyfile=ssl_keyfile,
+            ssl_certfile=ssl_certfile,
+        )
+        self.connection = None  # the open SMTP connection after open(), as Django's
+        self._partial_connection = None  # Django's attribute; ours are in the transports
         self._session = None
         self._transports = OrderedDict()  # config key -> ConfigTransport, LRU first
         self._broken = {}  # config key -> the error that made its server unusable
@@ -70,11 +80,37 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
     # Django's contract: open() says whether it opened; close() closes what is open.
 
     def open(self):
-        """Start a resolution session (the one freshness query); connect lazily."""
+        """Open the connection, as Django's SMTP backend does.
+
+        Return True when it opened, False when it was open already, None when
+        connecting failed and ``fail_silently`` swallowed the error. The server
+        is connected now when the configuration is known (``user=`` given, or
+        no user: the global one); messages of other users connect on demand.
+        """
+        if self.connection or not self._begin():
+            return False
+        config = self._config_for(self.user if self.user is not None else current_user())
+        if config.transport != Transport.SMTP or conf.get("BACKGROUND"):
+            return True
+        try:
+            self.connection = self._connected_transport(config).connection
+        except (smtplib.SMTPException, OSError):
+            if not self.fail_silently:
+                self.close()
+                raise
+            return None
+        return True
+
+    def _begin(self):
+        """Start a resolution session (the one freshness query); False if started."""
         if self._session is not None:
             return False
         self._session = resolver.Session()
         return True
+
+    def _config_for(self, user):
+        """Return the configuration for *user* with the connection arguments applied."""
+        return self._args.apply(self._session.config_for(user))
 
     def close(self):
         """Close every SMTP connection of this session and write the log."""
@@ -85,6 +121,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
                 self._system_backend.close()
         finally:
             self._transports = OrderedDict()
+            self.connection = None
             self._broken = {}
             self._system_backend = None
             self._session = None
@@ -103,7 +140,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         if not first:
             return 0
         with self._lock:
-            opened = self.open()
+            opened = self._begin()  # connections are made per configuration, on demand
             if conf.get("BACKGROUND"):
                 self._outbox = outbox.Buffer()
             try:
@@ -146,7 +183,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
     @sensitive_variables("config", "secrets")
     def _send_one(self, message):
         user = self._user_for(message)
-        config = self._session.config_for(user)
+        config = self._config_for(user)
         row = _log_entry(message, user, config)
         status = self._status = message.symfonia_status = signals.SendStatus(_entry=row)
         secrets = (config.password, config.attachment_password)
@@ -182,9 +219,9 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         self._session.prefetch(self._user_for(message) for message in messages)
         for message in messages:
             user = self._user_for(message)
-            config = self._session.config_for(user)
+            config = self._config_for(user)
             row = _log_entry(message, user, config)
-            row.recipients = ", ".join(message.recipients())
+            row.recipients = ", ".join(map(str, message.recipients()))
             status = message.symfonia_status = signals.SendStatus(_entry=row)
             self._fail(row, f"Not attempted: an earlier message of the same call failed "
                             f"({describe_error(exc)}).",
@@ -206,8 +243,11 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         try:
             delivery = transport.deliver(from_addr, recipients, data)
         except smtplib.SMTPRecipientsRefused as exc:
+            # Every recipient refused: our exception too, with the envelope id logged.
             row.refused_recipients = _format_refused(exc.recipients)
-            raise
+            row.envelope_id = getattr(exc, "envelope_id", "")
+            row.dsn_requested = getattr(exc, "dsn_requested", "")
+            raise RecipientsRefused(exc.recipients, message_id, all_refused=True) from exc
         except _CONNECTION_ERRORS:
             # The next message of this configuration reconnects.
             transport.discard()
@@ -277,7 +317,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             refused = backend.connection.sendmail(from_addr, recipients, data)
         except smtplib.SMTPRecipientsRefused as exc:
             row.refused_recipients = _format_refused(exc.recipients)
-            raise
+            raise RecipientsRefused(exc.recipients, row.message_id, all_refused=True) from exc
         return self._record_delivery(row, refused, secrets)
 
     # Helpers.
@@ -316,7 +356,10 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         while len(transports) >= max(conf.get("MAX_CONNECTIONS"), 1):
             _key, oldest = transports.popitem(last=False)
             oldest.discard()
-        transport = ConfigTransport(config)
+        if not config.host:
+            # Never Django's fallback to EMAIL_HOST: say which configuration to fill in.
+            raise ConfigurationIncomplete(config.label)
+        transport = ConfigTransport(config, client_certificate=self._args.client_certificate)
         try:
             transport.open()
         except Exception as exc:

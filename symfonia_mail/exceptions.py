@@ -40,19 +40,49 @@ class UnreadableSecretError(DeliveryError, ConfigurationError):
         )
 
 
-class RecipientsRefused(DeliveryError):
-    """The server refused some recipients of a message that others accepted.
+class RecipientsRefused(DeliveryError, smtplib.SMTPRecipientsRefused):
+    """The server refused some or all recipients of a message.
 
-    ``refused`` maps each refused address to the server's ``(code, reply)``.
+    ``refused`` (also ``recipients``, as on smtplib's exception, so existing
+    ``except smtplib.SMTPRecipientsRefused`` clauses keep working) maps each
+    refused address to the server's ``(code, reply)``. ``all_refused`` says
+    whether nobody got the message.
     """
 
-    def __init__(self, refused, message_id=""):
-        self.refused = dict(refused)
-        self.message_id = message_id
+    def __init__(self, refused, message_id="", *, all_refused=False):
+        refused = dict(refused)
         listed = ", ".join(
-            f"{addr} ({code} {_reply_text(reply)})" for addr, (code, reply) in self.refused.items()
+            f"{addr} ({code} {_reply_text(reply)})" for addr, (code, reply) in refused.items()
         )
-        super().__init__(f"The server refused {len(self.refused)} recipient(s): {listed}")
+        prefix = "The server refused every recipient" if all_refused else (
+            f"The server refused {len(refused)} recipient(s)")
+        super().__init__(f"{prefix}: {listed}")
+        # After super(): smtplib's __init__ stores its single argument as .recipients.
+        self.refused = self.recipients = refused
+        self.message_id = message_id
+        self.all_refused = all_refused
+
+    def __str__(self):
+        return self.args[0]
+
+
+class ConfigurationIncomplete(DeliveryError, ConfigurationError):
+    """The configuration has no SMTP server, so nothing can be sent through it.
+
+    Django's SMTP backend would fall back to ``EMAIL_HOST``; sending somewhere
+    the administrator did not choose is worse than failing, so we say what to fill in.
+    """
+
+    def __init__(self, config_label, missing="host"):
+        self.config_label = config_label
+        self.missing = missing
+        super().__init__(
+            f"{config_label[:1].upper()}{config_label[1:]} has no SMTP server ({missing}). "
+            "Fill it in the admin (Mail configuration) or choose the 'system' transport."
+        )
+
+    def __str__(self):
+        return self.args[0]  # not OSError's "[Errno ...]" form
 
 
 class InvalidAddress(DeliveryError):

@@ -11,6 +11,7 @@ from email.utils import parseaddr
 
 from django.conf import settings
 from django.core.mail.message import EmailAlternative, EmailAttachment
+from django.utils.functional import Promise
 
 from . import macros
 from .compat import addr_spec, detach_connection, message_bytes
@@ -23,18 +24,28 @@ BODY_TYPES = ("text/plain", "text/html")
 
 
 def copy_message(message):
-    """Return a copy of *message* whose lists and dicts can be changed freely."""
+    """Return a copy of *message* whose lists and dicts can be changed freely.
+
+    Lazy strings (``gettext_lazy``) become plain ones, as Django accepts them
+    wherever text goes: subject, body, addresses and display names.
+    """
     clone = copy.copy(message)
-    clone.to = list(message.to)
-    clone.cc = list(message.cc)
-    clone.bcc = list(message.bcc)
-    clone.reply_to = list(message.reply_to)
+    clone.subject, clone.body = _text(message.subject), _text(message.body)
+    clone.from_email = _text(message.from_email)
+    clone.to = [_text(a) for a in message.to]
+    clone.cc = [_text(a) for a in message.cc]
+    clone.bcc = [_text(a) for a in message.bcc]
+    clone.reply_to = [_text(a) for a in message.reply_to]
     clone.attachments = list(message.attachments)
     clone.extra_headers = dict(message.extra_headers)
     if hasattr(message, "alternatives"):
         clone.alternatives = list(message.alternatives)
     detach_connection(clone)
     return clone
+
+
+def _text(value):
+    return str(value) if isinstance(value, Promise) else value
 
 
 def fill_macros(message, values):
@@ -53,6 +64,7 @@ def fill_macros(message, values):
 
 def _fill_alternative(alternative, values):
     content, mimetype = alternative
+    content = _text(content)
     if isinstance(content, str) and mimetype in BODY_TYPES:
         content = macros.fill(content, values, html=mimetype == "text/html", strict=True)
     return EmailAlternative(content, mimetype)

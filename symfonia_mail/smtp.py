@@ -167,8 +167,9 @@ class ConfigTransport(django_smtp.EmailBackend):
     """Django's SMTP backend bound to one ResolvedConfig."""
 
     @sensitive_variables("config")
-    def __init__(self, config):
+    def __init__(self, config, *, client_certificate=None):
         self.config = config
+        self.client_certificate = client_certificate  # (certfile, keyfile): ssl_certfile=...
         super().__init__(
             host=config.host,
             port=config.port,
@@ -190,7 +191,10 @@ class ConfigTransport(django_smtp.EmailBackend):
 
     @cached_property
     def ssl_context(self):
-        return tls_context(self.config.verify_certificate, self.config.ca_certificates)
+        context = tls_context(self.config.verify_certificate, self.config.ca_certificates)
+        if self.client_certificate:
+            context.load_cert_chain(*self.client_certificate)
+        return context
 
     def deliver(self, from_addr, recipients, data):
         """Send *data* to *recipients* over the open connection; return a Delivery."""
@@ -211,9 +215,14 @@ class ConfigTransport(django_smtp.EmailBackend):
                     f"Delivery notifications ({notify}) were requested but the server does "
                     "not offer DSN; the message was sent without them."
                 )
-        delivery.refused = connection.sendmail(
-            from_addr, recipients, data, mail_options, rcpt_options
-        )
+        try:
+            delivery.refused = connection.sendmail(
+                from_addr, recipients, data, mail_options, rcpt_options
+            )
+        except smtplib.SMTPRecipientsRefused as exc:
+            # Every recipient refused: the log still names the envelope that was tried.
+            exc.envelope_id, exc.dsn_requested = delivery.envelope_id, delivery.dsn_requested
+            raise
         return delivery
 
     def discard(self):
