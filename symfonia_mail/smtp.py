@@ -96,9 +96,18 @@ class SMTPSSLConnection(_SingleLoginMixin, smtplib.SMTP_SSL):
     """smtplib.SMTP_SSL (implicit TLS) with a single login attempt."""
 
 
-def tls_context(verify=True):
-    """Return a client TLS context: system trust store, or unverified when told so."""
-    context = ssl.create_default_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
+def tls_context(verify=True, ca_certificates=""):
+    """Return a client TLS context: system trust store, or unverified when told so.
+
+    *ca_certificates* (PEM) are trusted instead of the system store: a
+    configuration's own company certificate authority.
+    """
+    if ca_certificates:
+        from .certificates import context as ca_context
+
+        context = ca_context(ca_certificates)
+    else:
+        context = ssl.create_default_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
     if not verify or not conf.get("VERIFY_CERTIFICATES"):
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -151,7 +160,7 @@ class ConfigTransport(django_smtp.EmailBackend):
 
     @cached_property
     def ssl_context(self):
-        return tls_context(self.config.verify_certificate)
+        return tls_context(self.config.verify_certificate, self.config.ca_certificates)
 
     def deliver(self, from_addr, recipients, data):
         """Send *data* to *recipients* over the open connection; return a Delivery."""
