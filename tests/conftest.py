@@ -94,3 +94,17 @@ def _fresh_config_cache():
 def _configured_backend(settings):
     """pytest-django swaps EMAIL_BACKEND for locmem; the host project uses ours."""
     settings.EMAIL_BACKEND = "symfonia_mail.backends.ConfiguredEmailBackend"
+
+
+@pytest.fixture(scope="session")
+def postfix():
+    """A private Postfix on 127.0.0.1 (tests/postfix.py); fails, never skips, if it cannot start."""
+    import time
+
+    from .postfix import start
+
+    began = time.monotonic()
+    instance = start()
+    instance.setup_seconds = time.monotonic() - began
+    yield instance
+    instance.stop()
