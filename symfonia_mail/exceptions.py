@@ -107,3 +107,7 @@ def _reply_text(reply):
     if isinstance(reply, bytes):
         return reply.decode("utf-8", "replace")
     return str(reply)
+
+
+class SendCancelled(DeliveryError):
+    """A ``pre_send`` receiver cancelled the message (logged as ``cancelled``, not raised)."""
