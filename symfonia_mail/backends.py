@@ -41,14 +41,16 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
     """
 
     @sensitive_variables("password", "kwargs")
-    def __init__(self, user=None, fail_silently=False, *, host=None, port=None,
-                 username=None, password=None, use_tls=None, use_ssl=None, timeout=None,
-                 ssl_keyfile=None, ssl_certfile=None, **kwargs):
+    def __init__(self, user=None, fail_silently=False, background=None, *, host=None,
+                 port=None, username=None, password=None, use_tls=None, use_ssl=None,
+                 timeout=None, ssl_keyfile=None, ssl_certfile=None, **kwargs):
         # Not Django's SMTP __init__: it reads EMAIL_* settings (refused under
         # MAILERS on 6.1) and wants a host; ours come from the database.
         BaseEmailBackend.__init__(self, **base_init_kwargs(kwargs))
         self.fail_silently = fail_silently
         self.user = user
+        # None: SYMFONIA_MAIL["BACKGROUND"] decides; False sends now (a worker's own sends).
+        self.background = background
         # Django's attributes show the arguments; None: the stored configuration decides.
         self.host, self.port, self.username, self.password = host, port, username, password
         self.use_tls, self.use_ssl, self.timeout = bool(use_tls), bool(use_ssl), timeout
@@ -90,7 +92,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         if self.connection or not self._begin():
             return False
         config = self._config_for(self.user if self.user is not None else current_user())
-        if config.transport != Transport.SMTP or conf.get("BACKGROUND"):
+        if config.transport != Transport.SMTP or self._in_background():
             return True
         try:
             self.connection = self._connected_transport(config).connection
@@ -100,6 +102,9 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
                 raise
             return None
         return True
+
+    def _in_background(self):
+        return conf.get("BACKGROUND") if self.background is None else self.background
 
     def _begin(self):
         """Start a resolution session (the one freshness query); False if started."""
@@ -141,7 +146,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             return 0
         with self._lock:
             opened = self._begin()  # connections are made per configuration, on demand
-            if conf.get("BACKGROUND"):
+            if self._in_background():
                 self._outbox = outbox.Buffer()
             try:
                 sent = 0

@@ -16,6 +16,7 @@ from django.utils.functional import Promise
 from . import macros
 from .compat import addr_spec, detach_connection, message_bytes
 from .exceptions import InvalidMessageError
+from .mimebytes import large_attachments_spliced
 from .models import Transport
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -172,5 +173,7 @@ def envelope(message):
     encoding = message.encoding or settings.DEFAULT_CHARSET
     from_addr = envelope_address(message.from_email, encoding)
     recipients = [envelope_address(addr, encoding) for addr in message.recipients()]
-    mime, data = message_bytes(message)
+    with large_attachments_spliced(message) as splice:
+        mime, data = message_bytes(message)
+        data = splice(data)
     return from_addr, recipients, data, mime.get("Message-ID", "")
