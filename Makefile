@@ -18,7 +18,9 @@ DEMO_APT := fonts-dejavu-core
 DJANGO ?=
 PYTHON_FOR_6.0 := 3.12
 PYTHON_FOR_6.1 := 3.13
-find_python = $(shell command -v python$(1) || ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/$(1).*/bin/python$(1) 2>/dev/null | tail -n 1)
+# pyenv's own folder first: its shims on PATH refuse a version that is not "global".
+PYENV_DIR := $(or $(PYENV_ROOT),$(HOME)/.pyenv)
+find_python = $(or $(lastword $(sort $(wildcard $(PYENV_DIR)/versions/$(1).*/bin/python$(1)))),$(shell command -v python$(1)))
 ifeq ($(DJANGO),)
 DEMO_PY := $(PY)
 DEMO_STAMP := $(STAMP)

@@ -11,6 +11,7 @@ Run one session with `.venv/bin/python -m nox -s "tests-6.1"`; list them with `-
 import glob
 import os
 import shutil
+import subprocess
 import sys
 
 import nox
@@ -35,18 +36,23 @@ CLOCK_SHIFT = "+400 days"
 
 
 def interpreter(version):
-    """Return the path of Python *version*: on PATH, else in pyenv; say how to get it."""
-    found = shutil.which(f"python{version}")
-    if found:
-        return found
+    """Return the path of Python *version*: from pyenv, else from PATH; say how to get it.
+
+    pyenv's shims are on PATH but refuse a version that is not "global": ask
+    pyenv's versions folder first, and run what PATH offers before trusting it.
+    """
     roots = [os.environ.get("PYENV_ROOT"), os.path.expanduser("~/.pyenv")]
     for root in filter(None, roots):
         candidates = sorted(glob.glob(f"{root}/versions/{version}.*/bin/python{version}"))
         if candidates:
             return candidates[-1]
+    found = shutil.which(f"python{version}")
+    # S603: the interpreter PATH names, with no input of ours.
+    if found and subprocess.run([found, "-c", ""], capture_output=True).returncode == 0:  # noqa: S603
+        return found
     print(f"make test needs Python {version} (for Django "
-          f"{', '.join(d for d, p in MATRIX.items() if p == version)}): not on PATH and "
-          f"not in pyenv. Install it, e.g. `pyenv install {version}`.", file=sys.stderr)
+          f"{', '.join(d for d, p in MATRIX.items() if p == version)}): not in pyenv and "
+          f"not on PATH. Install it, e.g. `pyenv install {version}`.", file=sys.stderr)
     return f"python{version}"  # nox then fails the session: missing interpreters are errors
 
 
@@ -64,8 +70,16 @@ def matrix_session(django, python):
         if django != "5.2":
             args += ["-m", "not browser"]  # one Chromium run is enough (the 5.2 one)
         session.run("python", "-m", "pytest", "-p", "no:cacheprovider", *args)
+        # The heavy variants run on one version each, in the same virtualenv.
+        if django == "5.2" and not session.posargs:
+            clock_shift(session)
+        if django == "6.1" and not session.posargs:
+            django_peer_tests(session)
 
-    run.__doc__ = f"The whole suite on Django {django} (Python {python})."
+    run.__doc__ = f"The whole suite on Django {django} (Python {python})" + {
+        "5.2": ", then the clock-shifted rerun.",
+        "6.1": ", then Django's SMTP backend tests.",
+    }.get(django, ".")
     return run
 
 
@@ -73,23 +87,33 @@ for _django, _python in MATRIX.items():
     matrix_session(_django, _python)
 
 
-@nox.session(name="clock", python=interpreter(MATRIX["5.2"]))
-def clock(session):
-    """The date-sensitive tests again, with the clock moved 400 days ahead."""
-    install(session, "5.2")
-    check = ("import datetime, sys; "
-             "sys.exit(datetime.date.today() <= datetime.date.fromisoformat(sys.argv[1]))")
+def clock_shift(session):
+    """Run the date-sensitive tests again with the clock 400 days ahead."""
     import datetime
 
-    real_today = datetime.date.today().isoformat()
-    # Prove faketime moves this interpreter's clock before trusting the run.
-    session.run("faketime", CLOCK_SHIFT, "python", "-c", check, real_today, external=True)
+    check = ("import datetime, sys; "
+             "sys.exit(datetime.date.today() <= datetime.date.fromisoformat(sys.argv[1]))")
+    # Prove that faketime moves this interpreter's clock before trusting the run.
+    session.run("faketime", CLOCK_SHIFT, "python", "-c", check,
+                datetime.date.today().isoformat(), external=True)
     session.run("faketime", CLOCK_SHIFT, "python", "-m", "pytest", "-p", "no:cacheprovider",
-                *DATE_SENSITIVE, *session.posargs, external=True)
+                *DATE_SENSITIVE, external=True)
 
 
-@nox.session(name="peer", python=interpreter(MATRIX["6.1"]))
-def peer(session):
-    """Django's own SMTP backend tests against ConfiguredEmailBackend (Django 6.1)."""
-    install(session, "6.1")
+def django_peer_tests(session):
+    """Run Django's own SMTP backend tests against ConfiguredEmailBackend."""
     session.run("python", "tests/peer_django_smtp.py")
+
+
+@nox.session(name="clock", python=interpreter(MATRIX["5.2"]), default=False)
+def clock(session):
+    """Only the clock-shifted rerun (Django 5.2; part of tests-5.2)."""
+    install(session, "5.2")
+    clock_shift(session)
+
+
+@nox.session(name="peer", python=interpreter(MATRIX["6.1"]), default=False)
+def peer(session):
+    """Only Django's SMTP backend tests against ours (Django 6.1; part of tests-6.1)."""
+    install(session, "6.1")
+    django_peer_tests(session)
