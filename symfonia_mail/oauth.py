@@ -334,9 +334,10 @@ def problem_code(error, codes):
 class XOAuth2Credential:
     """Stands in for the password: the login asks it for a fresh access token."""
 
-    def __init__(self, config, *, record=False):
+    def __init__(self, config, *, record=False, retry=True):
         self.config = config
         self.record = record
+        self.retry = retry  # False: a refused token is reported, not replaced (Test SMTP)
         self.grant = None
 
     def __bool__(self):
