@@ -214,7 +214,7 @@ class _Run:
 
     def describe(self, exc):
         if isinstance(exc, OAuthError):
-            return oauth_step.failure_text(exc)
+            return exc.provider_answer()
         if isinstance(exc, smtplib.SMTPRecipientsRefused):
             return "\n".join(f"{addr}: {code} {reply_text(reply)}"
                              for addr, (code, reply) in exc.recipients.items())

@@ -35,13 +35,6 @@ def outcome(config, grant):
     return {"detail": detail(config), "reply": reply}
 
 
-def failure_text(exc):
-    """Return the identity platform's answer in an OAuthError, for the report."""
-    codes = " ".join(f"AADSTS{code}" for code in exc.error_codes)
-    head = " ".join(filter(None, (exc.error, codes)))
-    return ": ".join(filter(None, (head, exc.description))) or str(exc)
-
-
 def redactor(redact, grant, config):
     """Return *redact* extended to blank the access token and its XOAUTH2 encoding."""
     import base64

@@ -20,6 +20,8 @@ from .base import SCOPE_SHORT, SMTP_FIELDSETS, MailSettingsAdmin, ScopeFilter
 class GlobalMailConfigAdmin(MailSettingsAdmin):
     """The one global configuration: its changelist opens its change form."""
 
+    serves_oauth_callback = True  # the OAuth2 redirect URI of both configuration models
+
     form = GlobalMailConfigForm
     fieldsets = [*SMTP_FIELDSETS, (_("Company"), {"fields": ["company_name"]})]
 
