@@ -61,7 +61,11 @@ test: $(STAMP)
 	$(MAKE) wheel-check
 
 bench: $(STAMP)
+	$(PY) bench/bench_single.py
 	$(PY) bench/bench_backend.py
+	$(PY) bench/bench_scale.py
+	$(PY) bench/bench_admin.py
+	$(PY) bench/bench_mime.py
 	$(PY) bench/bench_protection.py
 	$(PY) bench/bench_reminders.py
 
