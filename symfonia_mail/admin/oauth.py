@@ -6,7 +6,7 @@ back to one callback URL, served by the global configuration's admin, which
 checks the state against the session before anything is stored.
 """
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
@@ -31,17 +31,13 @@ class OAuthAdminMixin:
 
     serves_oauth_callback = False  # one admin serves the callback for both models
 
-    @staticmethod
-    def oauth_client_secret_state(obj):
+    @admin.display(description=_("OAuth2 client secret"))
+    def oauth_client_secret_state(self, obj):
         return secret_state(obj, "oauth_client_secret", editable=False)
 
-    oauth_client_secret_state.short_description = _("OAuth2 client secret")
-
-    @staticmethod
-    def oauth_connection_state(obj):
+    @admin.display(description=_("connection"))
+    def oauth_connection_state(self, obj):
         return oauth_connection_state(obj)
-
-    oauth_connection_state.short_description = _("connection")
 
     def _oauth_url(self, name, obj):
         return reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_oauth_{name}",
