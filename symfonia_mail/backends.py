@@ -5,8 +5,10 @@ Per message (DESIGN.md §4): resolve the configuration -> prepare a copy
 it over the configuration's SMTP connection (with DSN) -> record the outcome.
 """
 
+import itertools
 import smtplib
 import threading
+from collections import OrderedDict
 
 from django.core.mail import get_connection
 from django.core.mail.backends import smtp as django_smtp
@@ -14,12 +16,12 @@ from django.core.mail.message import make_msgid
 from django.core.mail.utils import DNS_NAME
 from django.views.decorators.debug import sensitive_variables
 
-from . import conf, outbox, ratelimit, resolver
+from . import conf, outbox, ratelimit, resolver, signals
 from .context import context_macros, current_user
-from .exceptions import RecipientsRefused
+from .exceptions import RecipientsRefused, SendCancelled
 from .maillog import LogBuffer, LogEntry, describe_error
 from .maillog import format_refused as _format_refused
-from .message import envelope, prepare
+from .message import copy_message, envelope, prepare
 from .models import MailLog, Transport
 from .smtp import ConfigTransport
 
@@ -40,12 +42,14 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         super().__init__(fail_silently=fail_silently, **kwargs)
         self.user = user
         self._session = None
-        self._transports = {}  # config key -> ConfigTransport
+        self._transports = OrderedDict()  # config key -> ConfigTransport, LRU first
         self._broken = {}  # config key -> the error that made its server unusable
         self._system_backend = None
         self._log = LogBuffer()
         self._outbox = None  # an outbox.Buffer while a background send_messages runs
         self._lock = threading.RLock()
+        self._status = None  # the SendStatus of the message being sent
+        self._finished = []  # (message, status, user) waiting for post_send
 
     @property
     def session(self):
@@ -69,16 +73,23 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             if self._system_backend is not None:
                 self._system_backend.close()
         finally:
-            self._transports = {}
+            self._transports = OrderedDict()
             self._broken = {}
             self._system_backend = None
             self._session = None
-            self._log.flush()
+            self._flush_log()
 
     def send_messages(self, email_messages):
-        """Send *email_messages*; return how many were delivered to a server."""
-        email_messages = list(email_messages)
-        if not email_messages:
+        """Send *email_messages*; return how many were delivered to a server.
+
+        The input is read in chunks (``LOG_BATCH_SIZE`` messages): each chunk's
+        configurations are resolved with one query, and its log rows are
+        written before the next chunk is read, so a generator of any length
+        is sent in flat memory.
+        """
+        chunks = _chunks(email_messages, conf.get("LOG_BATCH_SIZE"))
+        first = next(chunks, None)
+        if not first:
             return 0
         with self._lock:
             opened = self.open()
@@ -86,13 +97,8 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
                 self._outbox = outbox.Buffer()
             try:
                 sent = 0
-                for index, message in enumerate(email_messages):
-                    try:
-                        sent += self._send_one(message)
-                    except Exception as exc:
-                        # Django stops at the first error; the rest are logged, not lost.
-                        self._log_not_attempted(email_messages[index + 1:], exc)
-                        raise
+                for chunk in itertools.chain([first], chunks):
+                    sent += self._send_chunk(chunk, chunks)
                 return sent
             finally:
                 if self._outbox is not None:
@@ -102,7 +108,25 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
                 if opened:
                     self.close()
                 else:
-                    self._log.flush()
+                    self._flush_log()
+
+    def _send_chunk(self, chunk, later_chunks):
+        self._session.prefetch(self._user_for(message) for message in chunk)
+        sent = 0
+        for index, message in enumerate(chunk):
+            try:
+                sent += self._send_one(message)
+            except Exception as exc:
+                # Django stops at the first error; the rest are logged, not lost.
+                self._log_not_attempted(chunk[index + 1:], exc)
+                for rest in later_chunks:
+                    self._log_not_attempted(rest, exc)
+                raise
+        # This chunk's rows are written and its messages released before the next is read.
+        if self._outbox is not None:
+            self._outbox.flush()
+        self._flush_log()
+        return sent
 
     # The pipeline, one message at a time.
 
@@ -113,14 +137,22 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         user = self._user_for(message)
         config = self._session.config_for(user)
         row = _log_entry(message, user, config)
+        status = self._status = message.symfonia_status = signals.SendStatus(_entry=row)
         secrets = (config.password, config.attachment_password)
         try:
-            prepared = prepare(message, config, user=user, context_macros=context_macros())
+            working = _run_pre_send(type(self), message, user, config)
+            prepared = prepare(working, config, user=user, context_macros=context_macros())
             row.subject = prepared.subject
             if config.transport == Transport.SYSTEM:
                 return self._hand_to_system(prepared, row, secrets)
             return self._send_smtp(prepared, config, row, secrets)
+        except SendCancelled as exc:
+            row.status, row.error = MailLog.Status.CANCELLED, str(exc)
+            self._log.add(row, secrets)
+            return 0
         except Exception as exc:
+            if isinstance(exc, smtplib.SMTPRecipientsRefused):
+                status.refused = signals.decode_refused(exc.recipients)
             if not row.status:  # not yet recorded (a partial refusal already is)
                 row.status = MailLog.Status.FAILED
                 row.error = row.error or describe_error(exc)
@@ -128,17 +160,25 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             if self.fail_silently and isinstance(exc, smtplib.SMTPException | OSError):
                 return 0
             raise
+        finally:
+            self._status = None
+            signals.settle(status, row)
+            if status.status != MailLog.Status.QUEUED:  # else the worker sends post_send
+                self._finished.append((message, status, user))
 
     @sensitive_variables("config")
     def _log_not_attempted(self, messages, exc):
+        self._session.prefetch(self._user_for(message) for message in messages)
         for message in messages:
             user = self._user_for(message)
             config = self._session.config_for(user)
             row = _log_entry(message, user, config)
             row.recipients = ", ".join(message.recipients())
+            status = message.symfonia_status = signals.SendStatus(_entry=row)
             self._fail(row, f"Not attempted: an earlier message of the same call failed "
                             f"({describe_error(exc)}).",
                        (config.password, config.attachment_password))
+            self._finished.append((message, signals.settle(status, row), user))
 
     @sensitive_variables("config", "secrets")
     def _send_smtp(self, prepared, config, row, secrets):
@@ -176,6 +216,8 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
     def _record_delivery(self, row, refused, secrets):
         """Log a message the server took; raise for refused recipients unless silent."""
         if refused:
+            if self._status is not None:
+                self._status.refused = signals.decode_refused(refused)
             row.status = MailLog.Status.PARTIAL
             row.refused_recipients = _format_refused(refused)
             row.error = f"Refused by the server: {row.refused_recipients}"
@@ -229,6 +271,15 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
 
     # Helpers.
 
+    def _flush_log(self):
+        """Write the pending log rows, then send post_send (the rows have their ids)."""
+        try:
+            self._log.flush()
+        finally:
+            finished, self._finished = self._finished, []
+            for message, status, user in finished:
+                signals.post_send.send(type(self), message=message, status=status, user=user)
+
     def _user_for(self, message):
         user = getattr(message, "user", None)
         if user is not None:
@@ -244,16 +295,24 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         """
         if config.key in self._broken:
             raise self._broken[config.key]
-        transport = self._transports.get(config.key)
-        if transport is None:
-            transport = ConfigTransport(config)
-            try:
-                transport.open()
-            except Exception as exc:
-                transport.discard()
-                self._broken[config.key] = exc
-                raise
-            self._transports[config.key] = transport
+        transports = self._transports
+        transport = transports.get(config.key)
+        if transport is not None:
+            transports.move_to_end(config.key)  # most recently used last
+            return transport
+        # At most MAX_CONNECTIONS stay open: a batch for 1,000 users must not hold
+        # 1,000 sockets (the usual limit is 1,024 open files per process).
+        while len(transports) >= max(conf.get("MAX_CONNECTIONS"), 1):
+            _key, oldest = transports.popitem(last=False)
+            oldest.discard()
+        transport = ConfigTransport(config)
+        try:
+            transport.open()
+        except Exception as exc:
+            transport.discard()
+            self._broken[config.key] = exc
+            raise
+        transports[config.key] = transport
         return transport
 
     def _system(self):
@@ -262,6 +321,22 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
                 conf.get("SYSTEM_BACKEND"), fail_silently=self.fail_silently
             )
         return self._system_backend
+
+
+def _run_pre_send(sender, message, user, config):
+    """Return the backend's working copy of *message* after the pre_send receivers."""
+    if not signals.pre_send.has_listeners(sender):
+        return message  # prepare() copies it anyway
+    working = copy_message(message)
+    signals.pre_send.send(sender, message=working, user=user, config=config)
+    return working
+
+
+def _chunks(messages, size):
+    """Yield lists of at most *size* messages from any iterable, lazily."""
+    iterator = iter(messages)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 def _log_entry(message, user, config):

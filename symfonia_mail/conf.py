@@ -17,10 +17,22 @@ DEFAULTS = {
     "PERSON_NAME": None,
     # "aes" (WinZip AES-256, needs 7-Zip & co.) or "zipcrypto" (weak, opens everywhere).
     "ZIP_ENCRYPTION": "aes",
-    # MailLog rows are written in bulk; at most this many wait in memory.
+    # send_messages reads its input in chunks of this many messages; their MailLog
+    # rows are written in one bulk insert per chunk.
     "LOG_BATCH_SIZE": 500,
+    # Open SMTP connections per backend instance (one per configuration in use);
+    # the least recently used is closed first (DESIGN.md §10).
+    "MAX_CONNECTIONS": 8,
+    # Cache alias that holds the configuration revision for all processes, so a
+    # connection's freshness check needs no query; ignored for a per-process cache.
+    "REVISION_CACHE": "default",
     # Deployment-wide switch to accept unverified TLS certificates (internal servers).
     "VERIFY_CERTIFICATES": True,
+    # OAuth2 sign-in (XOAUTH2). Settings so that tests can point them at loopback.
+    # Microsoft: token endpoint <authority>/<tenant>/oauth2/v2.0/token (found by discovery).
+    "MICROSOFT_AUTHORITY": "https://login.microsoftonline.com",
+    "GOOGLE_TOKEN_URL": "https://oauth2.googleapis.com/token",
+    "GOOGLE_AUTH_URL": "https://accounts.google.com/o/oauth2/v2/auth",
     # Send through the outbox and Django's Tasks framework (README "Background sending").
     "BACKGROUND": False,
     # The Tasks backend alias and queue that background sending uses.

@@ -240,7 +240,7 @@ class _Run:
         # Built unconnected, so the report can tell TCP from greeting from TLS.
         kwargs = {"timeout": config.timeout, "local_hostname": DNS_NAME.get_fqdn()}
         if config.security == "ssl":
-            kwargs["context"] = smtp.tls_context(config.verify_certificate)
+            kwargs["context"] = smtp.tls_context(config.verify_certificate, config.ca_certificates)
             self.connection = _ProbeSMTPSSL(**kwargs)
         else:
             self.connection = _ProbeSMTP(**kwargs)
@@ -272,7 +272,8 @@ class _Run:
         if not self.connection.has_extn("starttls"):
             # Never fall back to plain text: the configuration asked for encryption.
             raise smtplib.SMTPNotSupportedError("STARTTLS extension not supported by server.")
-        context = smtp.tls_context(self.config.verify_certificate)
+        context = smtp.tls_context(self.config.verify_certificate,
+                                     self.config.ca_certificates)
         code, reply = self.connection.starttls(context=context)
         ehlo_code, ehlo_reply = self.connection.ehlo()  # RFC 3207 §4.2: forget the old EHLO
         if ehlo_code != 250:

@@ -14,6 +14,7 @@ from django.core.mail.message import EmailAlternative, EmailAttachment, sanitize
 
 from . import macros
 from .exceptions import InvalidMessageError
+from .mimebytes import large_attachments_spliced
 from .models import Transport
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -37,9 +38,14 @@ def copy_message(message):
 
 
 def fill_macros(message, values):
-    """Fill macros in the subject, the body and every text/html alternative."""
-    message.subject = macros.fill(message.subject, values)
-    message.body = macros.fill(message.body, values, html=message.content_subtype == "html")
+    """Fill macros in the subject, the body and every text/html alternative.
+
+    A known macro without a value fails the message (UnfilledMacro): never
+    send ``{umowa}`` to a customer.
+    """
+    message.subject = macros.fill(message.subject, values, strict=True)
+    message.body = macros.fill(message.body, values, html=message.content_subtype == "html",
+                               strict=True)
     alternatives = getattr(message, "alternatives", None)
     if alternatives:
         message.alternatives = [_fill_alternative(alt, values) for alt in alternatives]
@@ -48,7 +54,7 @@ def fill_macros(message, values):
 def _fill_alternative(alternative, values):
     content, mimetype = alternative
     if isinstance(content, str) and mimetype in BODY_TYPES:
-        content = macros.fill(content, values, html=mimetype == "text/html")
+        content = macros.fill(content, values, html=mimetype == "text/html", strict=True)
     return EmailAlternative(content, mimetype)
 
 
@@ -153,5 +159,7 @@ def envelope(message):
     encoding = message.encoding or settings.DEFAULT_CHARSET
     from_addr = envelope_address(message.from_email, encoding)
     recipients = [envelope_address(addr, encoding) for addr in message.recipients()]
-    mime = message.message()
-    return from_addr, recipients, mime.as_bytes(linesep="\r\n"), mime.get("Message-ID", "")
+    with large_attachments_spliced(message) as splice:
+        mime = message.message()
+        data = splice(mime.as_bytes(linesep="\r\n"))
+    return from_addr, recipients, data, mime.get("Message-ID", "")

@@ -3,8 +3,9 @@
 Resolved configurations are immutable snapshots cached per process. A
 :class:`ConfigRevision` token changes on every save or delete; a
 :class:`Session` (one per backend connection) reads it once and drops the
-process cache when it moved. So: one cheap query per connection, none per
-message, and a change is visible to the next connection in any process.
+process cache when it moved. So: one cheap query per connection (none with a
+shared revision cache, see revision.py), none per message, and a change is
+visible to the next connection in any process.
 """
 
 import uuid
@@ -14,10 +15,10 @@ from email.utils import formataddr
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from . import revision
 from .exceptions import InvalidAddress, UnreadableSecretError
 from .fields import UnreadableSecret
 from .models import (
-    ConfigRevision,
     GlobalMailConfig,
     MessageTemplate,
     Scope,
@@ -51,8 +52,14 @@ class ResolvedConfig:
     dsn_notify: tuple[str, ...]
     company_name: str
     rate_limit: int | None = None  # messages per minute, for all workers together
+    ca_certificates: str = ""  # PEM trusted instead of the system store
     password: str = field(default="", compare=False)
     attachment_password: str = field(default="", compare=False)
+    auth_method: str = "password"  # password | microsoft365 | google (OAuth2, XOAUTH2)
+    oauth_tenant: str = ""
+    oauth_client_id: str = ""
+    oauth_client_secret: str = field(default="", compare=False)
+    oauth_refresh_token: str = field(default="", compare=False)  # as stored when resolved
     # (field name, bad entries) of stored values that are not addresses; raised per
     # message by check_addresses(), so one bad configuration fails only its own sends.
     address_problems: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -97,7 +104,8 @@ class ResolvedConfig:
         # Never show secrets: only whether they are set.
         return (
             f"<ResolvedConfig {self.key} {self.transport} {self.server} "
-            f"user={self.username!r} password={'set' if self.password else 'empty'}>"
+            f"user={self.username!r} password={'set' if self.password else 'empty'} "
+            f"auth={self.auth_method}>"
         )
 
 
@@ -127,6 +135,7 @@ def from_settings(settings_obj, *, company_name=""):
         port=settings_obj.port,
         security=settings_obj.security,
         verify_certificate=settings_obj.verify_certificate,
+        ca_certificates=settings_obj.ca_certificates or "",
         timeout=settings_obj.timeout_ms / 1000,
         username=settings_obj.username,
         sender_email=settings_obj.sender_email,
@@ -138,6 +147,11 @@ def from_settings(settings_obj, *, company_name=""):
         rate_limit=settings_obj.rate_limit_per_minute or None,
         password=settings_obj.password or "",
         attachment_password=settings_obj.attachment_password or "",
+        auth_method=settings_obj.auth_method,
+        oauth_tenant=settings_obj.oauth_tenant,
+        oauth_client_id=settings_obj.oauth_client_id,
+        oauth_client_secret=settings_obj.oauth_client_secret or "",
+        oauth_refresh_token=settings_obj.oauth_refresh_token or "",
         address_problems=tuple((name, tuple(bad)) for name, bad in problems.items() if bad),
     )
 
@@ -168,15 +182,13 @@ _generation = _Generation()
 
 
 def current_token():
-    """Return the revision token (one query)."""
-    return ConfigRevision.objects.filter(pk=1).values_list("token", flat=True).first() or ""
+    """Return the revision token (one query, or none with a shared revision cache)."""
+    return revision.read_token()
 
 
 def bump_revision():
     """Record that the configuration changed (call after any bulk update too)."""
-    token = uuid.uuid4().hex
-    if not ConfigRevision.objects.filter(pk=1).update(token=token):
-        ConfigRevision.objects.update_or_create(pk=1, defaults={"token": token})
+    revision.write_token(uuid.uuid4().hex)
     clear_cache()
 
 
@@ -225,6 +237,23 @@ class Session:
             resolved = from_settings(row, company_name=self.global_config().company_name)
         cache.by_user[user_id] = resolved
         return resolved
+
+    def prefetch(self, users):
+        """Resolve the configurations of all *users* not cached yet, with one query."""
+        cache = self.cache
+        missing = {user_id for user_id in map(_user_id, users)
+                   if user_id is not None and user_id not in cache.by_user}
+        if not missing:
+            return
+        global_config = self.global_config()
+        rows = UserMailConfig.objects.filter(user_id__in=missing, scope=Scope.INDIVIDUAL)
+        for row in rows:
+            cache.by_user[row.user_id] = from_settings(
+                row, company_name=global_config.company_name
+            )
+            missing.discard(row.user_id)
+        for user_id in missing:
+            cache.by_user[user_id] = global_config
 
     def cached(self, name, key, build):
         """Return ``build()`` cached under (*name*, *key*) for this revision."""

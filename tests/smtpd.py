@@ -138,7 +138,7 @@ class SMTPServer:
 
     def __init__(self, *, tls="starttls", certificate=None, users=None, auth_required=None,
                  auth_failure=None, dsn=True, refuse_rcpt=None, refuse_sender=None,
-                 data_replies=()):
+                 data_replies=(), handler=None, smtp_options=None):
         """Start a server.
 
         tls: None, "starttls" or "ssl" (implicit). certificate: a trustme
@@ -146,9 +146,12 @@ class SMTPServer:
         reply text of every failed login (e.g. Gmail's 534-5.7.9 lines).
         data_replies: replies to the first DATA commands (e.g. two "451 ..."),
         after which messages are accepted.
+        handler: another handler (e.g. one with its own auth_* mechanism);
+        smtp_options: more aiosmtpd.smtp.SMTP keyword arguments.
         """
-        self.handler = RecordingHandler(dsn=dsn, refuse_rcpt=refuse_rcpt,
-                                        refuse_sender=refuse_sender, data_replies=data_replies)
+        self.handler = handler or RecordingHandler(
+            dsn=dsn, refuse_rcpt=refuse_rcpt, refuse_sender=refuse_sender,
+            data_replies=data_replies)
         self.users = dict(users or {})
         self.auth_failure = auth_failure
         self.login_attempts = 0
@@ -169,6 +172,7 @@ class SMTPServer:
             kwargs["auth_required"] = True if auth_required is None else auth_required
         elif tls != "ssl":
             kwargs["auth_require_tls"] = True
+        kwargs.update(smtp_options or {})
         self.controller = _Controller(
             self.handler, smtp_class=DSNSMTP if dsn else SMTP,
             hostname=self.host, port=self.port, **kwargs,
@@ -228,3 +232,75 @@ class SilentServer:
 def dead_port():
     """Return a port on 127.0.0.1 that refuses connections (bound, then closed)."""
     return free_port()
+
+
+# --- A counting server (scale tests) ---------------------------------------------
+
+
+class CountingHandler:
+    """Accept every message without keeping it; count messages and open connections."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.messages = self.connections = self.open = self.peak_open = 0
+
+    def opened(self):
+        with self.lock:
+            self.connections += 1
+            self.open += 1
+            self.peak_open = max(self.peak_open, self.open)
+
+    def closed(self):
+        with self.lock:
+            self.open -= 1
+
+    def reset(self):
+        with self.lock:
+            self.messages = self.connections = self.peak_open = 0
+            self.open = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        responses.insert(len(responses) - 1, "250-DSN")
+        return responses
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.messages += 1
+        return "250 2.0.0 OK queued"
+
+
+class _CountingSMTP(DSNSMTP):
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        self.event_handler.opened()
+
+    def connection_lost(self, exc):
+        super().connection_lost(exc)
+        self.event_handler.closed()
+
+
+class CountingServer:
+    """A plain (no TLS, no AUTH) server that counts what it gets; stop() it."""
+
+    host = "127.0.0.1"
+    username = password = ""
+
+    def __init__(self):
+        self.handler = CountingHandler()
+        self.port = free_port()
+        self.controller = _Controller(self.handler, smtp_class=_CountingSMTP,
+                                      hostname=self.host, port=self.port)
+        self.controller.start()
+        self.controller_ready_connection_closed()
+
+    def controller_ready_connection_closed(self):
+        # Controller.start() connects once to check the server: not a client's connection.
+        for _ in range(200):
+            if self.handler.open == 0:
+                break
+            threading.Event().wait(0.01)
+        self.handler.reset()
+
+    def stop(self):
+        self.controller.stop()
