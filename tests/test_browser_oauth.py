@@ -51,7 +51,7 @@ def row_visible(page, name):
 
 
 def test_connect_microsoft_account_up_to_the_callback(page_of, live, xoauth2_server,  # noqa: F811
-                                                      token_endpoint, screenshot):
+                                                      token_endpoint, screenshot):  # noqa: F811
     admin = superuser("admin")
     values = oauth_config_values(xoauth2_server, token_endpoint, oauth_client_secret="")
     config = GlobalMailConfig(pk=1, company_name="Firma Testowa sp. z o.o.", **values)
