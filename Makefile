@@ -5,8 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # System tools the tests use: qpdf and 7z check protected attachments, chromium runs the
 # browser tests, gettext compiles translations, DejaVu renders Polish letters in PDFs,
-# Postfix is the real MTA of the DSN tests (tests/postfix.py starts a private instance).
-TEST_APT := qpdf p7zip-full chromium fonts-dejavu-core gettext postfix
+# Postfix is the real MTA of the DSN tests (tests/postfix.py starts a private instance),
+# PostgreSQL runs under the background-sending worker tests (tests/pg.py).
+TEST_APT := qpdf p7zip-full chromium fonts-dejavu-core gettext postfix postgresql
 # Postfix asks how to configure itself when installed: "Local only", no prompt (FACTS.md).
 POSTFIX_DEBCONF := postfix postfix/main_mailer_type select Local only
 DEMO_APT := fonts-dejavu-core

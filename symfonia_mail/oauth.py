@@ -16,6 +16,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, replace
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -60,10 +61,10 @@ class Grant:
         return f"<Grant {self.how} {self.flow} expires_in={self.expires_in}>"
 
 
-_cache = {}  # cache key -> Grant
-_locks = {}
+_cache: dict[tuple[object, ...], Grant] = {}  # cache key -> Grant
+_locks: dict[tuple[object, ...], threading.Lock] = {}
 _locks_guard = threading.Lock()
-_apps = {}  # (authority, client id, secret digest) -> MSAL application
+_apps: dict[tuple[object, ...], Any] = {}  # (authority, client id, secret digest) -> MSAL app
 
 
 def _digest(secret):
