@@ -20,6 +20,7 @@ from .exceptions import RecipientsRefused
 from .maillog import LogBuffer, LogEntry, describe_error
 from .message import envelope, prepare
 from .models import MailLog, Transport
+from .problems import format_refused
 from .smtp import ConfigTransport
 
 # Errors after which a connection cannot be trusted for the next message.
@@ -143,7 +144,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         try:
             delivery = transport.deliver(from_addr, recipients, data)
         except smtplib.SMTPRecipientsRefused as exc:
-            row.refused_recipients = _format_refused(exc.recipients)
+            row.refused_recipients = format_refused(exc.recipients)
             raise
         except _CONNECTION_ERRORS:
             # The next message of this configuration reconnects.
@@ -165,11 +166,11 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         """Log a message the server took; raise for refused recipients unless silent."""
         if refused:
             row.status = MailLog.Status.PARTIAL
-            row.refused_recipients = _format_refused(refused)
+            row.refused_recipients = format_refused(refused)
             row.error = f"Refused by the server: {row.refused_recipients}"
             self._log.add(row, secrets)
             if not self.fail_silently:
-                raise RecipientsRefused(refused, row.message_id)
+                raise RecipientsRefused(refused, row.message_id, delivered=True)
             return 1
         row.status = MailLog.Status.SENT
         self._log.add(row, secrets)
@@ -211,7 +212,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         try:
             refused = backend.connection.sendmail(from_addr, recipients, data)
         except smtplib.SMTPRecipientsRefused as exc:
-            row.refused_recipients = _format_refused(exc.recipients)
+            row.refused_recipients = format_refused(exc.recipients)
             raise
         return self._record_delivery(row, refused, secrets)
 
@@ -269,11 +270,3 @@ def _pk(user):
     if user is None or not getattr(user, "is_authenticated", True):
         return None
     return user if isinstance(user, int) else user.pk
-
-
-def _format_refused(refused):
-    parts = []
-    for address, (code, reply) in refused.items():
-        text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-        parts.append(f"{address} ({code} {text})")
-    return "; ".join(parts)

@@ -53,9 +53,10 @@ def redact(text, secrets):
 
 
 def describe_error(exc):
-    """Return a one-line reason for *exc*: its class and message."""
-    text = str(exc) or repr(exc)
-    return f"{type(exc).__name__}: {text}"
+    """Return the plain-language reason for *exc*: the server's reply and a hint."""
+    from .problems import explain
+
+    return explain(exc)
 
 
 class LogBuffer:

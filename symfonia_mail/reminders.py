@@ -76,6 +76,7 @@ from . import resolver
 from .exceptions import RecipientsRefused, TransportNotAllowed
 from .maillog import redact
 from .models import ReminderRecord, Transport
+from .problems import explain, format_refused
 from .validators import parse_address_list
 
 logger = logging.getLogger("symfonia_mail.reminders")
@@ -322,6 +323,8 @@ class _Run:
         try:
             self.connection.send_messages([message])
         except RecipientsRefused as exc:
+            if not exc.delivered:
+                return result(Status.FAILED, self.reason(exc))
             # Delivered to the other addresses: record it, or a rerun would repeat it.
             note = self.reason(exc)
         except SEND_ERRORS as exc:
@@ -372,18 +375,9 @@ class _Run:
 
 def _describe(exc):
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        refused = "; ".join(
-            f"{address} ({code} {_text(reply)})"
-            for address, (code, reply) in exc.recipients.items()
-        )
+        refused = format_refused(exc.recipients)
         return gettext("the server refused the address: %(refused)s") % {"refused": refused}
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return f"{type(exc).__name__}: {exc.smtp_code} {_text(exc.smtp_error)}"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _text(reply):
-    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    return explain(exc)
 
 
 def _user_pk(user):

@@ -1,0 +1,77 @@
+"""Credentials for the SMTP login step: which AUTH mechanism, and what to answer.
+
+The dialogue (:mod:`symfonia_mail.smtp_dialogue`) asks a credential object
+three things, so that other sign-in methods (OAuth2 ``XOAUTH2``) plug in
+without touching the protocol code:
+
+``mechanism(offered) -> str | None``
+    The one mechanism to use among those the server offers (upper case), or
+    None when none fits. One mechanism only: smtplib tries the next after a
+    refusal, so one wrong password would count twice towards a lockout.
+``initial_response(mechanism) -> Secret | None``
+    The base64 initial response sent with ``AUTH <mechanism>`` (RFC 4954 §4).
+``answer(mechanism, challenge: bytes) -> Secret``
+    The base64 answer to a ``334`` challenge (already base64-decoded).
+``scrubber() -> Scrubber``
+    Masks the secret, and the forms a server may echo, in replies.
+``username``
+    For the report ("PLAIN, mailer").
+
+Everything secret is a :class:`~symfonia_mail.secrets.Secret`; the dialogue
+reveals it only when writing it to the socket.
+"""
+
+import base64
+import hmac
+
+from .secrets import Scrubber, Secret, b64
+
+
+class PasswordLogin:
+    """User name + password over CRAM-MD5, PLAIN or LOGIN, in UTF-8.
+
+    smtplib encodes credentials as ASCII, so a Polish password ("zażółć")
+    could never log in; RFC 4616 (PLAIN) specifies UTF-8 and servers take it
+    for LOGIN too.
+    """
+
+    # smtplib's own order of preference.
+    preferred = ("CRAM-MD5", "PLAIN", "LOGIN")
+
+    def __init__(self, username, password):
+        self.username = username
+        self.password = Secret(password)
+
+    def mechanism(self, offered):
+        return next((m for m in self.preferred if m in offered), None)
+
+    def initial_response(self, mechanism):
+        if mechanism == "PLAIN":
+            user = self.username
+            return self.password.map(lambda p: b64(f"\0{user}\0{p}"))
+        return None
+
+    def answer(self, mechanism, challenge):
+        user = self.username
+        if mechanism == "CRAM-MD5":
+            return self.password.map(lambda p: b64(
+                f"{user} " + hmac.HMAC(p.encode("utf-8"), challenge, "md5").hexdigest()))
+        if mechanism == "LOGIN" and challenge.lower().startswith(b"user"):
+            return Secret(b64(user))
+        if mechanism == "LOGIN":
+            return self.password.map(b64)
+        return Secret("")  # an unknown challenge: an empty answer ends the exchange
+
+    def scrubber(self):
+        return Scrubber(self.password, username=self.username)
+
+    def __repr__(self):
+        return f"<PasswordLogin {self.username!r}>"
+
+
+def decode_challenge(text):
+    """Return the bytes of a base64 ``334`` challenge (empty when not base64)."""
+    try:
+        return base64.b64decode(text.strip(), validate=True)
+    except ValueError:
+        return b""
