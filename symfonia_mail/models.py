@@ -4,6 +4,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import ProtectedError
 from django.utils.translation import gettext_lazy as _
 
 from .fields import SecretField
@@ -14,8 +15,6 @@ from .validators import (
     validate_dsn_notify,
     validate_no_control_chars,
 )
-
-DEFAULT_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 
 
 class Transport(models.TextChoices):
@@ -203,8 +202,11 @@ class GlobalMailConfig(MailSettings):
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        # The singleton can be reset but not removed: the app always needs it.
-        return (0, {})
+        """Refuse: the app always needs the global configuration (edit it instead)."""
+        raise ProtectedError(
+            "The global mail configuration cannot be deleted; edit its fields instead.",
+            {self},
+        )
 
     @classmethod
     def get_solo(cls):
@@ -344,11 +346,19 @@ class ConfigRevision(models.Model):
 
 
 class ReminderRecord(models.Model):
-    """One payment reminder sent: to whom, for which documents, on which day.
+    """One payment reminder sent (or being sent): to whom, for which documents, on which day.
 
-    ``symfonia_mail.reminders`` reads these rows so that a second run on the
-    same day does not send the same reminder again (unless forced).
+    A run inserts the row *before* sending (status ``claimed``): the unique
+    constraint on contractor, day, documents and ``resend`` lets exactly one
+    run win, in any number of processes, on SQLite and PostgreSQL alike
+    (``symfonia_mail.reminder_claims``). A forced resend takes the next
+    ``resend`` number, so it gets a row of its own.
     """
+
+    class Status(models.TextChoices):
+        CLAIMED = "claimed", _("being sent")
+        SENT = "sent", _("sent")
+        PARTIAL = "partial", _("partial")
 
     contractor_key = models.CharField(
         _("contractor"), max_length=255,
@@ -365,15 +375,27 @@ class ReminderRecord(models.Model):
     )
     recipients = models.TextField(_("recipients"), blank=True)
     message_id = models.CharField(_("Message-ID"), max_length=998, blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.SENT,
+    )
+    resend = models.PositiveSmallIntegerField(
+        _("resend"), default=0,
+        help_text=_("0 for the day's reminder; 1, 2, … for reminders sent again by force."),
+    )
+    refused = models.TextField(
+        _("refused recipients"), blank=True,
+        help_text=_("Addresses the server refused, with its replies."),
+    )
 
     class Meta:
         verbose_name = _("payment reminder sent")
         verbose_name_plural = _("payment reminders sent")
         ordering = ["-sent_at", "-id"]
-        indexes = [
-            models.Index(
-                fields=["contractor_key", "sent_on", "documents_digest"],
-                name="symfonia_mail_reminder_day",
+        constraints = [
+            # The claim: one row per reminder and day wins, whichever process inserts first.
+            models.UniqueConstraint(
+                fields=["contractor_key", "sent_on", "documents_digest", "resend"],
+                name="symfonia_mail_reminder_once",
             ),
         ]
 

@@ -127,13 +127,6 @@ def protect_message(message, password):
 
 
 @sensitive_variables("password")
-def protect_file(filename, data, password, *, zip_encryption="aes"):
-    """Return *data* protected with *password* as an ``EmailAttachment``."""
-    _check_password(filename, password)
-    return _protect(filename, bytes(data), password, zip_encryption)[0]
-
-
-@sensitive_variables("password")
 def _protect(name, data, password, zip_encryption):
     if is_pdf(data):
         try:

@@ -31,8 +31,10 @@ PDF), ``key`` (the caller's stable identifier, for the no-duplicates rule)
 and ``ref`` (any object, handed back untouched in the result).
 
 Output: one :class:`ReminderResult` per contractor, in input order, with
-``status`` ``sent``, ``failed`` (with the reason), ``skipped`` (with the
-reason) or ``planned`` (a dry run would have sent it).
+``status`` ``sent``, ``partial`` (delivered, but the server refused some of
+the contractor's addresses: ``refused`` lists them, ``reason`` says so),
+``failed`` (with the reason), ``skipped`` (with the reason) or ``planned`` (a
+dry run would have sent it).
 
 Rules:
 
@@ -44,9 +46,13 @@ Rules:
   e-mail address.
 - A failure for one contractor (refused address, protection error, broken
   PDF) is reported in its result and the run goes on with the next one.
-- Each sent reminder is recorded (:class:`~symfonia_mail.models.ReminderRecord`,
-  per contractor key + set of document numbers + day); the same reminder is
-  not sent again on the same day unless ``force=True``.
+- Each reminder is claimed before it is sent (a
+  :class:`~symfonia_mail.models.ReminderRecord` row inserted first, per
+  contractor key + set of document numbers + day; see
+  :mod:`symfonia_mail.reminder_claims`), so the same reminder is sent once a
+  day even when several runs go at once, in any number of processes; a
+  contractor another run is reminding is skipped with that reason. A failed
+  send gives its claim up. ``force=True`` sends again (a row of its own).
 - ``dry_run=True`` builds the messages (so a broken template shows) without
   reading the PDFs, and sends and records nothing.
 """
@@ -77,6 +83,7 @@ from .exceptions import RecipientsRefused, TransportNotAllowed
 from .maillog import redact
 from .models import ReminderRecord, Transport
 from .problems import explain, format_refused
+from .reminder_claims import Taken, claim, mark_sent, release
 from .validators import parse_address_list
 
 logger = logging.getLogger("symfonia_mail.reminders")
@@ -93,6 +100,7 @@ SEND_ERRORS = (smtplib.SMTPException, OSError, ValueError)
 
 class Status(models.TextChoices):
     SENT = "sent", _("sent")
+    PARTIAL = "partial", _("partial")
     FAILED = "failed", _("failed")
     SKIPPED = "skipped", _("skipped")
     PLANNED = "planned", _("would be sent (dry run)")
@@ -185,6 +193,7 @@ class ReminderResult:
     documents: tuple[str, ...] = ()  # the numbers listed in the reminder
     recipients: tuple[str, ...] = ()
     message_id: str = ""
+    refused: tuple[str, ...] = ()  # the contractor's addresses the server refused
 
     @property
     def ok(self):
@@ -279,9 +288,11 @@ class _Run:
     sent: set = field(default_factory=set)  # (contractor identity, documents digest)
 
     def load_sent(self):
-        """Load what was sent today (one query; a day holds at most one row per reminder)."""
+        """Load what was sent today (one query), so those need no claim attempt."""
         if not self.force:
-            rows = ReminderRecord.objects.filter(sent_on=self.today)
+            rows = ReminderRecord.objects.filter(sent_on=self.today).exclude(
+                status=ReminderRecord.Status.CLAIMED
+            )
             self.sent = set(rows.values_list("contractor_key", "documents_digest"))
 
     def each(self, items, progress):
@@ -308,29 +319,51 @@ class _Run:
             return result(Status.SKIPPED, _("no e-mail address"))
         digest = documents_digest(numbers)
         if (item.identity, digest) in self.sent:
-            return result(Status.SKIPPED, _(
-                "already reminded today about the same documents (force to send again)"
-            ))
+            return result(Status.SKIPPED, ALREADY_SENT)
+        if self.dry_run:
+            return self.plan(item, documents, emails, result)
+        row = self.claim(item, numbers, digest, emails)
+        if isinstance(row, Taken):
+            self.sent.add((item.identity, digest))
+            return result(Status.SKIPPED, _taken_reason(row))
         try:
             message = self.build(item, documents, emails)
         except Exception as exc:  # noqa: BLE001 — one contractor's broken PDF or data must not stop the run
+            release(row)
             logger.warning("Reminder for %s not built: %s", item.identity, _describe(exc))
             return result(Status.FAILED, self.reason(exc))
         message_id = message.extra_headers["Message-ID"]
-        if self.dry_run:
-            return result(Status.PLANNED, message_id=message_id)
-        note = ""
+        refused, note = (), ""
         try:
             self.connection.send_messages([message])
-        except RecipientsRefused as exc:
-            if not exc.delivered:
-                return result(Status.FAILED, self.reason(exc))
-            # Delivered to the other addresses: record it, or a rerun would repeat it.
-            note = self.reason(exc)
         except SEND_ERRORS as exc:
-            return result(Status.FAILED, self.reason(exc))
-        self.record(item, numbers, digest, emails, message_id)
+            refused = _refused_of(exc, emails)
+            if len(refused) == len(emails) or not isinstance(exc, RecipientsRefused):
+                release(row)
+                return result(Status.FAILED, self.reason(exc), refused=refused)
+            # Delivered to the other addresses: recorded, or a rerun would repeat it.
+            note = self.reason(exc)
+        mark_sent(row, message_id=message_id, recipients=", ".join(emails),
+                  refused=note if refused else "")
+        self.sent.add((item.identity, digest))
+        if refused:
+            return result(Status.PARTIAL, note, message_id=message_id, refused=refused)
         return result(Status.SENT, note, message_id=message_id)
+
+    def plan(self, item, documents, emails, result):
+        """Build the message a real run would send (a broken template shows) and send nothing."""
+        try:
+            message = self.build(item, documents, emails)
+        except Exception as exc:  # noqa: BLE001 — reported per contractor, as in a real run
+            return result(Status.FAILED, self.reason(exc))
+        return result(Status.PLANNED, message_id=message.extra_headers["Message-ID"])
+
+    def claim(self, item, numbers, digest, emails):
+        return claim(
+            item.identity, digest, self.today, force=self.force,
+            contractor_name=item.name[:255], documents="\n".join(sorted(numbers)),
+            sent_by_id=_user_pk(self.user), recipients=", ".join(emails),
+        )
 
     def build(self, item, documents, emails):
         from .templates import build_templated
@@ -358,19 +391,27 @@ class _Run:
         message.extra_headers["Message-ID"] = make_msgid(domain=DNS_NAME)
         return message
 
-    def record(self, item, numbers, digest, emails, message_id):
-        # One row per reminder, written at once: a crash later in the run must
-        # not make the next run send this one again.
-        ReminderRecord.objects.create(
-            contractor_key=item.identity[:255], contractor_name=item.name[:255],
-            documents="\n".join(sorted(numbers)), documents_digest=digest,
-            sent_on=self.today, sent_by_id=_user_pk(self.user),
-            recipients=", ".join(emails), message_id=message_id[:998],
-        )
-        self.sent.add((item.identity, digest))
-
     def reason(self, exc):
         return redact(_describe(exc), self.secrets)
+
+
+ALREADY_SENT = _("already reminded today about the same documents (force to send again)")
+
+
+def _taken_reason(taken):
+    if taken.in_progress:
+        started = timezone.localtime(taken.row.sent_at).strftime("%H:%M:%S")
+        return gettext(
+            "another run has been sending this reminder since %(time)s (force to send anyway)"
+        ) % {"time": started}
+    return gettext(ALREADY_SENT)
+
+
+def _refused_of(exc, emails):
+    """Return the addresses of *emails* that *exc* says the server refused."""
+    refused = getattr(exc, "refused", None) or getattr(exc, "recipients", None) or {}
+    lowered = {address.lower() for address in refused}
+    return tuple(address for address in emails if address.lower() in lowered)
 
 
 def _describe(exc):

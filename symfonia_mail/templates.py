@@ -228,7 +228,6 @@ def build_templated(key, to, user=None, macros=None, attachments=None, cc=None, 
         message.user = user  # the backend sends it through this user's configuration
     message.macros = _formatted(given, language)
     message.template_key = key
-    message.template_source = rendered.source
     for attachment in attachments or ():
         _attach(message, attachment)
     return message

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+from django.db.models import ProtectedError
 from django.utils import translation
 
 from symfonia_mail.exceptions import UnreadableSecretError
@@ -91,6 +92,13 @@ def test_smtp_transport_needs_host_and_sender():
     errors = errors_of(valid_config(host="", sender_email=""))
     assert set(errors) >= {"host", "sender_email"}
     valid_config(transport="system", host="", sender_email="").full_clean()
+
+
+def test_global_config_refuses_to_be_deleted():
+    config = GlobalMailConfig.get_solo()
+    with pytest.raises(ProtectedError, match="cannot be deleted"):
+        config.delete()
+    assert GlobalMailConfig.objects.filter(pk=config.pk).exists()
 
 
 def test_global_config_is_a_singleton():

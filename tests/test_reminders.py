@@ -8,15 +8,18 @@ from decimal import Decimal
 import pikepdf
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from django.utils.translation import gettext
 
 from symfonia_mail.exceptions import TransportNotAllowed
 from symfonia_mail.models import GlobalMailConfig, MailLog, ReminderRecord, UserMailConfig
+from symfonia_mail.reminder_claims import claim
 from symfonia_mail.reminders import (
     ContractorReminder,
     OverdueDocument,
     Status,
     count,
+    documents_digest,
     send_reminders,
 )
 
@@ -145,8 +148,8 @@ def test_contractor_without_email_is_skipped_and_reported(global_config, smtp_se
     ]
     assert results[2].status == Status.SENT
     assert len(smtp_server.messages) == 1
-    assert count(results) == {Status.SENT: 1, Status.FAILED: 0, Status.SKIPPED: 2,
-                              Status.PLANNED: 0}
+    assert count(results) == {Status.SENT: 1, Status.PARTIAL: 0, Status.FAILED: 0,
+                              Status.SKIPPED: 2, Status.PLANNED: 0}
 
 
 def test_one_failure_does_not_stop_the_others(db, make_smtp_server):
@@ -184,7 +187,9 @@ def test_one_failure_does_not_stop_the_others(db, make_smtp_server):
     assert MailLog.objects.filter(status=MailLog.Status.FAILED).count() == 1
 
 
-def test_a_partly_refused_reminder_counts_as_sent_and_is_recorded(db, make_smtp_server):
+def test_a_partly_refused_reminder_is_partial_with_the_refused_address_and_recorded(
+    db, make_smtp_server
+):
     server = make_smtp_server(tls="starttls", users={"mailer": "pw-123456"},
                               refuse_rcpt={REFUSED: "550 5.1.1 User unknown"})
     config = GlobalMailConfig.get_solo()
@@ -194,10 +199,33 @@ def test_a_partly_refused_reminder_counts_as_sent_and_is_recorded(db, make_smtp_
     results = send_reminders(
         [contractor("Half", ["ok@x.example", REFUSED], doc("FV/1/2026"))], as_of=AS_OF,
     )
-    assert results[0].status == Status.SENT
+    assert results[0].status == Status.PARTIAL
+    assert results[0].refused == (REFUSED,)
     assert REFUSED in results[0].reason
+    assert "550" in results[0].reason
     assert server.messages[0].rcpt_tos == ["ok@x.example"]
-    assert ReminderRecord.objects.count() == 1
+    record = ReminderRecord.objects.get()
+    assert record.status == ReminderRecord.Status.PARTIAL
+    assert REFUSED in record.refused
+    # Delivered to the other address: a rerun does not send it again.
+    assert send_reminders(
+        [contractor("Half", ["ok@x.example", REFUSED], doc("FV/1/2026"))], as_of=AS_OF,
+    )[0].status == Status.SKIPPED
+
+
+def test_a_reminder_refused_for_every_address_fails_and_gives_its_claim_up(
+    db, make_smtp_server
+):
+    server = make_smtp_server(tls="starttls", users={"mailer": "pw-123456"},
+                              refuse_rcpt={REFUSED: "550 5.1.1 User unknown"})
+    config = GlobalMailConfig.get_solo()
+    for name, value in config_values(server).items():
+        setattr(config, name, value)
+    config.save()
+    results = send_reminders([contractor("None", [REFUSED], doc("FV/1/2026"))], as_of=AS_OF)
+    assert results[0].status == Status.FAILED
+    assert results[0].refused == (REFUSED,)
+    assert not ReminderRecord.objects.exists()
 
 
 def test_no_duplicate_on_a_second_run_the_same_day_unless_forced(global_config, smtp_server):
@@ -222,8 +250,12 @@ def test_no_duplicate_on_a_second_run_the_same_day_unless_forced(global_config, 
     assert send_reminders(more, as_of=AS_OF)[0].status == Status.SENT
     forced = send_reminders(reminders, as_of=AS_OF, force=True)
     assert forced[0].status == Status.SENT
-    assert len(smtp_server.messages) == 3
-    assert ReminderRecord.objects.count() == 3
+    again = send_reminders(reminders, as_of=AS_OF, force=True)
+    assert again[0].status == Status.SENT
+    assert len(smtp_server.messages) == 4
+    # Each forced resend has a row of its own, numbered after the day's first.
+    assert sorted(ReminderRecord.objects.filter(documents=record.documents)
+                  .values_list("resend", flat=True)) == [0, 1, 2]
 
 
 def test_the_same_contractor_twice_in_one_run_gets_one_message(global_config, smtp_server):
@@ -338,3 +370,25 @@ def test_a_run_never_shows_the_passwords_in_its_repr(global_config):
                          secrets=(config.password, config.attachment_password),
                          connection=None)
     assert config.password and config.password not in repr(run)
+
+
+def test_a_contractor_another_run_is_reminding_is_skipped_with_that_reason(
+    global_config, smtp_server
+):
+    item = contractor("ACME", ["a@acme.example"], doc("FV/1/2026"))
+    # Another run (another process) claimed it and is still sending.
+    other_run = claim(item.identity, documents_digest(["FV/1/2026"]), timezone.localdate())
+    assert other_run.status == ReminderRecord.Status.CLAIMED
+
+    results = send_reminders([item], as_of=AS_OF)
+    assert results[0].status == Status.SKIPPED
+    started = timezone.localtime(other_run.sent_at).strftime("%H:%M:%S")
+    assert results[0].reason == gettext(
+        "another run has been sending this reminder since %(time)s (force to send anyway)"
+    ) % {"time": started}
+    assert smtp_server.messages == []
+
+    forced = send_reminders([item], as_of=AS_OF, force=True)
+    assert forced[0].status == Status.SENT
+    assert len(smtp_server.messages) == 1
+    assert ReminderRecord.objects.get(resend=1).status == ReminderRecord.Status.SENT

@@ -61,11 +61,12 @@ def run(*args, stderr=None):
     return out.getvalue()
 
 
-def totals(**counts):
+def totals(partial=0, **counts):
     """Return the start of the command's totals line, in the active language."""
     line = gettext(
-        "Sent: %(sent)d, failed: %(failed)d, skipped: %(skipped)d (as of %(date)s, %(who)s)."
-    ) % {**counts, "date": "DATE", "who": ""}
+        "Sent: %(sent)d, partial: %(partial)d, failed: %(failed)d, skipped: %(skipped)d "
+        "(as of %(date)s, %(who)s)."
+    ) % {**counts, "partial": partial, "date": "DATE", "who": ""}
     return line.split(" (")[0]
 
 
@@ -112,6 +113,50 @@ def test_command_second_run_skips_and_force_sends_again(ledger, global_config, s
     assert totals(sent=0, failed=0, skipped=2) in second
     run("--force")
     assert len(smtp_server.messages) == 4
+
+
+REFUSED = "nie-ma@acme.example"
+
+
+@pytest.fixture
+def refusing_server(make_smtp_server, global_config):
+    """The global configuration's server, refusing REFUSED with 550 5.1.1."""
+    server = make_smtp_server(tls="starttls", users={"mailer": "pw-123456"},
+                              refuse_rcpt={REFUSED: "550 5.1.1 User unknown"})
+    for name, value in config_values(server).items():
+        setattr(global_config, name, value)
+    global_config.save()
+    return server
+
+
+def test_command_reports_a_partly_refused_reminder_as_partial_with_the_address(
+    ledger, refusing_server,
+):
+    Contractor.objects.filter(pk=ledger["acme"].pk).update(
+        emails=f"ksiegowosc@acme.example, {REFUSED}")
+    output = run()
+
+    assert [m.rcpt_tos for m in refusing_server.messages] == [
+        ["ksiegowosc@acme.example"], ["a@zuraw.example"],
+    ]
+    row = next(line for line in output.splitlines() if line.startswith("ACME"))
+    assert gettext("partial") in row and REFUSED in row and "550 5.1.1" in row
+    assert totals(sent=1, partial=1, failed=0, skipped=0) in output
+
+
+def test_admin_message_reports_a_partly_refused_reminder(ledger, refusing_server, client):
+    Contractor.objects.filter(pk=ledger["acme"].pk).update(
+        emails=f"ksiegowosc@acme.example, {REFUSED}")
+    admin = get_user_model().objects.create_superuser("szef", "szef@firma.example", "pw")
+    client.force_login(admin)
+    response = client.post(reverse("admin:sales_contractor_changelist"), {
+        "action": "send_payment_reminders", "_selected_action": [ledger["acme"].pk],
+    }, follow=True)
+    shown = [(m.level_tag, str(m)) for m in response.context["messages"]]
+    label = gettext("partial").capitalize()
+    [(level, text)] = shown
+    assert level == "warning"
+    assert text.startswith(f"{label}: 1: ACME sp. z o.o. — ") and REFUSED in text, shown
 
 
 def test_command_as_of_decides_what_is_overdue(ledger, global_config, smtp_server):

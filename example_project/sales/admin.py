@@ -18,7 +18,7 @@ from .pdf import invoice_filename, render_invoice_pdf
 from .reminders import reminders_for_contractors, reminders_for_invoices, summary_lines
 
 _LEVELS = {
-    Status.SENT: messages.SUCCESS, Status.PLANNED: messages.INFO,
+    Status.SENT: messages.SUCCESS, Status.PARTIAL: messages.WARNING, Status.PLANNED: messages.INFO,
     Status.SKIPPED: messages.WARNING, Status.FAILED: messages.ERROR,
 }
 

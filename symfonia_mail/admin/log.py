@@ -54,8 +54,9 @@ class MailLogAdmin(_ReadOnlyRecordAdmin):
 class ReminderRecordAdmin(_ReadOnlyRecordAdmin):
     """Payment reminders sent (the no-duplicates record), read-only."""
 
-    list_display = ["sent_at", "contractor_name", "documents_short", "recipients", "sent_by"]
-    list_filter = ["sent_on", ("sent_by", admin.RelatedOnlyFieldListFilter)]
+    list_display = ["sent_at", "contractor_name", "documents_short", "recipients", "status",
+                    "sent_by"]
+    list_filter = ["sent_on", "status", ("sent_by", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["contractor_name", "contractor_key", "documents", "recipients",
                      "message_id"]
     date_hierarchy = "sent_on"

@@ -144,7 +144,8 @@ class Command(BaseCommand):
             ))
         widths = [max(len(row[i]) for row in (headers, *rows)) for i in range(3)]
         style = {
-            Status.SENT: self.style.SUCCESS, Status.FAILED: self.style.ERROR,
+            Status.SENT: self.style.SUCCESS, Status.PARTIAL: self.style.WARNING,
+            Status.FAILED: self.style.ERROR,
             Status.SKIPPED: self.style.WARNING, Status.PLANNED: self.style.NOTICE,
         }
 
@@ -159,10 +160,11 @@ class Command(BaseCommand):
     def totals(self, results, as_of, user, dry_run):
         counts = count(results)
         text = _(
-            "Sent: %(sent)d, failed: %(failed)d, skipped: %(skipped)d (as of %(date)s, "
-            "%(who)s)."
+            "Sent: %(sent)d, partial: %(partial)d, failed: %(failed)d, skipped: %(skipped)d "
+            "(as of %(date)s, %(who)s)."
         ) % {
-            "sent": counts[Status.SENT], "failed": counts[Status.FAILED],
+            "sent": counts[Status.SENT], "partial": counts[Status.PARTIAL],
+            "failed": counts[Status.FAILED],
             "skipped": counts[Status.SKIPPED], "date": as_of,
             "who": _("sent as %(user)s") % {"user": user.get_username()} if user
             else _("no user: the global configuration"),
@@ -173,7 +175,7 @@ class Command(BaseCommand):
                 "planned": counts[Status.PLANNED], "skipped": counts[Status.SKIPPED],
                 "failed": counts[Status.FAILED], "date": as_of,
             }
-        ok = not counts[Status.FAILED]
+        ok = not counts[Status.FAILED] and not counts[Status.PARTIAL]
         self.stdout.write("")
         self.stdout.write((self.style.SUCCESS if ok else self.style.WARNING)(text))
 
