@@ -94,3 +94,27 @@ def _fresh_config_cache():
 def _configured_backend(settings):
     """pytest-django swaps EMAIL_BACKEND for locmem; the host project uses ours."""
     settings.EMAIL_BACKEND = "symfonia_mail.backends.ConfiguredEmailBackend"
+
+
+# Modules whose tests talk SMTP to a real server: they run twice, with PIPELINING
+# (RFC 2920) used when offered and with it forced off, so both paths keep the same
+# behaviour (refusals, DSN, errors).
+SMTP_LEVEL_MODULES = {"test_backend", "test_diagnostics", "test_smtp_dialogue",
+                      "test_deadlines"}
+
+
+def pytest_generate_tests(metafunc):
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if module in SMTP_LEVEL_MODULES and "_pipelining" in metafunc.fixturenames:
+        metafunc.parametrize("_pipelining", [True, False], indirect=True,
+                             ids=["pipelining", "no-pipelining"])
+
+
+@pytest.fixture(autouse=True)
+def _pipelining(request, settings):
+    """SYMFONIA_MAIL["PIPELINING"] for the test (parametrized in SMTP-level modules)."""
+    enabled = getattr(request, "param", True)
+    if not enabled:
+        settings.SYMFONIA_MAIL = {**(getattr(settings, "SYMFONIA_MAIL", None) or {}),
+                                  "PIPELINING": False}
+    return enabled

@@ -48,8 +48,9 @@ class Received:
 class RecordingHandler:
     """Accept mail, record it, refuse what the test asked to refuse."""
 
-    def __init__(self, *, dsn=False, refuse_rcpt=None, refuse_sender=None):
+    def __init__(self, *, dsn=False, refuse_rcpt=None, refuse_sender=None, pipelining=True):
         self.dsn = dsn
+        self.pipelining = pipelining
         self.refuse_rcpt = {k.lower(): v for k, v in (refuse_rcpt or {}).items()}
         self.refuse_sender = {k.lower(): v for k, v in (refuse_sender or {}).items()}
         self.messages = []
@@ -60,6 +61,10 @@ class RecordingHandler:
         session.host_name = hostname
         if self.dsn:
             responses.insert(len(responses) - 1, "250-DSN")
+        if self.pipelining:
+            # aiosmtpd 1.4.6 reads commands one by one from a stream, so it handles
+            # pipelined groups (RFC 2920) but does not say so: advertise it.
+            responses.insert(len(responses) - 1, "250-PIPELINING")
         return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
@@ -130,15 +135,17 @@ class SMTPServer:
     host = "127.0.0.1"
 
     def __init__(self, *, tls="starttls", certificate=None, users=None, auth_required=None,
-                 auth_failure=None, dsn=True, refuse_rcpt=None, refuse_sender=None):
+                 auth_failure=None, dsn=True, refuse_rcpt=None, refuse_sender=None,
+                 pipelining=True, smtp_class=None, handler=None):
         """Start a server.
 
         tls: None, "starttls" or "ssl" (implicit). certificate: a trustme
         LeafCert. users: {username: password} enables AUTH. auth_failure: the
         reply text of every failed login (e.g. Gmail's 534-5.7.9 lines).
         """
-        self.handler = RecordingHandler(dsn=dsn, refuse_rcpt=refuse_rcpt,
-                                        refuse_sender=refuse_sender)
+        self.handler = handler or RecordingHandler(
+            dsn=dsn, refuse_rcpt=refuse_rcpt, refuse_sender=refuse_sender,
+            pipelining=pipelining)
         self.users = dict(users or {})
         self.auth_failure = auth_failure
         self.login_attempts = 0
@@ -160,7 +167,7 @@ class SMTPServer:
         elif tls != "ssl":
             kwargs["auth_require_tls"] = True
         self.controller = _Controller(
-            self.handler, smtp_class=DSNSMTP if dsn else SMTP,
+            self.handler, smtp_class=smtp_class or (DSNSMTP if dsn else SMTP),
             hostname=self.host, port=self.port, **kwargs,
         )
         self.controller.start()
