@@ -70,6 +70,7 @@ from .exceptions import (
     SenderRefused,
     UnreadableSecretError,
 )
+from .maillog import record_test_run
 from .message import envelope
 from .problems import (
     CODES,
@@ -112,6 +113,8 @@ def run_smtp_test(config, *, user=None, language=None):
     with translation.override(language):
         _Run(config, report, user).run()
     report.duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    with translation.override(language):
+        record_test_run(report, config, user)  # MailLog kind "test" (issue 12)
     return report
 
 

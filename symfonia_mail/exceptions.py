@@ -141,6 +141,29 @@ class ServerNotAllowed(DeliveryError, ConfigurationError):
         return self.args[0]
 
 
+class InvalidAddress(DeliveryError):
+    """A stored sender, CC or BCC value is not a list of e-mail addresses.
+
+    Values saved without the admin form (ORM, shell, fixtures) are checked at
+    send time; the message fails with this error instead of going out with a
+    guessed recipient or header. ``field`` names the configuration field,
+    ``entries`` the offending entries.
+    """
+
+    LABELS = {"cc": "CC", "bcc": "BCC", "sender_email": "sender address",
+              "sender_name": "sender name"}
+
+    def __init__(self, field, config_label, entries):
+        self.field = field
+        self.entries = tuple(entries)
+        shown = ", ".join(repr(entry) for entry in self.entries)
+        super().__init__(
+            f"The {self.LABELS.get(field, field)} ({field}) of {config_label} is not a valid "
+            f"list of e-mail addresses: {shown}. Correct it in the mail configuration; the "
+            "message was not sent."
+        )
+
+
 class InvalidMessageError(SymfoniaMailError, ValueError):
     """A message cannot be sent as given (e.g. control characters in a header)."""
 

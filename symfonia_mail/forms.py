@@ -225,6 +225,7 @@ class UserMailConfigForm(MailSettingsForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.discarded = []  # edited individual values not stored (common scope chosen)
         if self.is_bound:
             showing = self.data.get(self.add_prefix("showing"))
         else:
@@ -234,6 +235,46 @@ class UserMailConfigForm(MailSettingsForm):
         self.initial["showing"] = self.showing
         if self.showing == Scope.GLOBAL:
             self._show_global()
+
+    @property
+    def keeps_individual_values(self):
+        """Return True when saving must change only the scope (the common scope is chosen).
+
+        The README's promise: choosing the common scope and pressing Save changes
+        the scope alone; edits typed into the individual values are not stored.
+        A new row has no stored values to keep, so there the form's values are saved.
+        """
+        return (self.is_bound and self.instance.pk is not None
+                and self.data.get(self.add_prefix("scope")) == Scope.GLOBAL)
+
+    def clean(self):
+        if not self.keeps_individual_values:
+            return super().clean()
+        cleaned = forms.ModelForm.clean(self)  # unique checks; the secrets stay as stored
+        typed = super().changed_data
+        stored = type(self.instance)._default_manager.get(pk=self.instance.pk)
+        self.discarded = []
+        for name in self.fields:
+            if name in ("user", "scope", "showing"):
+                continue
+            self._errors.pop(name, None)  # a typo in a value that is not saved blocks nothing
+            if name.startswith("clear_"):
+                cleaned[name] = False
+                continue
+            value = getattr(stored, name)
+            if name in typed and not self.fields[name].disabled and (
+                    name not in SECRET_FIELDS or cleaned.get(name)):
+                self.discarded.append(name)
+            cleaned[name] = value
+        return cleaned
+
+    @property
+    def changed_data(self):
+        changed = super().changed_data
+        if self.keeps_individual_values:
+            # The history says what was stored: only the scope.
+            return [name for name in changed if name in ("user", "scope")]
+        return changed
 
     def _show_global(self):
         shown = None if self.is_bound else GlobalMailConfig.objects.filter(

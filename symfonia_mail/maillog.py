@@ -94,6 +94,40 @@ class LogBuffer:
             logger.exception("Could not write %d MailLog row(s)", len(entries))
 
 
+def record_test_run(report, config, user=None):
+    """Write a MailLog row (kind "test") for one Test SMTP *report* of *config*.
+
+    Test SMTP sends a real message, so it belongs in the log beside the others:
+    whoever pressed the button finds its outcome there later. A database error
+    is logged, never raised over the report.
+    """
+    failure = report.failure
+    if failure is None:
+        status = MailLog.Status.SENT
+    elif report.accepted:
+        status = MailLog.Status.PARTIAL
+    else:
+        status = MailLog.Status.FAILED
+    error = ""
+    if failure is not None:
+        error = "\n".join(line.strip() for line in report.step_lines(failure))
+    entry = LogEntry(
+        scope=config.scope, config_user_id=config.user_id,
+        sent_by_id=getattr(user, "pk", None) if getattr(user, "is_authenticated", False)
+        else None,
+        transport=config.transport, server=config.server or "",
+        subject=report.headline()[:2000], status=status, kind=MailLog.Kind.TEST,
+        error=error, sender=config.sender_email or "",
+        recipients=", ".join([*report.accepted, *report.refused]),
+        refused_recipients="; ".join(f"{a} ({r})" for a, r in report.refused.items()),
+        message_id=report.message_id or "", envelope_id=report.envelope_id or "",
+        note="\n".join(report.summary().splitlines()[1:]),
+    )
+    buffer = LogBuffer()
+    buffer.add(entry, (config.password, config.attachment_password))
+    buffer.flush()
+
+
 def insert(entries):
     """INSERT *entries* into MailLog with one executemany."""
     alias = router.db_for_write(MailLog)

@@ -133,6 +133,8 @@ def prepare(message, config, *, user, context_macros):
     )
     fill_macros(prepared, values)
     check_headers(prepared)
+    if config.transport != Transport.SYSTEM:
+        config.check_addresses()  # stored values the admin form never saw
     if config.attachment_password:
         move_files_out_of_alternatives(prepared)
         if prepared.attachments:

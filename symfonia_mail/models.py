@@ -269,7 +269,9 @@ class MessageTemplate(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.key} ({self.owner or _('global')})"
+        # Not an f-string: makemessages cannot see a gettext call inside one.
+        owner = self.owner if self.owner_id else _("global")
+        return "%s (%s)" % (self.key, owner)  # noqa: UP031
 
 
 class MailLog(models.Model):

@@ -66,9 +66,11 @@ CODES = {
     ),
     "certificate_not_trusted": _(
         "The server's certificate is not trusted (self-signed, issued by an unknown "
-        "authority, or for another name). Use the name the certificate was issued for, "
-        "add the server's certificate authority to the system trust store, or — only "
-        "for an internal server — turn off certificate verification."
+        "authority, or for another name). Use the name the certificate was issued for; "
+        "for a server signed by your company's own certificate authority, paste that "
+        "authority's certificate into “trusted CA certificates (PEM)” of this mail "
+        "configuration (every program that sends through it then trusts it); only as a "
+        "last resort, for an internal server, turn off certificate verification."
     ),
     "starttls_not_offered": _(
         "The server does not offer STARTTLS on this port, and the message will not be "

@@ -14,7 +14,7 @@ from email.utils import formataddr
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from .exceptions import UnreadableSecretError
+from .exceptions import InvalidAddress, UnreadableSecretError
 from .fields import UnreadableSecret
 from .models import (
     ConfigRevision,
@@ -23,7 +23,12 @@ from .models import (
     Scope,
     UserMailConfig,
 )
-from .validators import parse_address_list, parse_dsn_notify
+from .validators import (
+    address_list_problems,
+    has_control_chars,
+    parse_dsn_notify,
+    strict_address_list,
+)
 
 
 @dataclass(frozen=True, repr=False)
@@ -47,6 +52,9 @@ class ResolvedConfig:
     company_name: str
     password: str = field(default="", compare=False)
     attachment_password: str = field(default="", compare=False)
+    # (field name, bad entries) of stored values that are not addresses; raised per
+    # message by check_addresses(), so one bad configuration fails only its own sends.
+    address_problems: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def key(self):
@@ -75,6 +83,12 @@ class ResolvedConfig:
         """Return the SMTP password, refusing a ciphertext the key cannot read."""
         return _readable(self.password, "SMTP password", self.label)
 
+    def check_addresses(self):
+        """Raise InvalidAddress when a stored sender, CC or BCC value is not addresses."""
+        if self.address_problems:
+            name, entries = self.address_problems[0]
+            raise InvalidAddress(name, self.label, entries)
+
     def checked_attachment_password(self):
         return _readable(self.attachment_password, "attachment password", self.label)
 
@@ -95,6 +109,15 @@ def _readable(secret, what, label):
 def from_settings(settings_obj, *, company_name=""):
     """Build a ResolvedConfig from a GlobalMailConfig or UserMailConfig (saved or not)."""
     is_user = isinstance(settings_obj, UserMailConfig)
+    cc, bad_cc = strict_address_list(settings_obj.cc)
+    bcc, bad_bcc = strict_address_list(settings_obj.bcc)
+    problems = {
+        "sender_email": _sender_problems(settings_obj.sender_email),
+        # A display name with a line break would end the From header early.
+        "sender_name": [settings_obj.sender_name] if has_control_chars(settings_obj.sender_name)
+        else [],
+        "cc": bad_cc, "bcc": bad_bcc,
+    }
     return ResolvedConfig(
         scope=Scope.INDIVIDUAL if is_user else Scope.GLOBAL,
         user_id=settings_obj.user_id if is_user else None,
@@ -107,13 +130,21 @@ def from_settings(settings_obj, *, company_name=""):
         username=settings_obj.username,
         sender_email=settings_obj.sender_email,
         sender_name=settings_obj.sender_name,
-        cc=tuple(parse_address_list(settings_obj.cc)),
-        bcc=tuple(parse_address_list(settings_obj.bcc)),
+        cc=tuple(cc),
+        bcc=tuple(bcc),
         dsn_notify=parse_dsn_notify(settings_obj.dsn_notify),
         company_name=company_name or getattr(settings_obj, "company_name", ""),
         password=settings_obj.password or "",
         attachment_password=settings_obj.attachment_password or "",
+        address_problems=tuple((name, tuple(bad)) for name, bad in problems.items() if bad),
     )
+
+
+def _sender_problems(value):
+    """Return why the stored sender address is not one address (its bad entries)."""
+    if value and "," in value:
+        return [value]
+    return address_list_problems(value)
 
 
 class _Generation:

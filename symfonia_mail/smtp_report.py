@@ -137,8 +137,10 @@ class SmtpTestReport:
     def as_html(self):
         """Return the report as escaped HTML for an admin message."""
         with self._language():
-            items = format_html_join("", "<li>[{}] <strong>{}</strong> ({} ms){}{}{}</li>", (
-                (_status_label(step.status), step.label, _ms(step.duration_ms),
+            # A class per status: admin CSS styles every <li> of a message as its level.
+            items = format_html_join("", '<li class="symfonia-step symfonia-step-{}">[{}] '
+                                         "<strong>{}</strong> ({} ms){}{}{}</li>", (
+                (step.status, _status_label(step.status), step.label, _ms(step.duration_ms),
                  format_html(": {}", step.detail) if step.detail else "",
                  format_html("<br><code>{}</code>", format_html_join(
                      mark_safe("<br>"), "{}", ((line,) for line in step.reply.splitlines())))

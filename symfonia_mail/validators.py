@@ -15,9 +15,14 @@ DSN_CHOICES = ("OnSuccess", "OnFailure", "Delay", "Never", "None")
 MAX_HTML_BYTES = 32 * 1024  # Symfonia's limit for HTML templates: 32,768 bytes UTF-8
 
 
+def has_control_chars(value):
+    """Return True when *value* holds CR/LF or another control character."""
+    return bool(value) and _CONTROL_RE.search(value) is not None
+
+
 def validate_no_control_chars(value):
     """Refuse CR/LF and control characters, which could inject headers."""
-    if value and _CONTROL_RE.search(value):
+    if has_control_chars(value):
         raise ValidationError(
             _("Line breaks and control characters are not allowed here."),
             code="control_characters",
@@ -31,16 +36,21 @@ def parse_address_list(value):
     return [formataddr((name, addr)) for name, addr in getaddresses([value]) if addr]
 
 
-def validate_address_list(value):
-    """Check a comma-separated list: every entry a valid e-mail address."""
-    validate_no_control_chars(value)
+def address_list_problems(value):
+    """Return the entries of a comma-separated list that are not e-mail addresses.
+
+    Strict: each entry must be exactly one address (``a@b`` or ``Name <a@b>``);
+    a line break or control character anywhere makes the whole value bad,
+    since it could smuggle a header or an extra recipient in.
+    """
     if not value or not value.strip():
-        return
-    parts = [p.strip() for p in value.split(",")]
+        return []
+    if has_control_chars(value):
+        return [value[:80]]
     bad = []
-    for part in parts:
+    for part in (p.strip() for p in value.split(",")):
         if not part:
-            bad.append(_("(empty entry)"))
+            bad.append(str(_("(empty entry)")))
             continue
         found = getaddresses([part])
         if len(found) != 1 or not found[0][1]:
@@ -50,6 +60,23 @@ def validate_address_list(value):
             validate_email(found[0][1])
         except ValidationError:
             bad.append(part)
+    return bad
+
+
+def strict_address_list(value):
+    """Return (the addresses of *value*, its entries that are not addresses).
+
+    When any entry is bad no address is returned: a list that cannot be read
+    as a whole is not guessed at.
+    """
+    bad = address_list_problems(value)
+    return ([] if bad else parse_address_list(value)), bad
+
+
+def validate_address_list(value):
+    """Check a comma-separated list: every entry a valid e-mail address."""
+    validate_no_control_chars(value)
+    bad = address_list_problems(value)
     if bad:
         raise ValidationError(
             _("Not a valid e-mail address: %(bad)s. Separate addresses with commas."),

@@ -251,3 +251,58 @@ def test_switch_a_user_to_global_and_back_with_reload(page_for, live, global_con
     page.goto(url(live, "maillog_changelist"))
     screenshot(page, "mail-log")
 
+
+
+# --- issue 12: the office administrator's first hour -----------------------------------------
+
+
+def test_test_smtp_marks_the_fields_and_colours_a_failed_step(page_for, live, global_config,
+                                                              screenshot):
+    admin = superuser("admin")
+    page = page_for(admin)
+    page.goto(url(live, "globalmailconfig_change", 1))
+    # (9) the global page has no scope, so no "Reload scope".
+    assert page.locator("button[name=_reload_scope]").count() == 0
+    # (1) the first experiment: another port, password not retyped, Test SMTP.
+    page.fill("#id_port", str(global_config.port + 1))
+    page.click("button[name=_test_smtp]")
+    error = page.wait_for_selector(".field-password ul.errorlist li")
+    assert "hasło" in error.inner_text().lower()
+    assert "errors" in page.get_attribute(".form-row.field-password", "class")
+    assert page.locator(".messagelist li.error").count() == 1
+    screenshot(page, "test-smtp-field-error")
+    # (2) a wrong password: the Login step is red, the steps before it are not.
+    page.fill("#id_port", str(global_config.port))
+    page.fill("#id_password", "wrong-password")
+    page.click("button[name=_test_smtp]")
+    failed = page.wait_for_selector(".messagelist li.symfonia-step-failed")
+    assert "Logowanie" in failed.inner_text()
+    assert page.locator(".field-password ul.errorlist").count() == 0  # errors cleared
+    colours = page.evaluate("""() => [".symfonia-step-ok", ".symfonia-step-failed"].map(
+        (s) => getComputedStyle(document.querySelector("li" + s)).backgroundColor)""")
+    ok, red = (tuple(int(v) for v in c[c.index("(") + 1:-1].split(",")[:3]) for c in colours)
+    assert red[0] > red[1] and red[0] > red[2], colours  # reddish
+    assert ok != red
+    images = page.evaluate("""() => [".symfonia-step-ok", ".symfonia-step-failed"].map(
+        (s) => getComputedStyle(document.querySelector("li" + s)).backgroundImage)""")
+    assert "icon-yes" in images[0] and "icon-no" in images[1], images
+    screenshot(page, "test-smtp-failed-step")
+
+
+def test_save_with_the_common_scope_changes_only_the_scope(page_for, live, global_config,
+                                                           make_smtp_server):
+    admin = superuser("admin")
+    clerk = User.objects.create_user("anna", "anna@firma.example", PASSWORD, is_staff=True)
+    server = make_smtp_server(tls="starttls", users={"anna": "anna-pw-123"})
+    row = UserMailConfig(user=clerk, scope="individual", **config_values(
+        server, sender_email="anna@firma.example", sender_name="Anna Nowak"))
+    row.save()
+    page = page_for(admin)
+    page.goto(url(live, "usermailconfig_change", row.pk))
+    page.fill("#id_sender_name", "Zmieniona nazwa")
+    page.select_option("#id_scope", "global")
+    page.click("input[name=_save]")
+    warning = page.wait_for_selector(".messagelist li.warning")
+    assert "Zapisano tylko zakres" in warning.inner_text()
+    stored = UserMailConfig.objects.get()
+    assert stored.scope == "global" and stored.sender_name == "Anna Nowak"

@@ -100,12 +100,13 @@ def test_the_admin_reads_in_polish(client):
     for text in ("Wspólna konfiguracja poczty", "Dostęp SMTP", "Serwer SMTP",
                  "Limit czasu odpowiedzi serwera (ms)", "Nadawca", "DW (do wiadomości)",
                  "UDW (ukryte do wiadomości)", "Powiadomienia o doręczeniu",
-                 "Hasło do załączników", "Test SMTP",
-                 "Wczytaj konfigurację dla wybranego zakresu"):
+                 "Hasło do załączników", "Test SMTP"):
         assert text in html, text
+    assert "Wczytaj konfigurację dla wybranego zakresu" not in html  # no scope here
     html = client.get(reverse("admin:symfonia_mail_usermailconfig_add"),
                       headers={"Accept-Language": "pl"}).content.decode()
     assert "Wspólna dla wszystkich użytkowników — wszystkie wiadomości są wysyłane z " \
            "jednego adresu" in html
     assert "Tylko dla tego użytkownika — zapisana dla tego użytkownika, bez wpływu na " \
            "innych" in html
+    assert "Wczytaj konfigurację dla wybranego zakresu" in html

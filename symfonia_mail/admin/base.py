@@ -11,9 +11,10 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import csrf_protect_m
 from django.contrib.admin.utils import flatten_fieldsets, unquote
-from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseNotAllowed, JsonResponse
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.http import Http404, HttpResponseBadRequest, HttpResponseNotAllowed, JsonResponse
 from django.urls import path, reverse
+from django.utils import translation
 from django.utils.decorators import method_decorator
 from django.utils.text import capfirst
 from django.utils.translation import gettext
@@ -56,16 +57,49 @@ class ScopeFilter(admin.SimpleListFilter):
         return queryset.filter(scope=self.value()) if self.value() else queryset
 
 
+def field_msgids(form, names):
+    """Return the untranslated names of *names* that the history translates when shown.
+
+    Django stores form labels in English and translates them when it shows the
+    history; a label through capfirst() ("Sender name") has no Polish entry, the
+    model's verbose_name ("sender name") has.
+    """
+    opts = form._meta.model._meta
+    result = []
+    with translation.override(None):
+        for name in names:
+            try:
+                label = opts.get_field(name).verbose_name
+            except FieldDoesNotExist:
+                field = form.fields.get(name)
+                label = field.label if field is not None and field.label else name
+            result.append(str(label))
+    return result
+
+
+class TranslatedHistoryMixin:
+    """Write change-history lines that read in the viewer's language."""
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        change_message = super().construct_change_message(request, form, formsets, add)
+        for entry in change_message:
+            if "changed" in entry and "fields" in entry["changed"]:
+                entry["changed"]["fields"] = field_msgids(form, form.changed_data)
+        return change_message
+
+
 def _wants_json(request):
     return "application/json" in request.headers.get("Accept", "")
 
 
-class MailSettingsAdmin(admin.ModelAdmin):
+class MailSettingsAdmin(TranslatedHistoryMixin, admin.ModelAdmin):
     """What both configuration admins share: secrets, Test SMTP, Reload, Show."""
 
     change_form_template = "admin/symfonia_mail/mailsettings_change_form.html"
     readonly_fields = ["password_state", "attachment_password_state"]
-    reload_in_form = False  # True: the Reload button sits next to the scope selector
+    # True: a scope selector with its Reload button. The global page has no scope to
+    # choose, so no Reload either (it would only throw unsaved changes away).
+    has_scope = False
     add_title = _("New mail configuration")
 
     class Media:
@@ -155,6 +189,8 @@ class MailSettingsAdmin(admin.ModelAdmin):
             if "_test_smtp" in request.POST:
                 return self.test_smtp_view(request, object_id, form_url)
             if "_reload_scope" in request.POST:
+                if not self.has_scope:  # no scope to reload here; never save instead
+                    return HttpResponseBadRequest()
                 return self.reload_scope_view(request, object_id, form_url)
         return super().changeform_view(request, object_id, form_url, extra_context)
 
@@ -163,7 +199,6 @@ class MailSettingsAdmin(admin.ModelAdmin):
         allowed = self.has_add_permission(request) if add else (
             self.has_change_permission(request, obj))
         context["mail_buttons"] = allowed
-        context["reload_in_form"] = self.reload_in_form
         # Django's "Change %s" does not decline in Polish ("Zmień wspólna konfiguracja").
         context["title"] = self.add_title if add else capfirst(self.opts.verbose_name)
         return super().render_change_form(request, context, add, change, form_url, obj)

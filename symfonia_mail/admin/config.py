@@ -51,14 +51,6 @@ class GlobalMailConfigAdmin(MailSettingsAdmin):
             return HttpResponseRedirect(request.path)
         return super().response_change(request, obj)
 
-    def reloaded_form(self, request, obj):
-        form = self._form_class(request, obj)(instance=obj)
-        if obj._state.adding:
-            return form, gettext("No global configuration is stored yet: the defaults are shown.")
-        return form, gettext(
-            "Loaded the stored global configuration (%(server)s, sender %(sender)s); unsaved "
-            "changes were discarded.") % _describe(obj)
-
 
 def _describe(config):
     return {"server": f"{config.host}:{config.port}" if config.host else "-",
@@ -76,7 +68,7 @@ class UserMailConfigAdmin(MailSettingsAdmin):
     search_fields = ["user__username", "sender_email", "host"]
     list_select_related = ["user"]
     actions = ["test_smtp", "reload_scope"]
-    reload_in_form = True
+    has_scope = True
     add_title = _("New user mail configuration")
 
     def changelist_view(self, request, extra_context=None):
@@ -130,6 +122,16 @@ class UserMailConfigAdmin(MailSettingsAdmin):
         if obj is not None and not request.user.is_superuser:
             fields.append("user")
         return fields
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if getattr(form, "discarded", None):
+            self.message_user(request, gettext(
+                "Only the scope was saved: this user now follows the global configuration. "
+                "Your changes to %(fields)s were not stored; the individual values stay as "
+                "they were.") % {"fields": ", ".join(
+                    str(form.fields[name].label) for name in form.discarded)},
+                messages.WARNING)
 
     def prepare_instance(self, request, obj):
         if obj.user_id is None and not request.user.is_superuser:

@@ -1,10 +1,33 @@
 """The delivery log and the payment reminders sent: read-only."""
 
+import re
+
 from django.contrib import admin
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from ..models import MailLog, ReminderRecord
-from .base import ScopeFilter
+from ..problems import CODES
+from .base import ADMIN_MEDIA_CSS, ScopeFilter
+
+# Python's spelling of an SMTP reply: "(550, b'5.1.1 User unknown')" and b'...' literals.
+_CLASS_PREFIX_RE = re.compile(r"^(?:[A-Za-z_][\w.]*(?:Error|Exception|Refused|Disconnected)): ")
+_BYTES_RE = re.compile(r"""\bb(['"])(.*?)(?<!\\)\1""")
+_REPLY_RE = re.compile(
+    r"""['"]?([^'"\s{},]+@[^'"\s{},]+)['"]?: \((\d{3}), (['"])(.*?)(?<!\\)\3\)""")
+
+
+def readable_error(text):
+    """Return *text* (a logged error) without Python's spelling of classes, bytes and tuples."""
+    text = _CLASS_PREFIX_RE.sub("", (text or "").strip())
+    text = _BYTES_RE.sub(lambda m: m.group(1) + m.group(2) + m.group(1), text)
+    text = _REPLY_RE.sub(lambda m: f"{m.group(1)}: {m.group(2)} {m.group(4)}", text)
+    text = text.replace("\\n", "\n").replace("\\r", "")
+    if text.startswith("{") and text.endswith("}") and "@" in text:
+        text = text[1:-1]
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        text += "\n" + str(CODES["certificate_not_trusted"])
+    return text
 
 
 class _ReadOnlyRecordAdmin(admin.ModelAdmin):
@@ -30,24 +53,58 @@ class _ReadOnlyRecordAdmin(admin.ModelAdmin):
 class MailLogAdmin(_ReadOnlyRecordAdmin):
     """The delivery log, read-only; a non-superuser sees the messages they sent."""
 
-    list_display = ["created_at", "status", "subject", "recipients_short", "sent_by", "server"]
-    list_filter = ["status", "created_at", ("sent_by", admin.RelatedOnlyFieldListFilter),
+    list_display = ["created_at", "status_display", "subject_short", "recipients_short",
+                    "sent_by", "server"]
+    list_filter = ["status", "kind", "created_at", ("sent_by", admin.RelatedOnlyFieldListFilter),
                    ScopeFilter]
     search_fields = ["recipients", "refused_recipients", "subject", "message_id"]
     date_hierarchy = "created_at"
     list_select_related = ["sent_by"]
     fieldsets = [
-        (None, {"fields": ["created_at", "status", "error", "note"]}),
+        (None, {"fields": ["created_at", "status", "kind", "error_display", "note_display"]}),
         (_("Message"), {"fields": ["subject", "sender", "recipients", "refused_recipients",
                                    "message_id"]}),
         (_("Configuration"), {"fields": ["scope", "config_user", "sent_by", "transport",
                                          "server", "dsn_requested", "envelope_id"]}),
     ]
 
+    readonly_fields = ["error_display", "note_display"]
+
+    class Media:
+        css = ADMIN_MEDIA_CSS
+
     @admin.display(description=_("envelope recipients"), ordering="recipients")
     def recipients_short(self, obj):
         text = obj.recipients.replace("\n", ", ")
-        return text if len(text) <= 80 else text[:79] + "…"
+        return text if len(text) <= 60 else text[:59] + "…"
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_display(self, obj):
+        """Return the status, with the first line of the problem beneath it."""
+        problem = readable_error(obj.error).split("\n", 1)[0]
+        if len(problem) > 90:
+            problem = problem[:89] + "…"
+        if not problem:
+            return obj.get_status_display()
+        return format_html('{}<div class="symfonia-problem" title="{}">{}</div>',
+                           obj.get_status_display(), readable_error(obj.error), problem)
+
+    @admin.display(description=_("subject"), ordering="subject")
+    def subject_short(self, obj):
+        text = obj.subject if len(obj.subject) <= 90 else obj.subject[:89] + "…"
+        if obj.kind == MailLog.Kind.TEST:
+            return format_html('<span class="symfonia-kind">{}</span> {}',
+                               obj.get_kind_display(), text)
+        return text
+
+    @admin.display(description=_("error"))
+    def error_display(self, obj):
+        return format_html('<div class="symfonia-error">{}</div>',
+                           readable_error(obj.error) or "-")
+
+    @admin.display(description=_("note"))
+    def note_display(self, obj):
+        return format_html('<div class="symfonia-error">{}</div>', obj.note or "-")
 
 
 @admin.register(ReminderRecord)

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from .. import views
 from ..forms import MessageTemplateForm, OwnMessageTemplateForm
 from ..models import MessageTemplate
-from .base import ADMIN_MEDIA_CSS
+from .base import ADMIN_MEDIA_CSS, TranslatedHistoryMixin
 
 MACRO_HELP = (
     ("{numer}", _("document number")),
@@ -26,7 +26,7 @@ MACRO_HELP = (
 
 
 @admin.register(MessageTemplate)
-class MessageTemplateAdmin(admin.ModelAdmin):
+class MessageTemplateAdmin(TranslatedHistoryMixin, admin.ModelAdmin):
     """Templates by key and owner; a non-superuser edits their own, reads the global ones."""
 
     change_form_template = "admin/symfonia_mail/messagetemplate_change_form.html"

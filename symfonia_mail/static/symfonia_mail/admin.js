@@ -89,6 +89,7 @@
           return response.json();
         }).then(function (result) {
           showMessage(result.level, result.html);
+          showFieldErrors(form, result.errors || {});
         }).catch(function (error) {
           showMessage("error", document.createTextNode(String(error)));
         }).finally(function () {
@@ -97,6 +98,42 @@
         });
       });
     });
+  }
+
+  // Put the server's field errors on the fields, as a plain form post would
+  // (Django's errors.get_json_data(): {field: [{message, code}], __all__: [...]}).
+  function showFieldErrors(form, errors) {
+    form.querySelectorAll(".symfonia-js-errors").forEach(function (list) { list.remove(); });
+    form.querySelectorAll(".form-row.symfonia-js-error-row").forEach(function (row) {
+      row.classList.remove("errors", "symfonia-js-error-row");
+    });
+    Object.keys(errors).forEach(function (name) {
+      const list = document.createElement("ul");
+      list.className = "errorlist symfonia-js-errors";
+      errors[name].forEach(function (error) {
+        const item = document.createElement("li");
+        item.textContent = error.message;
+        list.appendChild(item);
+      });
+      if (name === "__all__") {
+        list.classList.add("nonfield");
+        const first = form.querySelector("fieldset");
+        (first ? first.parentNode : form).insertBefore(list, first);
+        return;
+      }
+      const input = form.querySelector("[name='" + name + "']");
+      const row = form.querySelector(".form-row.field-" + name) ||
+        (input && input.closest(".form-row"));
+      if (!row) return;
+      row.classList.add("errors", "symfonia-js-error-row");
+      const container = (input && input.closest(".flex-container")) || row.firstElementChild || row;
+      container.parentNode.insertBefore(list, container);
+    });
+    const firstError = form.querySelector(".symfonia-js-errors");
+    if (firstError) {
+      const field = firstError.parentNode.querySelector("input, select, textarea");
+      if (field && field.focus) field.focus({preventScroll: true});
+    }
   }
 
   function showMessage(level, html) {
