@@ -53,10 +53,13 @@ def redact(text, secrets):
 
 
 def describe_error(exc):
-    """Return the plain-language reason for *exc*: the server's reply and a hint."""
-    from .problems import explain
+    """Return the reason for *exc*: a server's reply with a hint, else class and message."""
+    from .problems import explain, is_delivery_problem
 
-    return explain(exc)
+    if is_delivery_problem(exc):
+        return explain(exc)
+    text = str(exc) or repr(exc)
+    return f"{type(exc).__name__}: {text}"
 
 
 class LogBuffer:

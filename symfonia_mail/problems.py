@@ -285,5 +285,16 @@ def what_happened(exc, *, lines=False):
 def explain(exc):
     """Return what happened in *exc* plus the plain-language hint (one paragraph)."""
     text = what_happened(exc)
-    hint = str(CODES[_code_for(exc)])
-    return f"{text} — {hint}" if hint else text
+    code = _code_for(exc)
+    if code == "smtp_error" and not isinstance(exc, _SERVER_REPLIES):
+        return text  # our own errors (InvalidAddress…) say what to do themselves
+    return f"{text} — {CODES[code]}"
+
+
+_SERVER_REPLIES = (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused)
+
+
+def is_delivery_problem(exc):
+    """Return True for what a server or the network caused (worth a hint in the log)."""
+    return isinstance(exc, (*_SERVER_REPLIES, OSError, UnicodeError)) and (
+        _code_for(exc) != "smtp_error" or isinstance(exc, _SERVER_REPLIES))
