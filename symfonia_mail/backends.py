@@ -14,7 +14,7 @@ from django.core.mail.message import make_msgid
 from django.core.mail.utils import DNS_NAME
 from django.views.decorators.debug import sensitive_variables
 
-from . import conf, resolver
+from . import conf, outbox, ratelimit, resolver
 from .context import context_macros, current_user
 from .exceptions import RecipientsRefused
 from .maillog import LogBuffer, LogEntry, describe_error
@@ -44,6 +44,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         self._broken = {}  # config key -> the error that made its server unusable
         self._system_backend = None
         self._log = LogBuffer()
+        self._outbox = None  # an outbox.Buffer while a background send_messages runs
         self._lock = threading.RLock()
 
     @property
@@ -81,6 +82,8 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             return 0
         with self._lock:
             opened = self.open()
+            if conf.get("BACKGROUND"):
+                self._outbox = outbox.Buffer()
             try:
                 sent = 0
                 for index, message in enumerate(email_messages):
@@ -92,6 +95,10 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
                         raise
                 return sent
             finally:
+                if self._outbox is not None:
+                    # Queued messages are written even when a later one failed.
+                    buffer, self._outbox = self._outbox, None
+                    buffer.flush()
                 if opened:
                     self.close()
                 else:
@@ -140,6 +147,10 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         if not recipients:
             # Django's backend skips such a message without an error; we say why.
             return self._fail(row, "The message has no recipients.", secrets)
+        if self._outbox is not None:
+            return self._outbox.add(row, config, from_addr, recipients, data)
+        if config.rate_limit:
+            ratelimit.acquire(config.key, config.rate_limit)
         transport = self._connected_transport(config)
         try:
             delivery = transport.deliver(from_addr, recipients, data)

@@ -67,6 +67,7 @@ def check_settings(app_configs=None, **kwargs):
             hint="Trust the server's CA instead (SSL_CERT_FILE) and remove the setting.",
             id="symfonia_mail.W001",
         ))
+    problems.extend(_background_problems(options))
     middleware = getattr(settings, "MIDDLEWARE", [])
     ours = "symfonia_mail.middleware.CurrentUserMiddleware"
     auth = "django.contrib.auth.middleware.AuthenticationMiddleware"
@@ -78,6 +79,31 @@ def check_settings(app_configs=None, **kwargs):
             id="symfonia_mail.E005",
         ))
     return problems
+
+
+def _background_problems(options):
+    """Check that background sending has a Tasks framework and a valid backend alias."""
+    if not options["BACKGROUND"]:
+        return []
+    from . import taskq
+
+    if not taskq.AVAILABLE:
+        return [Error(
+            "SYMFONIA_MAIL['BACKGROUND'] is True but Django's Tasks framework is missing.",
+            hint="On Django 5.2 install the backport: pip install 'symfonia-mail[background]' "
+                 "(django-tasks); Django 6.0+ ships django.tasks.",
+            id="symfonia_mail.E010",
+        )]
+    try:
+        taskq.backend()
+    except Exception as exc:  # noqa: BLE001 - reported as a check
+        return [Error(
+            f"SYMFONIA_MAIL['TASK_BACKEND'] = {options['TASK_BACKEND']!r} is not a usable "
+            f"Tasks backend: {exc}",
+            hint="Name an alias of the TASKS setting (default: 'default').",
+            id="symfonia_mail.E010",
+        )]
+    return []
 
 
 @register(Tags.database)

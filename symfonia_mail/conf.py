@@ -28,6 +28,25 @@ DEFAULTS = {
     "ALLOWED_SERVERS": None,
     # Test SMTP runs a staff user may start per hour (superusers included); 0: no limit.
     "TEST_SMTP_PER_HOUR": 20,
+    # Send through the outbox and Django's Tasks framework (README "Background sending").
+    "BACKGROUND": False,
+    # The Tasks backend alias and queue that background sending uses.
+    "TASK_BACKEND": "default",
+    "TASK_QUEUE": "default",
+    # Temporary failures (4xx, lost connections, timeouts) are retried: at most this many
+    # attempts in all, no later than MAX_AGE seconds after queueing, waiting
+    # BASE_DELAY * 2**(attempt-1) seconds (capped at MAX_DELAY, with +-50 % jitter).
+    "RETRY_ATTEMPTS": 5,
+    "RETRY_BASE_DELAY": 60,
+    "RETRY_MAX_DELAY": 3600,
+    "RETRY_MAX_AGE": 86400,
+    # A Tasks backend that cannot defer (the immediate one) retries in-process this many
+    # times, after at most INLINE_RETRY_DELAY seconds each, then fails the message.
+    "INLINE_RETRIES": 2,
+    "INLINE_RETRY_DELAY": 1.0,
+    # A message "sending" for longer than this (its worker died) becomes "unknown";
+    # a queued one untouched for this long is enqueued again (the claim stops doubles).
+    "STALE_AFTER": 600,
 }
 
 

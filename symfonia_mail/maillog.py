@@ -1,16 +1,16 @@
 """Record what happened to each message: MailLog rows written in bulk, and log lines.
 
-Entries are collected per connection and written with one ``executemany``,
-because a commit per message costs as much as building the message, and
-even ``bulk_create`` (model instances, batches of 999 parameters on SQLite)
-costs 3-5x more per row. An entry is only added once the outcome is known,
-so a crash can lose entries of sent mail but never report unsent mail as sent.
+Entries are unsaved ``MailLog`` instances collected per connection and written
+with ``bulk_create`` (one INSERT per batch; a commit per message would cost as
+much as building the message). An entry is only added once the outcome is
+known, so a crash can lose entries of sent mail but never report unsent mail
+as sent. When a bulk insert fails, the rows are retried one by one, and a row
+that still cannot be written leaves one WARNING line naming its message.
 """
 
 import logging
-from dataclasses import dataclass, fields
 
-from django.db import DatabaseError, connections, router, transaction
+from django.db import DatabaseError, router, transaction
 from django.utils import timezone
 
 from . import conf
@@ -19,29 +19,9 @@ from .models import MailLog
 logger = logging.getLogger("symfonia_mail")
 
 
-@dataclass(slots=True)
-class LogEntry:
-    """One future MailLog row (attribute names are the model's column attnames)."""
-
-    scope: str
-    config_user_id: int | None
-    sent_by_id: int | None
-    transport: str
-    server: str
-    subject: str
-    status: str = ""
-    kind: str = "message"
-    attempts: int = 1
-    next_attempt_at: object = None
-    error: str = ""
-    sender: str = ""
-    recipients: str = ""
-    refused_recipients: str = ""
-    message_id: str = ""
-    dsn_requested: str = ""
-    envelope_id: str = ""
-    note: str = ""
-    created_at: object = None
+def LogEntry(**values):  # noqa: N802 - kept as the name callers know; it builds a model row
+    """Return an unsaved MailLog row (keyword arguments are the model's attnames)."""
+    return MailLog(**values)
 
 
 def redact(text, secrets):
@@ -70,6 +50,7 @@ class LogBuffer:
 
     def add(self, entry, secrets=()):
         """Queue *entry*, write the matching log line, flush when the batch is full."""
+        # The time of the outcome, not of the (later) bulk insert.
         entry.created_at = timezone.now()
         if entry.error:
             entry.error = redact(entry.error, secrets)
@@ -91,10 +72,7 @@ class LogBuffer:
         if not self.entries:
             return
         entries, self.entries = self.entries, []
-        try:
-            insert(entries)
-        except DatabaseError:
-            logger.exception("Could not write %d MailLog row(s)", len(entries))
+        write(entries)
 
 
 def record_test_run(report, config, user=None):
@@ -131,30 +109,43 @@ def record_test_run(report, config, user=None):
     buffer.flush()
 
 
-def insert(entries):
-    """INSERT *entries* into MailLog with one executemany."""
+def write(entries):
+    """Insert *entries*; return how many were written.
+
+    One bulk insert first; if it fails, each row alone, so that one bad row
+    or a passing lock loses as little as possible. Every row that still
+    fails is named in its own log line: nothing disappears as "a batch".
+    """
     alias = router.db_for_write(MailLog)
-    connection = connections[alias]
-    columns = [f for f in MailLog._meta.concrete_fields if not f.primary_key]
-    quote = connection.ops.quote_name
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 - names from the model
-        quote(MailLog._meta.db_table),
-        ", ".join(quote(f.column) for f in columns),
-        ", ".join(["%s"] * len(columns)),
-    )
-    # Entries hold str/int/None already; only the timestamp needs the backend's format.
-    stamp = MailLog._meta.get_field("created_at")
-    names = [f.attname for f in columns]
-    at = names.index(stamp.attname)
-    params = []
+    try:
+        _insert(entries, alias)
+        return len(entries)
+    except DatabaseError as exc:
+        if len(entries) == 1:
+            _report_lost(entries[0], exc)
+            return 0
+        logger.warning("Bulk insert of %d MailLog row(s) failed (%s); writing them one by one",
+                       len(entries), describe_error(exc))
+    written = 0
     for entry in entries:
-        row = [getattr(entry, name) for name in names]
-        row[at] = stamp.get_db_prep_save(entry.created_at, connection)
-        params.append(row)
-    with transaction.atomic(using=alias), connection.cursor() as cursor:
-        cursor.executemany(sql, params)
+        try:
+            _insert([entry], alias)
+            written += 1
+        except DatabaseError as exc:
+            _report_lost(entry, exc)
+    return written
 
 
-assert {f.name for f in fields(LogEntry)} >= {
-    f.attname for f in MailLog._meta.concrete_fields if not f.primary_key
-}, "LogEntry must carry every MailLog column"
+def _insert(entries, alias):
+    # Inside the caller's transaction this is a savepoint: a failed insert
+    # then leaves the caller's transaction usable (PostgreSQL would abort it).
+    with transaction.atomic(using=alias):
+        MailLog.objects.using(alias).bulk_create(entries)
+
+
+def _report_lost(entry, exc):
+    logger.error(
+        "MailLog row not written: message %s to %s, status %s, reason %s; database error: %s",
+        entry.message_id or "(no Message-ID)", entry.recipients or "(no recipients)",
+        entry.status, entry.error or entry.note or "-", describe_error(exc),
+    )

@@ -50,6 +50,7 @@ class ResolvedConfig:
     bcc: tuple[str, ...]
     dsn_notify: tuple[str, ...]
     company_name: str
+    rate_limit: int | None = None  # messages per minute, for all workers together
     password: str = field(default="", compare=False)
     attachment_password: str = field(default="", compare=False)
     # (field name, bad entries) of stored values that are not addresses; raised per
@@ -134,6 +135,7 @@ def from_settings(settings_obj, *, company_name=""):
         bcc=tuple(bcc),
         dsn_notify=parse_dsn_notify(settings_obj.dsn_notify),
         company_name=company_name or getattr(settings_obj, "company_name", ""),
+        rate_limit=settings_obj.rate_limit_per_minute or None,
         password=settings_obj.password or "",
         attachment_password=settings_obj.attachment_password or "",
         address_problems=tuple((name, tuple(bad)) for name, bad in problems.items() if bad),

@@ -48,9 +48,13 @@ class Received:
 class RecordingHandler:
     """Accept mail, record it, refuse what the test asked to refuse."""
 
-    def __init__(self, *, dsn=False, refuse_rcpt=None, refuse_sender=None, pipelining=True):
+    def __init__(self, *, dsn=False, refuse_rcpt=None, refuse_sender=None, data_replies=(),
+                 pipelining=True):
         self.dsn = dsn
         self.pipelining = pipelining
+        # Replies to DATA given, in order, before messages are accepted (e.g. "451 ...").
+        self.data_replies = list(data_replies)
+        self.data_attempts = 0
         self.refuse_rcpt = {k.lower(): v for k, v in (refuse_rcpt or {}).items()}
         self.refuse_sender = {k.lower(): v for k, v in (refuse_sender or {}).items()}
         self.messages = []
@@ -84,6 +88,10 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.data_attempts += 1
+            if self.data_replies:
+                return self.data_replies.pop(0)
         tls = session.ssl is not None or (
             server.transport is not None
             and server.transport.get_extra_info("ssl_object") is not None
@@ -136,16 +144,18 @@ class SMTPServer:
 
     def __init__(self, *, tls="starttls", certificate=None, users=None, auth_required=None,
                  auth_failure=None, dsn=True, refuse_rcpt=None, refuse_sender=None,
-                 pipelining=True, smtp_class=None, handler=None):
+                 data_replies=(), pipelining=True, smtp_class=None, handler=None):
         """Start a server.
 
         tls: None, "starttls" or "ssl" (implicit). certificate: a trustme
         LeafCert. users: {username: password} enables AUTH. auth_failure: the
         reply text of every failed login (e.g. Gmail's 534-5.7.9 lines).
+        data_replies: replies to the first DATA commands (e.g. two "451 ..."),
+        after which messages are accepted.
         """
         self.handler = handler or RecordingHandler(
             dsn=dsn, refuse_rcpt=refuse_rcpt, refuse_sender=refuse_sender,
-            pipelining=pipelining)
+            data_replies=data_replies, pipelining=pipelining)
         self.users = dict(users or {})
         self.auth_failure = auth_failure
         self.login_attempts = 0

@@ -1,0 +1,68 @@
+"""The outbox: prepared messages stored for background sending (enqueue side).
+
+With ``SYMFONIA_MAIL["BACKGROUND"] = True`` the backend prepares each message
+as it would to send it (configuration, macros, protected attachments, sender,
+copies), and instead of talking SMTP hands the envelope and bytes to
+:class:`Buffer`. At the end of ``send_messages`` the buffer writes the MailLog
+rows (status ``queued``) and the outbox rows in two bulk inserts and asks the
+Tasks framework to send them once the caller's transaction commits: nothing
+is sent after a rollback.
+"""
+
+from django.db import router, transaction
+from django.utils import timezone
+
+from .models import MailLog, OutboxMessage
+
+
+class Buffer:
+    """Messages of one ``send_messages`` call waiting to be written to the outbox."""
+
+    def __init__(self):
+        self.items = []  # (LogEntry, OutboxMessage without its log)
+
+    def add(self, row, config, from_addr, recipients, data):
+        """Queue the prepared message of log entry *row* for *config*; return 1."""
+        row.status = MailLog.Status.QUEUED
+        row.attempts = 0
+        self.items.append((row, OutboxMessage(
+            config_key=config.key, sender=from_addr, recipients=list(recipients),
+            dsn_notify=",".join(config.dsn_notify), data=data,
+        )))
+        return 1
+
+    def flush(self):
+        """Write the queued messages and enqueue their sending on commit; return the ids."""
+        if not self.items:
+            return []
+        items, self.items = self.items, []
+        now = timezone.now()
+        alias = router.db_for_write(MailLog)
+        with transaction.atomic(using=alias):
+            logs = MailLog.objects.using(alias).bulk_create(
+                [_log_row(entry, now) for entry, _outbox in items]
+            )
+            outboxes = []
+            for log, (_entry, outbox) in zip(logs, items, strict=True):
+                outbox.log, outbox.queued_at = log, now
+                outboxes.append(outbox)
+            OutboxMessage.objects.using(alias).bulk_create(outboxes)
+        ids = [log.pk for log in logs]
+        transaction.on_commit(lambda: enqueue_ids(ids), using=alias)
+        return ids
+
+
+def _log_row(entry, now):
+    row = MailLog(**{f.attname: getattr(entry, f.attname)
+                     for f in MailLog._meta.concrete_fields if not f.primary_key})
+    row.created_at = now
+    return row
+
+
+def enqueue_ids(ids, run_after=None):
+    """Enqueue one sending task per MailLog id."""
+    from . import taskq
+    from .delivery import send_queued_task  # the task module imports the framework
+
+    for log_id in ids:
+        taskq.enqueue(send_queued_task, log_id, run_after=run_after)
