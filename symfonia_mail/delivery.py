@@ -29,8 +29,8 @@ from django.utils import timezone
 
 from . import conf, ratelimit, resolver, taskq
 from .maillog import describe_error, redact
-from .problems import format_refused as _format_refused
 from .models import MailLog, OutboxMessage, UserMailConfig
+from .problems import format_refused as _format_refused
 from .smtp import ConfigTransport
 
 logger = logging.getLogger("symfonia_mail")

@@ -278,6 +278,9 @@ def what_happened(exc, *, lines=False):
         return f"{type(exc).__name__}: {exc.reason}"
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"{exc.verify_message} ({exc.reason})"
+    if isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException):
+        # "ConnectionRefusedError: [Errno 111] Connection refused": the class names it.
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
     return text or type(exc).__name__
 
