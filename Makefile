@@ -4,8 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # System tools the tests use: qpdf and 7z check protected attachments, chromium runs the
-# browser tests, gettext compiles translations, DejaVu renders Polish letters in PDFs.
-TEST_APT := qpdf p7zip-full chromium fonts-dejavu-core gettext
+# browser tests, gettext compiles translations, DejaVu renders Polish letters in PDFs,
+# Postfix is the real MTA of the DSN tests (tests/postfix.py starts a private instance).
+TEST_APT := qpdf p7zip-full chromium fonts-dejavu-core gettext postfix
+# Postfix asks how to configure itself when installed: "Local only", no prompt (FACTS.md).
+POSTFIX_DEBCONF := postfix postfix/main_mailer_type select Local only
 DEMO_APT := fonts-dejavu-core
 
 .PHONY: demo test lint check wheel-check bench clean
@@ -46,6 +49,8 @@ wheel-check: $(STAMP)
 	cd /tmp && /tmp/symfonia-mail-wheel-venv/bin/python $(CURDIR)/tests/packaging_check.py
 
 test: $(STAMP)
+	@dpkg -s postfix >/dev/null 2>&1 || echo "$(POSTFIX_DEBCONF)" | \
+		$$([ "$$(id -u)" = 0 ] || echo sudo) debconf-set-selections
 	$(call apt_install,$(TEST_APT))
 	$(MAKE) lint check
 	$(PY) -m pytest

@@ -5,8 +5,10 @@ Per message (DESIGN.md §4): resolve the configuration -> prepare a copy
 it over the configuration's SMTP connection (with DSN) -> record the outcome.
 """
 
+import itertools
 import smtplib
 import threading
+from collections import OrderedDict
 
 from django.core.mail import get_connection
 from django.core.mail.backends import smtp as django_smtp
@@ -40,7 +42,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         super().__init__(fail_silently=fail_silently, **kwargs)
         self.user = user
         self._session = None
-        self._transports = {}  # config key -> ConfigTransport
+        self._transports = OrderedDict()  # config key -> ConfigTransport, LRU first
         self._broken = {}  # config key -> the error that made its server unusable
         self._system_backend = None
         self._log = LogBuffer()
@@ -69,16 +71,23 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             if self._system_backend is not None:
                 self._system_backend.close()
         finally:
-            self._transports = {}
+            self._transports = OrderedDict()
             self._broken = {}
             self._system_backend = None
             self._session = None
             self._log.flush()
 
     def send_messages(self, email_messages):
-        """Send *email_messages*; return how many were delivered to a server."""
-        email_messages = list(email_messages)
-        if not email_messages:
+        """Send *email_messages*; return how many were delivered to a server.
+
+        The input is read in chunks (``LOG_BATCH_SIZE`` messages): each chunk's
+        configurations are resolved with one query, and its log rows are
+        written before the next chunk is read, so a generator of any length
+        is sent in flat memory.
+        """
+        chunks = _chunks(email_messages, conf.get("LOG_BATCH_SIZE"))
+        first = next(chunks, None)
+        if not first:
             return 0
         with self._lock:
             opened = self.open()
@@ -86,13 +95,8 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
                 self._outbox = outbox.Buffer()
             try:
                 sent = 0
-                for index, message in enumerate(email_messages):
-                    try:
-                        sent += self._send_one(message)
-                    except Exception as exc:
-                        # Django stops at the first error; the rest are logged, not lost.
-                        self._log_not_attempted(email_messages[index + 1:], exc)
-                        raise
+                for chunk in itertools.chain([first], chunks):
+                    sent += self._send_chunk(chunk, chunks)
                 return sent
             finally:
                 if self._outbox is not None:
@@ -103,6 +107,24 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
                     self.close()
                 else:
                     self._log.flush()
+
+    def _send_chunk(self, chunk, later_chunks):
+        self._session.prefetch(self._user_for(message) for message in chunk)
+        sent = 0
+        for index, message in enumerate(chunk):
+            try:
+                sent += self._send_one(message)
+            except Exception as exc:
+                # Django stops at the first error; the rest are logged, not lost.
+                self._log_not_attempted(chunk[index + 1:], exc)
+                for rest in later_chunks:
+                    self._log_not_attempted(rest, exc)
+                raise
+        # This chunk's rows are written and its messages released before the next is read.
+        if self._outbox is not None:
+            self._outbox.flush()
+        self._log.flush()
+        return sent
 
     # The pipeline, one message at a time.
 
@@ -131,6 +153,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
 
     @sensitive_variables("config")
     def _log_not_attempted(self, messages, exc):
+        self._session.prefetch(self._user_for(message) for message in messages)
         for message in messages:
             user = self._user_for(message)
             config = self._session.config_for(user)
@@ -244,16 +267,24 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         """
         if config.key in self._broken:
             raise self._broken[config.key]
-        transport = self._transports.get(config.key)
-        if transport is None:
-            transport = ConfigTransport(config)
-            try:
-                transport.open()
-            except Exception as exc:
-                transport.discard()
-                self._broken[config.key] = exc
-                raise
-            self._transports[config.key] = transport
+        transports = self._transports
+        transport = transports.get(config.key)
+        if transport is not None:
+            transports.move_to_end(config.key)  # most recently used last
+            return transport
+        # At most MAX_CONNECTIONS stay open: a batch for 1,000 users must not hold
+        # 1,000 sockets (the usual limit is 1,024 open files per process).
+        while len(transports) >= max(conf.get("MAX_CONNECTIONS"), 1):
+            _key, oldest = transports.popitem(last=False)
+            oldest.discard()
+        transport = ConfigTransport(config)
+        try:
+            transport.open()
+        except Exception as exc:
+            transport.discard()
+            self._broken[config.key] = exc
+            raise
+        transports[config.key] = transport
         return transport
 
     def _system(self):
@@ -262,6 +293,13 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
                 conf.get("SYSTEM_BACKEND"), fail_silently=self.fail_silently
             )
         return self._system_backend
+
+
+def _chunks(messages, size):
+    """Yield lists of at most *size* messages from any iterable, lazily."""
+    iterator = iter(messages)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
 
 
 def _log_entry(message, user, config):

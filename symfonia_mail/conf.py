@@ -17,8 +17,12 @@ DEFAULTS = {
     "PERSON_NAME": None,
     # "aes" (WinZip AES-256, needs 7-Zip & co.) or "zipcrypto" (weak, opens everywhere).
     "ZIP_ENCRYPTION": "aes",
-    # MailLog rows are written in bulk; at most this many wait in memory.
+    # send_messages reads its input in chunks of this many messages; their MailLog
+    # rows are written in one bulk insert per chunk.
     "LOG_BATCH_SIZE": 500,
+    # Open SMTP connections per backend instance (one per configuration in use);
+    # the least recently used is closed first (DESIGN.md §10).
+    "MAX_CONNECTIONS": 8,
     # Deployment-wide switch to accept unverified TLS certificates (internal servers).
     "VERIFY_CERTIFICATES": True,
     # RFC 2920: send MAIL, RCPT and DATA in one write when the server offers PIPELINING.

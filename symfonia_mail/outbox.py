@@ -66,3 +66,40 @@ def enqueue_ids(ids, run_after=None):
 
     for log_id in ids:
         taskq.enqueue(send_queued_task, log_id, run_after=run_after)
+
+
+RESENDABLE = (MailLog.Status.FAILED, MailLog.Status.UNKNOWN)
+CANCELLABLE = (MailLog.Status.QUEUED, MailLog.Status.RETRY)
+
+
+def resendable(logs):
+    """Return the rows of *logs* (a MailLog queryset) that can be sent again."""
+    return logs.filter(status__in=RESENDABLE, outbox__data__isnull=False)
+
+
+def resend(logs):
+    """Queue the stored messages of failed/unknown rows in *logs* again; return their ids."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(resendable(logs).select_for_update().values_list("pk", flat=True))
+        # The status condition again: a row that changed meanwhile is left alone.
+        MailLog.objects.filter(pk__in=ids, status__in=RESENDABLE).update(
+            status=MailLog.Status.QUEUED, next_attempt_at=None,
+            note="Queued again from the mail log.",
+        )
+        OutboxMessage.objects.filter(pk__in=ids).update(
+            queued_at=now, claimed_at=None, claimed_by="")
+    transaction.on_commit(lambda: enqueue_ids(ids))
+    return ids
+
+
+def cancel(logs):
+    """Cancel the queued or waiting rows of *logs*; return how many were cancelled.
+
+    A conditional UPDATE: a row a worker has claimed meanwhile is ``sending``
+    and is not cancelled (its task finds it cancelled otherwise and sends nothing).
+    """
+    return logs.filter(status__in=CANCELLABLE).update(
+        status=MailLog.Status.CANCELLED, next_attempt_at=None,
+        error="Cancelled from the mail log before it was sent.",
+    )

@@ -226,6 +226,23 @@ class Session:
         cache.by_user[user_id] = resolved
         return resolved
 
+    def prefetch(self, users):
+        """Resolve the configurations of all *users* not cached yet, with one query."""
+        cache = self.cache
+        missing = {user_id for user_id in map(_user_id, users)
+                   if user_id is not None and user_id not in cache.by_user}
+        if not missing:
+            return
+        global_config = self.global_config()
+        rows = UserMailConfig.objects.filter(user_id__in=missing, scope=Scope.INDIVIDUAL)
+        for row in rows:
+            cache.by_user[row.user_id] = from_settings(
+                row, company_name=global_config.company_name
+            )
+            missing.discard(row.user_id)
+        for user_id in missing:
+            cache.by_user[user_id] = global_config
+
     def cached(self, name, key, build):
         """Return ``build()`` cached under (*name*, *key*) for this revision."""
         bucket = self.cache.extra.setdefault(name, {})

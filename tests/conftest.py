@@ -118,3 +118,17 @@ def _pipelining(request, settings):
         settings.SYMFONIA_MAIL = {**(getattr(settings, "SYMFONIA_MAIL", None) or {}),
                                   "PIPELINING": False}
     return enabled
+
+
+@pytest.fixture(scope="session")
+def postfix():
+    """A private Postfix on 127.0.0.1 (tests/postfix.py); fails, never skips, if it cannot start."""
+    import time
+
+    from .postfix import start
+
+    began = time.monotonic()
+    instance = start()
+    instance.setup_seconds = time.monotonic() - began
+    yield instance
+    instance.stop()

@@ -235,3 +235,75 @@ class SilentServer:
 def dead_port():
     """Return a port on 127.0.0.1 that refuses connections (bound, then closed)."""
     return free_port()
+
+
+# --- A counting server (scale tests) ---------------------------------------------
+
+
+class CountingHandler:
+    """Accept every message without keeping it; count messages and open connections."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.messages = self.connections = self.open = self.peak_open = 0
+
+    def opened(self):
+        with self.lock:
+            self.connections += 1
+            self.open += 1
+            self.peak_open = max(self.peak_open, self.open)
+
+    def closed(self):
+        with self.lock:
+            self.open -= 1
+
+    def reset(self):
+        with self.lock:
+            self.messages = self.connections = self.peak_open = 0
+            self.open = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        responses.insert(len(responses) - 1, "250-DSN")
+        return responses
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.messages += 1
+        return "250 2.0.0 OK queued"
+
+
+class _CountingSMTP(DSNSMTP):
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        self.event_handler.opened()
+
+    def connection_lost(self, exc):
+        super().connection_lost(exc)
+        self.event_handler.closed()
+
+
+class CountingServer:
+    """A plain (no TLS, no AUTH) server that counts what it gets; stop() it."""
+
+    host = "127.0.0.1"
+    username = password = ""
+
+    def __init__(self):
+        self.handler = CountingHandler()
+        self.port = free_port()
+        self.controller = _Controller(self.handler, smtp_class=_CountingSMTP,
+                                      hostname=self.host, port=self.port)
+        self.controller.start()
+        self.controller_ready_connection_closed()
+
+    def controller_ready_connection_closed(self):
+        # Controller.start() connects once to check the server: not a client's connection.
+        for _ in range(200):
+            if self.handler.open == 0:
+                break
+            threading.Event().wait(0.01)
+        self.handler.reset()
+
+    def stop(self):
+        self.controller.stop()

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from ..models import MailLog, ReminderRecord
 from ..problems import CODES
 from .base import ADMIN_MEDIA_CSS, ScopeFilter
+from .outbox_actions import OutboxActionsMixin
 
 # Python's spelling of an SMTP reply: "(550, b'5.1.1 User unknown')" and b'...' literals.
 _CLASS_PREFIX_RE = re.compile(r"^(?:[A-Za-z_][\w.]*(?:Error|Exception|Refused|Disconnected)): ")
@@ -50,9 +51,10 @@ class _ReadOnlyRecordAdmin(admin.ModelAdmin):
 
 
 @admin.register(MailLog)
-class MailLogAdmin(_ReadOnlyRecordAdmin):
+class MailLogAdmin(OutboxActionsMixin, _ReadOnlyRecordAdmin):
     """The delivery log, read-only; a non-superuser sees the messages they sent."""
 
+    actions = ["resend_messages", "cancel_messages"]
     list_display = ["created_at", "status_display", "subject_short", "recipients_short",
                     "sent_by", "server"]
     list_filter = ["status", "kind", "created_at", ("sent_by", admin.RelatedOnlyFieldListFilter),
@@ -62,7 +64,8 @@ class MailLogAdmin(_ReadOnlyRecordAdmin):
     # (bench/bench_admin.py); the "time" filter above offers the usual periods.
     list_select_related = ["sent_by"]
     fieldsets = [
-        (None, {"fields": ["created_at", "status", "kind", "error_display", "note_display"]}),
+        (None, {"fields": ["created_at", "status", "kind", "attempts", "next_attempt_at",
+                           "error_display", "note_display"]}),
         (_("Message"), {"fields": ["subject", "sender", "recipients", "refused_recipients",
                                    "message_id"]}),
         (_("Configuration"), {"fields": ["scope", "config_user", "sent_by", "transport",
