@@ -16,11 +16,11 @@ from django.core.mail.message import make_msgid
 from django.core.mail.utils import DNS_NAME
 from django.views.decorators.debug import sensitive_variables
 
-from . import conf, outbox, ratelimit, resolver
+from . import conf, outbox, ratelimit, resolver, signals
 from .context import context_macros, current_user
-from .exceptions import RecipientsRefused
+from .exceptions import RecipientsRefused, SendCancelled
 from .maillog import LogBuffer, LogEntry, describe_error
-from .message import envelope, prepare
+from .message import copy_message, envelope, prepare
 from .models import MailLog, Transport
 from .problems import format_refused
 from .smtp import ConfigTransport
@@ -48,6 +48,8 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         self._log = LogBuffer()
         self._outbox = None  # an outbox.Buffer while a background send_messages runs
         self._lock = threading.RLock()
+        self._status = None  # the SendStatus of the message being sent
+        self._finished = []  # (message, status, user) waiting for post_send
 
     @property
     def session(self):
@@ -75,7 +77,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             self._broken = {}
             self._system_backend = None
             self._session = None
-            self._log.flush()
+            self._flush_log()
 
     def send_messages(self, email_messages):
         """Send *email_messages*; return how many were delivered to a server.
@@ -106,7 +108,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
                 if opened:
                     self.close()
                 else:
-                    self._log.flush()
+                    self._flush_log()
 
     def _send_chunk(self, chunk, later_chunks):
         self._session.prefetch(self._user_for(message) for message in chunk)
@@ -123,7 +125,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         # This chunk's rows are written and its messages released before the next is read.
         if self._outbox is not None:
             self._outbox.flush()
-        self._log.flush()
+        self._flush_log()
         return sent
 
     # The pipeline, one message at a time.
@@ -135,14 +137,22 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         user = self._user_for(message)
         config = self._session.config_for(user)
         row = _log_entry(message, user, config)
+        status = self._status = message.symfonia_status = signals.SendStatus(_entry=row)
         secrets = (config.password, config.attachment_password)
         try:
-            prepared = prepare(message, config, user=user, context_macros=context_macros())
+            working = _run_pre_send(type(self), message, user, config)
+            prepared = prepare(working, config, user=user, context_macros=context_macros())
             row.subject = prepared.subject
             if config.transport == Transport.SYSTEM:
                 return self._hand_to_system(prepared, row, secrets)
             return self._send_smtp(prepared, config, row, secrets)
+        except SendCancelled as exc:
+            row.status, row.error = MailLog.Status.CANCELLED, str(exc)
+            self._log.add(row, secrets)
+            return 0
         except Exception as exc:
+            if isinstance(exc, smtplib.SMTPRecipientsRefused):
+                status.refused = signals.decode_refused(exc.recipients)
             if not row.status:  # not yet recorded (a partial refusal already is)
                 row.status = MailLog.Status.FAILED
                 row.error = row.error or describe_error(exc)
@@ -150,6 +160,11 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             if self.fail_silently and isinstance(exc, smtplib.SMTPException | OSError):
                 return 0
             raise
+        finally:
+            self._status = None
+            signals.settle(status, row)
+            if status.status != MailLog.Status.QUEUED:  # else the worker sends post_send
+                self._finished.append((message, status, user))
 
     @sensitive_variables("config")
     def _log_not_attempted(self, messages, exc):
@@ -159,9 +174,11 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             config = self._session.config_for(user)
             row = _log_entry(message, user, config)
             row.recipients = ", ".join(message.recipients())
+            status = message.symfonia_status = signals.SendStatus(_entry=row)
             self._fail(row, f"Not attempted: an earlier message of the same call failed "
                             f"({describe_error(exc)}).",
                        (config.password, config.attachment_password))
+            self._finished.append((message, signals.settle(status, row), user))
 
     @sensitive_variables("config", "secrets")
     def _send_smtp(self, prepared, config, row, secrets):
@@ -199,6 +216,8 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
     def _record_delivery(self, row, refused, secrets):
         """Log a message the server took; raise for refused recipients unless silent."""
         if refused:
+            if self._status is not None:
+                self._status.refused = signals.decode_refused(refused)
             row.status = MailLog.Status.PARTIAL
             row.refused_recipients = format_refused(refused)
             row.error = f"Refused by the server: {row.refused_recipients}"
@@ -252,6 +271,15 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
 
     # Helpers.
 
+    def _flush_log(self):
+        """Write the pending log rows, then send post_send (the rows have their ids)."""
+        try:
+            self._log.flush()
+        finally:
+            finished, self._finished = self._finished, []
+            for message, status, user in finished:
+                signals.post_send.send(type(self), message=message, status=status, user=user)
+
     def _user_for(self, message):
         user = getattr(message, "user", None)
         if user is not None:
@@ -293,6 +321,15 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
                 conf.get("SYSTEM_BACKEND"), fail_silently=self.fail_silently
             )
         return self._system_backend
+
+
+def _run_pre_send(sender, message, user, config):
+    """Return the backend's working copy of *message* after the pre_send receivers."""
+    if not signals.pre_send.has_listeners(sender):
+        return message  # prepare() copies it anyway
+    working = copy_message(message)
+    signals.pre_send.send(sender, message=working, user=user, config=config)
+    return working
 
 
 def _chunks(messages, size):

@@ -23,6 +23,9 @@ DEFAULTS = {
     # Open SMTP connections per backend instance (one per configuration in use);
     # the least recently used is closed first (DESIGN.md §10).
     "MAX_CONNECTIONS": 8,
+    # Cache alias that holds the configuration revision for all processes, so a
+    # connection's freshness check needs no query; ignored for a per-process cache.
+    "REVISION_CACHE": "default",
     # Deployment-wide switch to accept unverified TLS certificates (internal servers).
     "VERIFY_CERTIFICATES": True,
     # RFC 2920: send MAIL, RCPT and DATA in one write when the server offers PIPELINING.

@@ -27,7 +27,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from . import conf, ratelimit, resolver, taskq
+from . import conf, ratelimit, resolver, signals, taskq
+from .backends import ConfiguredEmailBackend
 from .maillog import describe_error, redact
 from .models import MailLog, OutboxMessage, UserMailConfig
 from .problems import format_refused as _format_refused
@@ -105,6 +106,7 @@ class Outcome:
     status: str
     error: str = ""
     refused: str = ""
+    refused_replies: dict = dataclasses.field(default_factory=dict)  # for SendStatus.refused
     dsn_requested: str = ""
     envelope_id: str = ""
     note: str = ""
@@ -130,7 +132,8 @@ def attempt(outbox):
         refused = _format_refused(exc.recipients)
         temporary = all(400 <= code < 500 for code, _reply in exc.recipients.values())
         return Outcome(Status.RETRY if temporary else Status.FAILED,
-                       redact(f"Refused by the server: {refused}", secrets), refused=refused)
+                       redact(f"Refused by the server: {refused}", secrets), refused=refused,
+                       refused_replies=signals.decode_refused(exc.recipients))
     except smtplib.SMTPResponseException as exc:
         status = Status.RETRY if 400 <= exc.smtp_code < 500 else Status.FAILED
         return Outcome(status, redact(describe_error(exc), secrets))
@@ -145,6 +148,7 @@ def attempt(outbox):
     if delivery.refused:
         outcome.status = Status.PARTIAL
         outcome.refused = _format_refused(delivery.refused)
+        outcome.refused_replies = signals.decode_refused(delivery.refused)
         outcome.error = f"Refused by the server: {outcome.refused}"
     return outcome
 
@@ -168,6 +172,13 @@ def finish(outbox, outcome, next_attempt_at=None):
     else:
         logger.warning("Mail %s %s (attempt %d): %s", log.message_id, status, log.attempts,
                        outcome.error)
+    if updated and next_attempt_at is None:
+        signals.post_send.send(
+            ConfiguredEmailBackend, message=None, user=None, status=signals.SendStatus(
+                message_id=log.message_id, status=status, refused=outcome.refused_replies,
+                envelope_id=outcome.envelope_id, error=outcome.error, _maillog_id=log.pk,
+            ),
+        )
     return status
 
 

@@ -187,3 +187,7 @@ class AttachmentProtectionError(DeliveryError):
 
 class TransportNotAllowed(ConfigurationError):
     """The operation needs SMTP but the resolved configuration uses another transport."""
+
+
+class SendCancelled(DeliveryError):
+    """A ``pre_send`` receiver cancelled the message (logged as ``cancelled``, not raised)."""

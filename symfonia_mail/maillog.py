@@ -137,6 +137,11 @@ def write(entries):
 
 
 def _insert(entries, alias):
+    if len(entries) == 1 and transaction.get_autocommit(using=alias):
+        # A single send outside any transaction: one INSERT that commits by itself
+        # (no BEGIN/COMMIT statements around it).
+        entries[0].save(force_insert=True, using=alias)
+        return
     # Inside the caller's transaction this is a savepoint: a failed insert
     # then leaves the caller's transaction usable (PostgreSQL would abort it).
     with transaction.atomic(using=alias):

@@ -38,10 +38,12 @@ class Buffer:
         items, self.items = self.items, []
         now = timezone.now()
         alias = router.db_for_write(MailLog)
+        logs = [entry for entry, _outbox in items]  # unsaved MailLog rows (maillog.LogEntry)
+        for log in logs:
+            log.created_at = now
         with transaction.atomic(using=alias):
-            logs = MailLog.objects.using(alias).bulk_create(
-                [_log_row(entry, now) for entry, _outbox in items]
-            )
+            # The entries themselves get their ids: message.symfonia_status reads them.
+            MailLog.objects.using(alias).bulk_create(logs)
             outboxes = []
             for log, (_entry, outbox) in zip(logs, items, strict=True):
                 outbox.log, outbox.queued_at = log, now
@@ -50,13 +52,6 @@ class Buffer:
         ids = [log.pk for log in logs]
         transaction.on_commit(lambda: enqueue_ids(ids), using=alias)
         return ids
-
-
-def _log_row(entry, now):
-    row = MailLog(**{f.attname: getattr(entry, f.attname)
-                     for f in MailLog._meta.concrete_fields if not f.primary_key})
-    row.created_at = now
-    return row
 
 
 def enqueue_ids(ids, run_after=None):

@@ -3,8 +3,9 @@
 Resolved configurations are immutable snapshots cached per process. A
 :class:`ConfigRevision` token changes on every save or delete; a
 :class:`Session` (one per backend connection) reads it once and drops the
-process cache when it moved. So: one cheap query per connection, none per
-message, and a change is visible to the next connection in any process.
+process cache when it moved. So: one cheap query per connection (none with a
+shared revision cache, see revision.py), none per message, and a change is
+visible to the next connection in any process.
 """
 
 import uuid
@@ -14,10 +15,10 @@ from email.utils import formataddr
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from . import revision
 from .exceptions import InvalidAddress, UnreadableSecretError
 from .fields import UnreadableSecret
 from .models import (
-    ConfigRevision,
     GlobalMailConfig,
     MessageTemplate,
     Scope,
@@ -168,15 +169,13 @@ _generation = _Generation()
 
 
 def current_token():
-    """Return the revision token (one query)."""
-    return ConfigRevision.objects.filter(pk=1).values_list("token", flat=True).first() or ""
+    """Return the revision token (one query, or none with a shared revision cache)."""
+    return revision.read_token()
 
 
 def bump_revision():
     """Record that the configuration changed (call after any bulk update too)."""
-    token = uuid.uuid4().hex
-    if not ConfigRevision.objects.filter(pk=1).update(token=token):
-        ConfigRevision.objects.update_or_create(pk=1, defaults={"token": token})
+    revision.write_token(uuid.uuid4().hex)
     clear_cache()
 
 

@@ -116,3 +116,14 @@ def test_a_failed_log_write_leaves_the_callers_transaction_usable(caplog):
         write([entry(2)])
     assert MailLog.objects.get().message_id == "<2@test>"
     assert connection.in_atomic_block  # the test's own transaction is still there
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_single_send_outside_a_transaction_is_one_insert(global_config, smtp_server):
+    get_connection().send_messages([EmailMessage("s", "b", to=["k@example.com"])])  # warm
+    with CaptureQueriesContext(connection) as captured:
+        get_connection().send_messages([EmailMessage("s", "b", to=["k@example.com"])])
+    statements = [q["sql"].split()[0].upper() for q in captured.captured_queries]
+    # The freshness check (a per-process cache in the test settings) and the row.
+    assert statements == ["SELECT", "INSERT"]
+    assert MailLog.objects.filter(status="sent").count() == 2

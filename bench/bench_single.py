@@ -1,0 +1,124 @@
+"""Single send_mail calls: ConfiguredEmailBackend vs Django's stock SMTP backend, same run.
+
+    .venv/bin/python bench/bench_single.py [--calls 300] [--rounds 5]
+
+A web request sends one message at a time: each call opens its own
+connection (``send_mail`` without ``connection=``), as Django does. Both go
+to the same loopback sink (its own process); rounds alternate. Ours writes a
+MailLog row per call, which stock does not: its cost is included. Measured
+twice: in autocommit (the row commits on its own: on SQLite that commit is
+a disk sync, which stock never pays) and in a view with ATOMIC_REQUESTS that
+saves a row of its own (``transaction.atomic()`` + one UPDATE, for both: the
+MailLog row joins the request's transaction and its commit). Printed: ms
+per call (median of rounds), the ratio ours/stock, and our database queries
+per call. Not a timed test.
+"""
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import setup_django  # noqa: E402
+
+BODY = "Dzień dobry,\n\nw załączeniu faktura {numer}.\n" * 20
+
+
+def configure(port):
+    from symfonia_mail.models import GlobalMailConfig
+
+    config = GlobalMailConfig.get_solo()
+    config.host, config.port, config.security = "127.0.0.1", port, "none"
+    config.sender_email, config.sender_name = "biuro@firma.example", "Biuro"
+    config.dsn_notify, config.timeout_ms = "OnFailure", 10_000
+    config.save()
+
+
+def ours_call(i):
+    from django.core.mail import send_mail
+
+    from symfonia_mail import mail_context
+
+    with mail_context(numer=f"FV/{i}/2026"):
+        assert send_mail("Faktura {numer}", BODY, None, [f"k{i}@example.com"]) == 1
+
+
+def stock_call(i, port):
+    from django.core.mail import get_connection, send_mail
+
+    connection = get_connection("django.core.mail.backends.smtp.EmailBackend",
+                                host="127.0.0.1", port=port, timeout=10)
+    number = f"FV/{i}/2026"
+    assert send_mail(f"Faktura {number}", BODY.replace("{numer}", number),
+                     "Biuro <biuro@firma.example>", [f"k{i}@example.com"],
+                     connection=connection) == 1
+
+
+def per_call_ms(call, calls, atomic):
+    from django.contrib.auth.models import User
+    from django.db import transaction
+    from django.utils import timezone
+
+    started, cpu = time.perf_counter(), time.process_time()
+    for i in range(calls):
+        with transaction.atomic() if atomic else nullcontext():
+            if atomic:  # the view's own write (the same for both backends)
+                User.objects.filter(pk=1).update(last_login=timezone.now())
+            call(i)
+    wall = (time.perf_counter() - started) / calls * 1000
+    return wall, (time.process_time() - cpu) / calls * 1000
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--db-dir", default=None,
+                        help="where the SQLite file goes (e.g. /dev/shm: no disk syncs)")
+    args = parser.parse_args()
+
+    from smtp_sink import start_sink
+
+    sink, port = start_sink()
+    try:
+        with tempfile.TemporaryDirectory(dir=args.db_dir) as tmp:
+            setup_django(str(Path(tmp) / "single.sqlite3"))
+            from django.contrib.auth.models import User
+            from django.db import connection
+            from django.test.utils import CaptureQueriesContext
+
+            from symfonia_mail.models import MailLog
+
+            User.objects.create(pk=1, username="office")
+            configure(port)
+            stock = lambda i: stock_call(i, port)  # noqa: E731
+            per_call_ms(ours_call, 20, False)  # warm-up: imports, DNS_NAME, configuration
+            per_call_ms(stock, 20, False)
+            with CaptureQueriesContext(connection) as captured:
+                ours_call(0)
+            queries = [q["sql"].split()[0] for q in captured.captured_queries]
+            print(f"calls per round: {args.calls}, rounds: {args.rounds}, alternating; "
+                  f"SQLite file in {tmp}")
+            print(f"our queries per call: {len(queries)} ({', '.join(queries)})")
+            for atomic in (False, True):
+                ours, theirs = [], []
+                for _ in range(args.rounds):
+                    theirs.append(per_call_ms(stock, args.calls, atomic))
+                    ours.append(per_call_ms(ours_call, args.calls, atomic))
+                mode = "view with ATOMIC_REQUESTS + 1 write" if atomic else "autocommit"
+                for what, index in (("wall", 0), ("CPU", 1)):
+                    o = statistics.median(r[index] for r in ours)
+                    s = statistics.median(r[index] for r in theirs)
+                    print(f"{mode:36} {what:4}: stock {s:6.2f} ms/call, ours {o:6.2f} ms/call "
+                          f"(with its MailLog row), ratio {o / s:5.2f}")
+            assert MailLog.objects.exclude(status="sent").count() == 0
+    finally:
+        sink.terminate()
+
+
+if __name__ == "__main__":
+    main()

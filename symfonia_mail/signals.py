@@ -1,0 +1,86 @@
+"""Extension points: the ``pre_send`` and ``post_send`` signals and the send status.
+
+``pre_send`` is sent for each message before macros are filled and attachments
+protected, with the backend's working copy of the message: a receiver may
+change it (add a header, an attachment, which is then protected like any
+other) without touching the caller's object, or cancel the message by raising
+:class:`symfonia_mail.exceptions.SendCancelled` (logged with status
+``cancelled``, counted as not sent, never raised to the caller).
+
+``post_send`` is sent once per message with its final outcome, whether the
+backend was silent or not; for background sends, in the worker once the
+message is sent or given up. After sending, the caller's message carries a
+:class:`SendStatus` as ``message.symfonia_status``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from django.dispatch import Signal
+
+__all__ = ["SendStatus", "post_send", "pre_send"]
+
+#: Sent before macros and protection; kwargs: ``message`` (the working copy),
+#: ``user``, ``config`` (the resolved configuration). Raise SendCancelled to cancel.
+pre_send = Signal()
+
+#: Sent with the final outcome, once its MailLog row is written; kwargs: ``message``
+#: (the caller's message, or None in a background worker), ``status`` (a SendStatus),
+#: ``user`` (None in a worker).
+post_send = Signal()
+
+
+@dataclasses.dataclass(eq=False)
+class SendStatus:
+    """What happened to one message: its ids, its status and the refused recipients.
+
+    ``status`` is a ``MailLog.Status`` value (``sent``, ``partial``, ``failed``,
+    ``cancelled``, or ``queued`` for a background send). ``refused`` maps each
+    refused address to the server's ``(code, reply text)``. ``maillog_id`` is
+    the id of the message's MailLog row once it is written (None before, or
+    when the row could not be written).
+    """
+
+    message_id: str = ""
+    status: str = ""
+    refused: dict[str, tuple[int, str]] = dataclasses.field(default_factory=dict)
+    envelope_id: str = ""
+    error: str = ""
+    # The pending MailLog row: its id exists only after the bulk insert.
+    _entry: Any = dataclasses.field(default=None, repr=False)
+    _maillog_id: int | None = dataclasses.field(default=None, repr=False)
+
+    @property
+    def maillog_id(self) -> int | None:
+        """Return the id of the MailLog row of this message, once it is written."""
+        if self._maillog_id is None and self._entry is not None:
+            self._maillog_id = getattr(self._entry, "pk", None)
+        return self._maillog_id
+
+    @maillog_id.setter
+    def maillog_id(self, value: int | None) -> None:
+        self._maillog_id = value
+
+    @property
+    def delivered(self) -> bool:
+        """Return whether the server (or the outbox) took the message."""
+        return self.status in ("sent", "partial", "queued")
+
+
+def decode_refused(refused: dict[str, tuple[int, bytes | str]]) -> dict[str, tuple[int, str]]:
+    """Return smtplib's refused recipients with the replies as text."""
+    return {
+        address: (code, reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply)
+        for address, (code, reply) in refused.items()
+    }
+
+
+def settle(status: SendStatus, entry: Any) -> SendStatus:
+    """Copy the outcome recorded in log *entry* to *status*; return *status*."""
+    status.status = str(entry.status)
+    status.message_id = entry.message_id
+    status.envelope_id = entry.envelope_id
+    status.error = entry.error
+    return status
