@@ -133,3 +133,31 @@ def check_stored_secrets(app_configs=None, databases=None, **kwargs):
                     id="symfonia_mail.E006",
                 ))
     return problems
+
+
+@register(Tags.database)
+def check_template_kinds(app_configs=None, databases=None, **kwargs):
+    """List stored templates whose key no registered kind knows (check --database)."""
+    if not databases:
+        return []
+    from django.db import DatabaseError
+
+    from . import kinds
+    from .models import MessageTemplate
+
+    try:
+        rows = list(MessageTemplate.objects.select_related("owner").order_by("key", "pk"))
+    except DatabaseError:
+        return []  # not migrated yet
+    known = ", ".join(kind.key for kind in kinds.all_kinds())
+    return [
+        Warning(
+            f"The message template {row} has the key {row.key!r}, which no registered kind "
+            "uses: no message is ever sent with it. It is kept, not deleted.",
+            hint=f"Change its key in the admin to one of: {known}; or register the kind in "
+                 "code with symfonia_mail.kinds.register().",
+            obj=row,
+            id="symfonia_mail.W002",
+        )
+        for row in rows if kinds.get(row.key) is None
+    ]

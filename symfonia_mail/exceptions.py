@@ -164,6 +164,26 @@ class InvalidAddress(DeliveryError):
         )
 
 
+class UnfilledMacro(DeliveryError):
+    """A known macro in a message has no value, so the message was not sent (fail closed).
+
+    ``macros`` lists the macro names (Symfonia spelling) without a value.
+    """
+
+    def __init__(self, macros):
+        self.macros = list(macros)
+        names = ", ".join("{" + name + "}" for name in self.macros)
+        super().__init__(
+            f"The message uses {names} but no value was given for it, so it was not sent "
+            "(a customer would have read the macro as written). Pass the value (msg.macros, "
+            "mail_context(...) or send_templated(macros=...)) or remove the macro from the "
+            "subject, body or template."
+        )
+
+    def __str__(self):
+        return self.args[0]
+
+
 class InvalidMessageError(SymfoniaMailError, ValueError):
     """A message cannot be sent as given (e.g. control characters in a header)."""
 

@@ -2,9 +2,11 @@
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst, format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from . import kinds
 from .fields import UnreadableSecret
 from .macros import MACROS, unknown_macros
 from .models import GlobalMailConfig, MessageTemplate, Scope, UserMailConfig
@@ -12,14 +14,55 @@ from .validators import is_html, validate_body_size
 from .widgets import DsnNotifyField, ScopeSelect, SecretInput
 
 
-def template_warnings(subject, body):
+def kind_warnings(key, subject, body):
+    """Return warnings about macros in *subject*/*body* that the kind *key* never fills.
+
+    Such a macro has no value when the message is sent, so sending fails
+    (UnfilledMacro) rather than showing the reader ``{umowa}``.
+    """
+    kind = kinds.get(key)
+    if kind is None:
+        return []
+    unfilled = kind.unfilled(subject or "", body or "")
+    if not unfilled:
+        return []
+    filled = ", ".join("{" + name + "}" for name in sorted(kind.fills))
+    return [str(_(
+        "%(macros)s: the kind “%(kind)s” never fills this, so a message with it would not be "
+        "sent (it fails with an “unfilled macro” error). This kind fills: %(filled)s."
+    ) % {"macros": ", ".join("{" + name + "}" for name in unfilled), "kind": kind.label,
+         "filled": filled})]
+
+
+def kind_choices(current=""):
+    """Return the key choices: the registered kinds, plus *current* when no kind knows it."""
+    choices = [(kind.key, f"{kind.key} — {kind.label}") for kind in kinds.all_kinds()]
+    if current and kinds.get(current) is None:
+        choices.append((current, str(_("%(key)s — unknown kind: no code sends it") % {
+            "key": current})))
+    return choices
+
+
+def kind_help():
+    """Return the key's help text: each kind, what it is and the macros it fills."""
+    return format_html("{}<ul class=\"symfonia-kinds\">{}</ul>", _(
+        "What the template is for: the program uses it only for messages of this kind, and "
+        "fills only the macros listed (plus {firma}, {wysyłający}, {wystawiający})."),
+        format_html_join("", "<li><code>{}</code> — {}{}</li>", (
+            (kind.key, kind.description or kind.label,
+             format_html(" <em>{}</em>", ", ".join("{" + m + "}" for m in kind.macros))
+             if kind.macros else "")
+            for kind in kinds.all_kinds())))
+
+
+def template_warnings(subject, body, key=None):
     """Return warnings (strings) about *subject* and *body* that do not block saving.
 
     Unknown macros do not block: brace text made of words may be meant
     literally, and Symfonia stores any text; but a typo like ``{numr}`` would
     reach the contractor as written, so the person saving must see it.
     """
-    warnings = []
+    warnings = kind_warnings(key, subject, body) if key else []
     valid = ", ".join("{" + name + "}" for name in MACROS)
     for where, text in ((_("subject"), subject), (_("body"), body)):
         for token, suggestion in unknown_macros(text or ""):
@@ -51,6 +94,11 @@ class MessageTemplateForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.warnings = []
+        if "key" in self.fields:
+            stored = self.instance.key if self.instance.pk else ""
+            self.fields["key"] = forms.ChoiceField(
+                label=capfirst(_("kind")), choices=[("", "---------"), *kind_choices(stored)],
+                help_text=kind_help(), initial=self.fields["key"].initial)
 
     def clean_body(self):
         # Browsers submit CRLF line ends; store LF so the size is what the text is.
@@ -60,7 +108,8 @@ class MessageTemplateForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        self.warnings = template_warnings(cleaned.get("subject"), cleaned.get("body"))
+        self.warnings = template_warnings(cleaned.get("subject"), cleaned.get("body"),
+                                          cleaned.get("key"))
         return cleaned
 
 
@@ -68,7 +117,8 @@ class MessageTemplateForm(forms.ModelForm):
 
 SECRET_FIELDS = ("password", "attachment_password")
 SETTINGS_FIELDS = [
-    "transport", "host", "port", "security", "verify_certificate", "timeout_ms", "username",
+    "transport", "host", "port", "security", "verify_certificate", "ca_certificates",
+    "timeout_ms", "username",
     "password", "sender_email", "sender_name", "cc", "bcc", "dsn_notify", "attachment_password",
 ]
 
@@ -167,7 +217,9 @@ class MailSettingsForm(forms.ModelForm):
 
     # Where the SMTP password goes: changing any of these must not carry it along.
     # verify_certificate too: with checks off, whoever impersonates the server gets the password.
-    PASSWORD_BOUND_TO = ("host", "port", "security", "verify_certificate", "username")
+    # So are the trusted CA certificates: a CA of one's own would let one impersonate the server.
+    PASSWORD_BOUND_TO = ("host", "port", "security", "verify_certificate", "ca_certificates",
+                         "username")
 
     def _check_password_follows_server(self, cleaned):
         """Refuse to send the stored SMTP password to another server or user name.

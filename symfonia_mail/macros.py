@@ -72,27 +72,47 @@ def format_value(value):
     return str(value)
 
 
-def fill(text, values, *, html=False):
+def fill(text, values, *, html=False, strict=False):
     """Replace known macros in *text* with *values* (canonical names).
 
-    Macros with no value are left as written, so a missing value is visible
-    rather than silently blank. In HTML the values are escaped.
+    With *strict* (what the backend sends), a known macro without a value
+    raises :class:`~symfonia_mail.exceptions.UnfilledMacro`: it would reach
+    the reader as written. Otherwise (previews) it is left as written, so it
+    stays visible. In HTML the values are escaped.
     """
     if not text or "{" not in text:
         return text
 
     rendered = {}  # a macro used ten times in a body is formatted once
+    missing = []
 
     def replace(match):
         name = match.group(1)
         if name not in values:
+            if name not in missing:
+                missing.append(name)
             return match.group(0)
         if name not in rendered:
             text = format_value(values[name])
             rendered[name] = escape(text) if html else text
         return rendered[name]
 
-    return MACRO_RE.sub(replace, text)
+    result = MACRO_RE.sub(replace, text)
+    if strict and missing:
+        from .exceptions import UnfilledMacro
+
+        raise UnfilledMacro(missing)
+    return result
+
+
+def used_macros(*texts):
+    """Return the known macros used in *texts*, in order of first use, without repeats."""
+    found = []
+    for text in texts:
+        for match in MACRO_RE.finditer(text or ""):
+            if match.group(1) not in found:
+                found.append(match.group(1))
+    return found
 
 
 def unknown_macros(text):

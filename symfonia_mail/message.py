@@ -37,9 +37,14 @@ def copy_message(message):
 
 
 def fill_macros(message, values):
-    """Fill macros in the subject, the body and every text/html alternative."""
-    message.subject = macros.fill(message.subject, values)
-    message.body = macros.fill(message.body, values, html=message.content_subtype == "html")
+    """Fill macros in the subject, the body and every text/html alternative.
+
+    A known macro without a value fails the message (UnfilledMacro): never
+    send ``{umowa}`` to a customer.
+    """
+    message.subject = macros.fill(message.subject, values, strict=True)
+    message.body = macros.fill(message.body, values, html=message.content_subtype == "html",
+                               strict=True)
     alternatives = getattr(message, "alternatives", None)
     if alternatives:
         message.alternatives = [_fill_alternative(alt, values) for alt in alternatives]
@@ -48,7 +53,7 @@ def fill_macros(message, values):
 def _fill_alternative(alternative, values):
     content, mimetype = alternative
     if isinstance(content, str) and mimetype in BODY_TYPES:
-        content = macros.fill(content, values, html=mimetype == "text/html")
+        content = macros.fill(content, values, html=mimetype == "text/html", strict=True)
     return EmailAlternative(content, mimetype)
 
 

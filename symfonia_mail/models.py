@@ -8,6 +8,7 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from . import certificates
 from .fields import SecretField
 from .validators import (
     attachment_password_problem,
@@ -174,6 +175,9 @@ class MailSettings(models.Model):
                 "Enter the password that goes with the user name, or clear the user name "
                 "to send without logging in."
             )
+        ca_problem = certificates.problem(self.ca_certificates)
+        if ca_problem:
+            errors["ca_certificates"] = ca_problem
         problem = attachment_password_problem(self.attachment_password)
         if problem:
             errors["attachment_password"] = problem

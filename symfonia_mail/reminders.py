@@ -73,7 +73,7 @@ from typing import Any
 from django.core.mail import get_connection
 from django.core.mail.message import make_msgid
 from django.core.mail.utils import DNS_NAME
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -219,6 +219,21 @@ def require_smtp(config, user=None):
     )
 
 
+def reminded_today(contractors, today=None):
+    """Return {contractor identity: [ReminderRecord, …]} of *contractors* reminded *today*.
+
+    What an admin asked to "send again today" must see first (one query).
+    Claims of runs still sending are included; their status says so.
+    """
+    today = today or timezone.localdate()
+    identities = {item.identity[:255]: item.identity for item in contractors}
+    found = {}
+    rows = ReminderRecord.objects.filter(sent_on=today, contractor_key__in=list(identities))
+    for row in rows.select_related("sent_by").order_by("sent_at", "pk"):
+        found.setdefault(identities[row.contractor_key], []).append(row)
+    return found
+
+
 def documents_digest(numbers):
     """Return the digest that identifies a set of document numbers."""
     return hashlib.sha256("\n".join(sorted(numbers)).encode()).hexdigest()
@@ -334,17 +349,21 @@ class _Run:
             return result(Status.FAILED, self.reason(exc))
         message_id = message.extra_headers["Message-ID"]
         refused, note = (), ""
-        try:
-            self.connection.send_messages([message])
-        except SEND_ERRORS as exc:
-            refused = _refused_of(exc, emails)
-            if len(refused) == len(emails) or not isinstance(exc, RecipientsRefused):
-                release(row)
-                return result(Status.FAILED, self.reason(exc), refused=refused)
-            # Delivered to the other addresses: recorded, or a rerun would repeat it.
-            note = self.reason(exc)
-        mark_sent(row, message_id=message_id, recipients=", ".join(emails),
-                  refused=note if refused else "")
+        # The MailLog row (written when send_messages returns) and the claim's
+        # outcome commit together: one write transaction per contractor after the
+        # claim, not two. Nothing is written (or locked) while SMTP talks.
+        with transaction.atomic():
+            try:
+                self.connection.send_messages([message])
+            except SEND_ERRORS as exc:
+                refused = _refused_of(exc, emails)
+                if len(refused) == len(emails) or not isinstance(exc, RecipientsRefused):
+                    release(row)
+                    return result(Status.FAILED, self.reason(exc), refused=refused)
+                # Delivered to the other addresses: recorded, or a rerun would repeat it.
+                note = self.reason(exc)
+            mark_sent(row, message_id=message_id, recipients=", ".join(emails),
+                      refused=note if refused else "")
         self.sent.add((item.identity, digest))
         if refused:
             return result(Status.PARTIAL, note, message_id=message_id, refused=refused)
@@ -369,9 +388,11 @@ class _Run:
         from .templates import build_templated
 
         numbers = [doc.number for doc in documents]
-        macros = {"kontrahent": item.name, "numery": numbers}
-        if len(documents) == 1:
-            macros.update(numer=documents[0].number, z_dnia=documents[0].issue_date)
+        # Every macro of the payment_reminder kind gets a value (symfonia_mail.kinds):
+        # with several documents {numer} lists them all and {z dnia} their issue dates.
+        dates = list(dict.fromkeys(doc.issue_date for doc in documents))
+        macros = {"kontrahent": item.name, "numery": numbers, "numer": numbers,
+                  "z_dnia": dates[0] if len(dates) == 1 else dates}
         attachments = []
         for doc in documents:
             # A dry run lists who gets what; rendering every PDF would only slow it down.

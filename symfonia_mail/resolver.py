@@ -52,6 +52,7 @@ class ResolvedConfig:
     dsn_notify: tuple[str, ...]
     company_name: str
     rate_limit: int | None = None  # messages per minute, for all workers together
+    ca_certificates: str = ""  # PEM trusted instead of the system store
     password: str = field(default="", compare=False)
     attachment_password: str = field(default="", compare=False)
     # (field name, bad entries) of stored values that are not addresses; raised per
@@ -128,6 +129,7 @@ def from_settings(settings_obj, *, company_name=""):
         port=settings_obj.port,
         security=settings_obj.security,
         verify_certificate=settings_obj.verify_certificate,
+        ca_certificates=settings_obj.ca_certificates or "",
         timeout=settings_obj.timeout_ms / 1000,
         username=settings_obj.username,
         sender_email=settings_obj.sender_email,

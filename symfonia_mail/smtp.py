@@ -37,9 +37,18 @@ OPEN_REPLIES = 8
 DATA_CHUNK = 1024 * 1024  # each started MiB of a message earns one more T
 
 
-def tls_context(verify=True):
-    """Return a client TLS context: system trust store, or unverified when told so."""
-    context = ssl.create_default_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
+def tls_context(verify=True, ca_certificates=""):
+    """Return a client TLS context: system trust store, or unverified when told so.
+
+    *ca_certificates* (PEM) are trusted instead of the system store: a
+    configuration's own company certificate authority.
+    """
+    if ca_certificates:
+        from .certificates import context as ca_context
+
+        context = ca_context(ca_certificates)
+    else:
+        context = ssl.create_default_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
     if not verify or not conf.get("VERIFY_CERTIFICATES"):
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -114,7 +123,7 @@ class ConfigTransport:
         config = self.config
         return Dialogue(
             config.host, config.port, timeout=config.timeout, security=config.security,
-            context=tls_context(config.verify_certificate),
+            context=tls_context(config.verify_certificate, config.ca_certificates),
             local_hostname=DNS_NAME.get_fqdn(), pipelining=conf.get("PIPELINING"),
             observer=self.observer,
             scrub=self.credential.scrubber() if self.credential else NO_SCRUB,

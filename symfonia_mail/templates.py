@@ -39,6 +39,7 @@ from django.template import Template as DjangoTemplate
 from django.template.loader import select_template
 from django.utils import translation
 
+from . import kinds
 from . import macros as macro_utils
 from .context import current_user
 from .exceptions import SymfoniaMailError
@@ -290,6 +291,14 @@ SAMPLE_DOCUMENTS = [
 ]
 
 
+def _key_of(source):
+    if isinstance(source, str):
+        return source
+    if isinstance(source, Mapping):
+        return source.get("key") or ""
+    return getattr(source, "key", "")
+
+
 def preview(template_or_form_data, user, *, language=None, context=None):
     """Return (subject, text_body, html_body) with sample values, without sending.
 
@@ -305,6 +314,10 @@ def preview(template_or_form_data, user, *, language=None, context=None):
     language = language or translation.get_language() or "pl"
     source = template_or_form_data
     sample = {**SAMPLE_MACROS, "wystawiający": user}
+    kind = kinds.get(_key_of(source))
+    if kind is not None:
+        # Only what this kind fills: a macro it never fills stays visible as written.
+        sample = {name: value for name, value in sample.items() if name in kind.fills}
     context = {"documents": SAMPLE_DOCUMENTS, "contractor": SAMPLE_MACROS["kontrahent"],
                **(context or {})}
     with translation.override(language):

@@ -24,7 +24,7 @@ def template_preview(request):
         raise PermissionDenied
     data = {name: request.POST.get(name, "") for name in ("key", "subject", "body")}
     data["body"] = data["body"].replace("\r\n", "\n")
-    problems = template_warnings(data["subject"], data["body"])
+    problems = template_warnings(data["subject"], data["body"], data["key"])
     try:
         validate_body_size(data["body"])
     except ValidationError as exc:

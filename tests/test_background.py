@@ -76,7 +76,7 @@ def test_send_mail_returns_at_once_and_sends_after_commit(
     set_global(smtp_server, dsn_notify="OnFailure,Delay", cc="kopia@firma.example",
                bcc="archiwum@firma.example")
     with django_capture_on_commit_callbacks() as callbacks:
-        sent = send_mail("Faktura {numer}", "Treść", None, ["client@example.com"])
+        sent = send_mail("Faktura FV/1/2026", "Treść", None, ["client@example.com"])
         assert sent == 1
         log = MailLog.objects.get()
         assert log.status == "queued" and log.attempts == 0

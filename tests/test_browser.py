@@ -5,11 +5,13 @@ Never ``playwright install``: nothing can be downloaded here; Playwright drives
 ``SYMFONIA_SCREENSHOTS=docs/screenshots`` to refresh the README's screenshots.
 """
 
+import datetime
 import os
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
+from django.utils import timezone
 
 from symfonia_mail.models import GlobalMailConfig, MailLog, MessageTemplate, UserMailConfig
 
@@ -306,3 +308,68 @@ def test_save_with_the_common_scope_changes_only_the_scope(page_for, live, globa
     assert "Zapisano tylko zakres" in warning.inner_text()
     stored = UserMailConfig.objects.get()
     assert stored.scope == "global" and stored.sender_name == "Anna Nowak"
+
+
+def test_template_form_and_preview_warn_about_macros_the_kind_cannot_fill(page_for, live,
+                                                                          global_config,
+                                                                          screenshot):
+    admin = superuser("admin")
+    page = page_for(admin)
+    page.goto(url(live, "messagetemplate_add"))
+    # (7) the key is a choice of the registered kinds, explained next to it.
+    options = page.eval_on_selector_all("#id_key option", "els => els.map(e => e.value)")
+    assert {"test", "invoice", "payment_reminder", "contract"} <= set(options)
+    assert "{numery}" in page.inner_text(".field-key")
+    page.select_option("#id_key", "payment_reminder")
+    page.fill("#id_subject", "Przypomnienie {numery}")
+    page.fill("#id_body", "Dzień dobry {kontrahent},\nzaległe dokumenty: {numery}.\n"
+                          "Umowa {umowa} z dnia {z dnia}.\n\n{wysyłający}")
+    with page.expect_popup() as popup:
+        page.click("button.symfonia-preview")
+    preview = popup.value
+    preview.wait_for_load_state()
+    warning = preview.inner_text(".warnings")
+    assert "{umowa}" in warning and "{z dnia}" not in warning.split(":")[0]
+    assert "Umowa {umowa}" in preview.inner_text("#preview-text")  # visible, not a sample
+    screenshot(preview, "template-preview-macro-warning")
+    preview.close()
+    page.click("input[name=_save]")
+    saved = page.wait_for_selector(".messagelist li.warning")
+    assert "{umowa}" in saved.inner_text()
+    screenshot(page, "template-macro-warning")
+
+
+def test_send_again_today_asks_first_and_then_forces(page_for, live, global_config, smtp_server,
+                                                     screenshot):
+    from sales.models import Contractor, Invoice
+
+    from symfonia_mail.models import ReminderRecord
+
+    admin = superuser("admin")
+    acme = Contractor.objects.create(name="ACME sp. z o.o.", emails="ksiegowosc@acme.example")
+    today = timezone.localdate()
+    Invoice.objects.create(contractor=acme, number="FV/1/2026", amount=100,
+                           issue_date=today - datetime.timedelta(days=30),
+                           due_date=today - datetime.timedelta(days=10))
+    page = page_for(admin)
+    changelist = f"{live.url}/admin/sales/contractor/"
+
+    def run_action(name):
+        page.goto(changelist)
+        page.check("input[name=_selected_action]")
+        page.select_option("select[name=action]", name)
+        page.click("button[name=index]")
+
+    run_action("send_payment_reminders")
+    page.wait_for_selector(".messagelist li.success")
+    run_action("send_payment_reminders")
+    assert "wymuszenia" in page.wait_for_selector(".messagelist li.warning").inner_text()
+    run_action("send_payment_reminders_force")
+    listed = page.wait_for_selector("#already-reminded")
+    assert "ACME sp. z o.o." in listed.inner_text() and "admin" in listed.inner_text()
+    assert len(smtp_server.messages) == 1  # asking sent nothing
+    screenshot(page, "force-reminders-confirmation")
+    page.click("input[type=submit]")
+    page.wait_for_selector(".messagelist li.success")
+    assert len(smtp_server.messages) == 2
+    assert ReminderRecord.objects.filter(status="sent").count() == 2

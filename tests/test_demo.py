@@ -2,6 +2,7 @@
 
 import email
 import os
+import signal
 import subprocess
 import sys
 from email import policy
@@ -36,3 +37,76 @@ def test_demo_sets_up_and_sends_the_sample_through_the_capture_server(tmp_path):
     assert first["From"] == "Biuro Firma Demo <biuro@firma.example>"
     assert "Jan Kowalski" in first.get_content()  # {wysyłający}: the admin's full name
     assert "RET=HDRS" in first["X-Envelope-From"]
+
+
+def _demo_env(tmp_path):
+    env = {
+        **os.environ,
+        "DEMO_DB": str(tmp_path / "demo.sqlite3"),
+        "DEMO_VAR_DIR": str(tmp_path / "var"),
+        "DJANGO_SETTINGS_MODULE": "example_project.settings",
+    }
+    env.pop("SSL_CERT_FILE", None)  # nothing but the stored configuration trusts the demo CA
+    return env
+
+
+def _manage(env, *args, timeout=600):
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT / "example_project",
+                          env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_restarting_the_demo_keeps_what_the_user_changed_and_sends_nothing_again(tmp_path):
+    # Issue 12 (11).
+    env = _demo_env(tmp_path)
+    port = str(free_port())
+    first = _manage(env, "demo", "--no-serve", "--smtp-port", port)
+    assert first.returncode == 0, first.stderr
+    sent_first = sorted((tmp_path / "var" / "mail").glob("*.eml"))
+    assert len(sent_first) > 1  # the sample and the reminders
+    changed = _manage(env, "shell", "-c", (
+        "from symfonia_mail.models import GlobalMailConfig as G; c = G.get_solo(); "
+        "c.sender_email = 'moje@firma.example'; c.sender_name = 'Moja Nazwa'; c.save()"))
+    assert changed.returncode == 0, changed.stderr
+    second = _manage(env, "demo", "--no-serve", "--smtp-port", port)
+    assert second.returncode == 0, second.stderr
+    assert "Existing demo database" in second.stdout
+    assert sorted((tmp_path / "var" / "mail").glob("*.eml")) == sent_first  # nothing again
+    kept = _manage(env, "shell", "-c", (
+        "from symfonia_mail.models import GlobalMailConfig as G; c = G.get_solo(); "
+        "print(c.sender_email, c.sender_name, sep='|')"))
+    assert kept.stdout.strip().splitlines()[-1] == "moje@firma.example|Moja Nazwa"
+
+
+@pytest.mark.slow
+def test_a_second_process_sends_through_the_running_demo(tmp_path):
+    # Issue 12 (3): the capture server's CA is in the stored configuration, so a second
+    # terminal (shell send_mail, send_payment_reminders) trusts it without SSL_CERT_FILE.
+    env = _demo_env(tmp_path)
+    demo = subprocess.Popen(
+        [sys.executable, "manage.py", "demo", "--smtp-port", str(free_port()), "--addrport",
+         f"127.0.0.1:{free_port()}"],
+        cwd=ROOT / "example_project", env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        lines = []
+        for line in demo.stdout:  # ends when the demo exits; bounded by its own steps
+            lines.append(line)
+            if "user: admin  password: admin" in line:
+                break
+        assert any("Admin:" in line for line in lines), "".join(lines)
+        mail_dir = tmp_path / "var" / "mail"
+        before = len(list(mail_dir.glob("*.eml")))
+        result = _manage(env, "shell", "-c", (
+            "from django.core.mail import send_mail; "
+            "print(send_mail('Z drugiego terminala', 'b', None, ['klient@kontrahent.example']))"))
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip().endswith("1"), result.stdout + result.stderr
+        reminders = _manage(env, "send_payment_reminders", "--force")
+        assert reminders.returncode == 0, reminders.stderr
+        assert "CERTIFICATE_VERIFY_FAILED" not in reminders.stdout + reminders.stderr
+        assert len(list(mail_dir.glob("*.eml"))) > before + 1
+    finally:
+        os.killpg(demo.pid, signal.SIGTERM)
+        demo.wait(timeout=60)
+        demo.stdout.close()

@@ -88,7 +88,7 @@ def test_saving_individual_scope_still_stores_the_values(client, clerk_user, smt
 def test_global_template_title_is_translated():
     template = MessageTemplate.objects.create(key="payment_reminder", subject="S", body="B")
     with translation.override("pl"):
-        assert str(template) == "payment_reminder (globalny)"
+        assert str(template) == "payment_reminder (wspólny)"
 
 
 def test_history_lines_use_translated_field_names(client, boss, global_config):

@@ -253,7 +253,7 @@ def test_stored_html_template_gets_a_derived_text_part(users):
 @pytest.mark.parametrize("key", BUILTIN_KEYS)
 @pytest.mark.parametrize("language", ["pl", "en"])
 def test_every_built_in_key_renders_subject_text_and_html(key, language):
-    rendered = render_default(key, language=language)
+    rendered = render_default(key, language=language, values={"wysyłający": "Jan Kowalski"})
     assert rendered.subject and "\n" not in rendered.subject
     assert rendered.html.startswith("<html") and rendered.html.rstrip().endswith("</html>")
     assert "{wysyłający}" in rendered.text and "<" not in rendered.text
@@ -337,9 +337,9 @@ def test_preview_of_form_data_uses_sample_values_and_the_users_configuration(use
          "body": "<html><p>{kontrahent}, {firma}, {wysyłający}, {numery}</p></html>"},
         users["anna"])
     assert subject == "Faktura FV/12/2026 z dnia 02-11-2026"
-    assert html == "<html><p>ACME sp. z o.o., Firma Globalna, Anna Nowak, FV/10/2026, " \
-                   "FV/11/2026</p></html>"
-    assert text == "ACME sp. z o.o., Firma Globalna, Anna Nowak, FV/10/2026, FV/11/2026\n"
+    # An invoice never fills {numery}: the preview leaves it as written (issue 12).
+    assert html == "<html><p>ACME sp. z o.o., Firma Globalna, Anna Nowak, {numery}</p></html>"
+    assert text == "ACME sp. z o.o., Firma Globalna, Anna Nowak, {numery}\n"
 
 
 def test_preview_of_plain_text_has_no_html(users):

@@ -76,17 +76,35 @@ def _authenticate(server, session, envelope, mechanism, auth_data):
 
 
 class CaptureServer:
-    """Start with start(); the CA file must be trusted by the sending process."""
+    """Start with start(); its CA (``ca_pem``) must be trusted by the sending configuration.
+
+    The demo CA is kept in *ca_file* (and its key beside it), so the certificate a
+    configuration stored yesterday still verifies today's server.
+    """
 
     def __init__(self, folder, port, ca_file):
         self.folder = Path(folder)
         self.port = port
         self.ca_file = Path(ca_file)
+        self.key_file = self.ca_file.with_name(self.ca_file.stem + "-key.pem")
+        self.ca_pem = ""
 
-    def start(self):
-        ca = trustme.CA()
+    def _ca(self):
+        if self.ca_file.exists() and self.key_file.exists():
+            try:
+                return trustme.CA.from_pem(self.ca_file.read_bytes(), self.key_file.read_bytes())
+            except ValueError:
+                pass  # damaged: make a new one
+        ca = trustme.CA(organization_name="symfonia_mail demo")
         self.ca_file.parent.mkdir(parents=True, exist_ok=True)
         ca.cert_pem.write_to_path(str(self.ca_file))
+        ca.private_key_pem.write_to_path(str(self.key_file))
+        self.key_file.chmod(0o600)
+        return ca
+
+    def start(self):
+        ca = self._ca()
+        self.ca_pem = ca.cert_pem.bytes().decode()
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
         self.controller = _Controller(

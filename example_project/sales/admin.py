@@ -1,17 +1,19 @@
 """Sales admin: contractors, invoices (with their PDF), "Send payment reminders"."""
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import F
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from symfonia_mail.exceptions import TransportNotAllowed
-from symfonia_mail.reminders import Status, send_reminders
+from symfonia_mail.reminders import Status, reminded_today, send_reminders
 
 from .models import Company, Contractor, Invoice
 from .pdf import invoice_filename, render_invoice_pdf
@@ -36,8 +38,37 @@ class RemindersActionMixin:
         if not reminders:
             self.message_user(request, _("None of the selected is overdue."), messages.INFO)
             return
+        self.send(request, reminders, as_of)
+
+    @admin.action(description=_("Send again today (force)"), permissions=["change"])
+    def send_payment_reminders_force(self, request, queryset):
+        """Ask first, listing who was already reminded today; then send even to them."""
+        as_of = timezone.localdate()
+        reminders = self.reminders_for(queryset, as_of)
+        if not reminders:
+            self.message_user(request, _("None of the selected is overdue."), messages.INFO)
+            return None
+        if request.POST.get("post") == "yes":
+            self.send(request, reminders, as_of, force=True)
+            return None
+        already = reminded_today(reminders)
+        rows = [(reminder, already.get(reminder.identity, [])) for reminder in reminders]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Send payment reminders again today?"),
+            "opts": self.opts,
+            "reminded": [(r, records) for r, records in rows if records],
+            "first_time": [r for r, records in rows if not records],
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            "action": "send_payment_reminders_force",
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/sales/force_reminders.html", context)
+
+    def send(self, request, reminders, as_of, *, force=False):
         try:
-            results = send_reminders(reminders, user=request.user, as_of=as_of)
+            results = send_reminders(reminders, user=request.user, as_of=as_of, force=force)
         except TransportNotAllowed as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return
@@ -61,7 +92,7 @@ class InvoiceInline(admin.TabularInline):
 class ContractorAdmin(RemindersActionMixin, admin.ModelAdmin):
     list_display = ["name", "tax_id", "emails"]
     search_fields = ["name", "tax_id", "emails"]
-    actions = ["send_payment_reminders"]
+    actions = ["send_payment_reminders", "send_payment_reminders_force"]
     inlines = [InvoiceInline]
 
     def reminders_for(self, queryset, as_of):
@@ -94,7 +125,7 @@ class InvoiceAdmin(RemindersActionMixin, admin.ModelAdmin):
     list_select_related = ["contractor"]
     autocomplete_fields = ["contractor"]
     date_hierarchy = "issue_date"
-    actions = ["send_payment_reminders"]
+    actions = ["send_payment_reminders", "send_payment_reminders_force"]
 
     def reminders_for(self, queryset, as_of):
         return reminders_for_invoices(queryset, as_of)

@@ -16,12 +16,13 @@ from django.http import Http404, HttpResponseBadRequest, HttpResponseNotAllowed,
 from django.urls import path, reverse
 from django.utils import translation
 from django.utils.decorators import method_decorator
+from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 
-from .. import diagnostics, resolver
+from .. import certificates, diagnostics, resolver
 from ..fields import UnreadableSecret
 from ..forms import SECRET_FIELDS, secret_state
 from ..models import Scope
@@ -32,7 +33,8 @@ ADMIN_MEDIA_CSS = {"all": ["symfonia_mail/admin.css"]}
 SMTP_FIELDSETS = [
     (_("Transport"), {"fields": ["transport"]}),
     (_("SMTP access"), {"fields": [
-        "host", "port", "security", "verify_certificate", "timeout_ms", "username",
+        "host", "port", "security", "verify_certificate", "ca_certificates",
+        "ca_certificates_info", "timeout_ms", "username",
         "password", "clear_password",
     ]}),
     (_("Sender"), {"fields": ["sender_email", "sender_name", "cc", "bcc"]}),
@@ -96,7 +98,7 @@ class MailSettingsAdmin(TranslatedHistoryMixin, admin.ModelAdmin):
     """What both configuration admins share: secrets, Test SMTP, Reload, Show."""
 
     change_form_template = "admin/symfonia_mail/mailsettings_change_form.html"
-    readonly_fields = ["password_state", "attachment_password_state"]
+    readonly_fields = ["password_state", "attachment_password_state", "ca_certificates_info"]
     # True: a scope selector with its Reload button. The global page has no scope to
     # choose, so no Reload either (it would only throw unsaved changes away).
     has_scope = False
@@ -107,6 +109,21 @@ class MailSettingsAdmin(TranslatedHistoryMixin, admin.ModelAdmin):
         css = ADMIN_MEDIA_CSS
 
     # --- fields ----------------------------------------------------------------
+
+    @admin.display(description=_("trusted certificates"))
+    def ca_certificates_info(self, obj):
+        """Show the subject and expiry of each stored trusted CA certificate."""
+        try:
+            found = certificates.parse(getattr(obj, "ca_certificates", "") or "")
+        except ValueError:
+            return gettext("The stored text is not a PEM certificate.")
+        if not found:
+            return gettext("None: the system trust store is used.")
+        return format_html("<ul class=\"symfonia-certificates\">{}</ul>", format_html_join(
+            "", "<li>{} — {}</li>", (
+                (info.subject, (gettext("expired on %(date)s") if info.expired else gettext(
+                    "valid until %(date)s")) % {"date": f"{info.not_after:%Y-%m-%d}"})
+                for info in found)))
 
     @admin.display(description=_("password"))
     def password_state(self, obj):
