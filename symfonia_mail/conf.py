@@ -35,6 +35,11 @@ DEFAULTS = {
     "ALLOWED_SERVERS": None,
     # Test SMTP runs a staff user may start per hour (superusers included); 0: no limit.
     "TEST_SMTP_PER_HOUR": 20,
+    # OAuth2 sign-in (XOAUTH2). Settings so that tests can point them at loopback.
+    # Microsoft: token endpoint <authority>/<tenant>/oauth2/v2.0/token (found by discovery).
+    "MICROSOFT_AUTHORITY": "https://login.microsoftonline.com",
+    "GOOGLE_TOKEN_URL": "https://oauth2.googleapis.com/token",
+    "GOOGLE_AUTH_URL": "https://accounts.google.com/o/oauth2/v2/auth",
     # Send through the outbox and Django's Tasks framework (README "Background sending").
     "BACKGROUND": False,
     # The Tasks backend alias and queue that background sending uses.

@@ -81,7 +81,7 @@ from .problems import (
     is_timeout,
     what_happened,
 )
-from .smtp import ConfigTransport, notify_value
+from .smtp import ConfigTransport, credential_for, notify_value
 from .smtp_report import FAILED, OK, SKIPPED, WARNING, SmtpTestReport, Step
 
 __all__ = [
@@ -152,7 +152,9 @@ class _Run:
         if self.config.transport == "system":
             self.send_system()
             return
-        self.transport = ConfigTransport(self.config, observer=self.recorder)
+        # Form values under test: an OAuth2 failure is reported, not written on the row.
+        self.transport = ConfigTransport(self.config, observer=self.recorder,
+                                         credential=credential_for(self.config))
         try:
             if self.open() and self.send():
                 return
@@ -234,7 +236,10 @@ class _Run:
         """Return "MECHANISM, username": the one mechanism the login uses."""
         dialogue = self.transport.last_dialogue
         offered = dialogue.features.get("auth", "").upper().split() if dialogue else []
-        mechanism = self.transport.credential.mechanism(offered) if offered else None
+        try:
+            mechanism = self.transport.credential.mechanism(offered) if offered else None
+        except _ERRORS:  # e.g. XOAUTH2 not offered: the step's reply says so
+            mechanism = None
         return f"{mechanism or '-'}, {self.config.username}"
 
     def send(self):

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from django.core.mail.utils import DNS_NAME
 
 from . import conf
-from .models import Security
+from .models import AuthMethod, Security
 from .secrets import NO_SCRUB
-from .smtp_auth import PasswordLogin
+from .smtp_auth import PasswordLogin, XOAuth2Login
 from .smtp_dialogue import Dialogue
 
 __all__ = ["ConfigTransport", "Delivery", "DsnPlan", "credential_for", "message_deadline",
@@ -70,12 +70,17 @@ def message_deadline(timeout, recipients, size):
     return timeout * (3 + recipients + math.ceil(size / DATA_CHUNK))
 
 
-def credential_for(config):
+def credential_for(config, *, record=False):
     """Return the credential the login step uses for *config*, or None (no login).
 
-    The seam for other sign-in methods (OAuth2 XOAUTH2): anything with the
-    interface described in :mod:`symfonia_mail.smtp_auth`.
+    Password or OAuth2 (XOAUTH2): anything with the interface described in
+    :mod:`symfonia_mail.smtp_auth`. *record*: an OAuth2 failure is written
+    onto the stored configuration (sending does; Test SMTP of form values not).
     """
+    if config.auth_method != AuthMethod.PASSWORD:
+        from . import oauth
+
+        return XOAuth2Login(config.username, oauth.XOAuth2Credential(config, record=record))
     if not config.username:
         return None
     return PasswordLogin(config.username, config.checked_password())
@@ -110,7 +115,8 @@ class ConfigTransport:
     def __init__(self, config, *, observer=None, credential=None):
         self.config = config
         self.observer = observer
-        self.credential = credential if credential is not None else credential_for(config)
+        self.credential = (credential if credential is not None
+                           else credential_for(config, record=True))
         self.dialogue = None
         self.last_dialogue = None
         self.failed_stage = ""  # the dialogue's stage when the last error came (Test SMTP)

@@ -14,6 +14,10 @@ without touching the protocol code:
     The base64 answer to a ``334`` challenge (already base64-decoded).
 ``scrubber() -> Scrubber``
     Masks the secret, and the forms a server may echo, in replies.
+``retry() -> bool`` (optional)
+    After a refusal: True to run the exchange once more (a fresh OAuth2 token).
+``refused(code, text) -> Exception`` (optional)
+    The exception for a final refusal (default ``AuthenticationFailed``).
 ``username``
     For the report ("PLAIN, mailer").
 
@@ -75,3 +79,65 @@ def decode_challenge(text):
         return base64.b64decode(text.strip(), validate=True)
     except ValueError:
         return b""
+
+
+class XOAuth2Login:
+    """OAuth2 sign-in (SASL XOAUTH2) with an access token from :mod:`symfonia_mail.oauth`.
+
+    *source* is an ``oauth.XOAuth2Credential`` (it fetches and caches tokens).
+    A cached token the server refuses (revoked, or a clock jumped) is replaced
+    once with a fresh one (:meth:`retry`).
+    """
+
+    def __init__(self, username, source):
+        self.username = username
+        self.source = source
+        self._force = False
+        self._token = Secret("")
+
+    def mechanism(self, offered):
+        if "XOAUTH2" not in offered:
+            from .exceptions import OAuthError
+
+            raise OAuthError("oauth_not_offered", "The server does not offer XOAUTH2 login.")
+        return "XOAUTH2"
+
+    def initial_response(self, mechanism):
+        self._token = Secret(self.source.token(force=self._force))
+        user = self.username
+        return self._token.map(lambda token: b64(f"user={user}\x01auth=Bearer {token}\x01\x01"))
+
+    def answer(self, mechanism, challenge):
+        return Secret("")  # a refused token gets a JSON challenge; the answer is empty
+
+    def retry(self):
+        """Return True (once) when a cached token was refused: log in again with a new one."""
+        grant = self.source.grant
+        if self._force or grant is None or grant.how != "cached":
+            return False
+        self._force = True
+        return True
+
+    def refused(self, code, text):
+        from .exceptions import OAuthLoginRefused
+
+        return OAuthLoginRefused(code, text)
+
+    def scrubber(self):
+        return _TokenScrubber(self)
+
+    def __repr__(self):
+        return f"<XOAuth2Login {self.username!r}>"
+
+
+class _TokenScrubber:
+    """Masks the current access token (it changes when refreshed)."""
+
+    def __init__(self, login):
+        self._login = login
+
+    def __call__(self, text):
+        return Scrubber(self._login._token, username=self._login.username)(text)
+
+    def __repr__(self):
+        return "<TokenScrubber>"

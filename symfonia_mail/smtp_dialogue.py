@@ -180,6 +180,18 @@ class Dialogue:
         mechanism = credential.mechanism(offered)
         if mechanism is None:
             raise smtplib.SMTPException("No suitable authentication method found.")
+        for attempt in range(2):
+            reply = self._exchange(credential, mechanism)
+            if reply.code in (235, 503):  # 503: already authenticated
+                return reply
+            if attempt == 0 and getattr(credential, "retry", lambda: False)():
+                continue
+            break
+        refused = getattr(credential, "refused", exc.AuthenticationFailed)
+        raise refused(reply.code, reply.text)
+
+    def _exchange(self, credential, mechanism):
+        """Run one AUTH exchange; return its final reply."""
         initial = credential.initial_response(mechanism)
         if initial is not None:
             command = initial.map(lambda response: f"AUTH {mechanism} {response}".rstrip())
@@ -188,14 +200,10 @@ class Dialogue:
         reply = self.command("auth", command)
         for _round in range(5):  # smtplib's _MAXCHALLENGE: the exchange ends here
             if reply.code != 334:
-                break
+                return reply
             reply = self.command("auth", credential.answer(mechanism,
                                                            decode_challenge(reply.text)))
-        else:
-            raise smtplib.SMTPException("Server AUTH mechanism did not finish.")
-        if reply.code in (235, 503):  # 503: already authenticated
-            return reply
-        raise exc.AuthenticationFailed(reply.code, reply.text)
+        raise smtplib.SMTPException("Server AUTH mechanism did not finish.")
 
     def send(self, from_addr, recipients, data, mail_options=(), rcpt_options=()):
         """Run one transaction; return a Transaction (partial refusals in ``refused``).

@@ -65,7 +65,7 @@ class RecordingHandler:
         session.host_name = hostname
         if self.dsn:
             responses.insert(len(responses) - 1, "250-DSN")
-        if self.pipelining:
+        if getattr(self, "pipelining", True):
             # aiosmtpd 1.4.6 reads commands one by one from a stream, so it handles
             # pipelined groups (RFC 2920) but does not say so: advertise it.
             responses.insert(len(responses) - 1, "250-PIPELINING")
@@ -144,7 +144,8 @@ class SMTPServer:
 
     def __init__(self, *, tls="starttls", certificate=None, users=None, auth_required=None,
                  auth_failure=None, dsn=True, refuse_rcpt=None, refuse_sender=None,
-                 data_replies=(), pipelining=True, smtp_class=None, handler=None):
+                 data_replies=(), handler=None, smtp_options=None, pipelining=True,
+                 smtp_class=None):
         """Start a server.
 
         tls: None, "starttls" or "ssl" (implicit). certificate: a trustme
@@ -152,6 +153,8 @@ class SMTPServer:
         reply text of every failed login (e.g. Gmail's 534-5.7.9 lines).
         data_replies: replies to the first DATA commands (e.g. two "451 ..."),
         after which messages are accepted.
+        handler: another handler (e.g. one with its own auth_* mechanism);
+        smtp_options: more aiosmtpd.smtp.SMTP keyword arguments.
         """
         self.handler = handler or RecordingHandler(
             dsn=dsn, refuse_rcpt=refuse_rcpt, refuse_sender=refuse_sender,
@@ -176,6 +179,7 @@ class SMTPServer:
             kwargs["auth_required"] = True if auth_required is None else auth_required
         elif tls != "ssl":
             kwargs["auth_require_tls"] = True
+        kwargs.update(smtp_options or {})
         self.controller = _Controller(
             self.handler, smtp_class=smtp_class or (DSNSMTP if dsn else SMTP),
             hostname=self.host, port=self.port, **kwargs,
