@@ -20,7 +20,7 @@ from django.core.mail.utils import DNS_NAME
 
 from . import conf
 from .models import AuthMethod, Security
-from .secrets import NO_SCRUB
+from .secret import NO_SCRUB
 from .smtp_auth import PasswordLogin, XOAuth2Login
 from .smtp_dialogue import Dialogue
 

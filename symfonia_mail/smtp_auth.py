@@ -21,14 +21,14 @@ without touching the protocol code:
 ``username``
     For the report ("PLAIN, mailer").
 
-Everything secret is a :class:`~symfonia_mail.secrets.Secret`; the dialogue
+Everything secret is a :class:`~symfonia_mail.secret.Secret`; the dialogue
 reveals it only when writing it to the socket.
 """
 
 import base64
 import hmac
 
-from .secrets import Scrubber, Secret, b64
+from .secret import Scrubber, Secret, b64
 
 
 class PasswordLogin:

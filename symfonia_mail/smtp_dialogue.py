@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from . import exceptions as exc
-from .secrets import NO_SCRUB, Secret
+from .secret import NO_SCRUB, Secret
 from .smtp_auth import decode_challenge
 
 CRLF = b"\r\n"
