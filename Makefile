@@ -37,6 +37,10 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+.PHONY: typecheck
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
 check: $(STAMP)
 	cd example_project && ../$(PY) manage.py check --fail-level WARNING
 	cd example_project && ../$(PY) manage.py makemigrations --check --dry-run
@@ -52,7 +56,7 @@ test: $(STAMP)
 	@dpkg -s postfix >/dev/null 2>&1 || echo "$(POSTFIX_DEBCONF)" | \
 		$$([ "$$(id -u)" = 0 ] || echo sudo) debconf-set-selections
 	$(call apt_install,$(TEST_APT))
-	$(MAKE) lint check
+	$(MAKE) lint check typecheck
 	$(PY) -m pytest
 	$(MAKE) wheel-check
 

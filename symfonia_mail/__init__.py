@@ -1,11 +1,17 @@
 """symfonia_mail: Symfonia ERP's mail configuration for any Django project."""
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
 __all__ = ["__version__", "mail_context", "send_templated"]
 
+if TYPE_CHECKING:  # type checkers see the real functions; at run time they load lazily
+    from .context import mail_context as mail_context
+    from .templates import send_templated as send_templated
 
-def __getattr__(name):
+
+def __getattr__(name: str) -> Any:
     # Lazy, so that importing the package does not import Django models
     # before the app registry is ready.
     if name == "mail_context":

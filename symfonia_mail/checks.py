@@ -6,6 +6,9 @@ from django.utils.module_loading import import_string
 
 from . import conf
 
+# Every encrypted field of a mail configuration (the rotate_key command covers them too).
+SECRET_NAMES = ("password", "attachment_password", "oauth_client_secret", "oauth_refresh_token")
+
 
 @register()
 def check_settings(app_configs=None, **kwargs):
@@ -122,13 +125,14 @@ def check_stored_secrets(app_configs=None, databases=None, **kwargs):
     except DatabaseError:
         return []  # not migrated yet
     for row in rows:
-        for name in ("password", "attachment_password"):
+        for name in SECRET_NAMES:
             if isinstance(getattr(row, name), UnreadableSecret):
                 problems.append(Error(
                     f"The {name.replace('_', ' ')} of {row} cannot be decrypted with the "
                     "current FIELD_ENCRYPTION_KEY.",
                     hint="Put back the key it was saved with (FIELD_ENCRYPTION_KEY accepts a "
-                         "list, newest first) or enter the password again in the admin.",
+                         "list, newest first) or enter the password again in the admin "
+                         "(an OAuth2 refresh token: press Connect again).",
                     obj=row,
                     id="symfonia_mail.E006",
                 ))

@@ -28,6 +28,11 @@ DEFAULTS = {
     "REVISION_CACHE": "default",
     # Deployment-wide switch to accept unverified TLS certificates (internal servers).
     "VERIFY_CERTIFICATES": True,
+    # OAuth2 sign-in (XOAUTH2). Settings so that tests can point them at loopback.
+    # Microsoft: token endpoint <authority>/<tenant>/oauth2/v2.0/token (found by discovery).
+    "MICROSOFT_AUTHORITY": "https://login.microsoftonline.com",
+    "GOOGLE_TOKEN_URL": "https://oauth2.googleapis.com/token",
+    "GOOGLE_AUTH_URL": "https://accounts.google.com/o/oauth2/v2/auth",
     # Send through the outbox and Django's Tasks framework (README "Background sending").
     "BACKGROUND": False,
     # The Tasks backend alias and queue that background sending uses.

@@ -129,5 +129,40 @@ def _reply_text(reply):
     return str(reply)
 
 
+class OAuthError(DeliveryError):
+    """An OAuth2 access token could not be obtained, so nothing was sent.
+
+    ``code`` is a stable problem code (a key of ``problems.CODES``, e.g.
+    ``oauth_consent_required``); ``error`` and ``error_codes`` are what the
+    identity platform answered (``invalid_grant``, ``[65001]``); ``hint`` says
+    what to do (translated when shown; the message itself is English, like the
+    log). No secret or token is ever part of the text.
+    """
+
+    def __init__(self, code, reason, *, error="", error_codes=(), description=""):
+        from django.utils import translation
+
+        from .problems import CODES  # problems imports this module
+
+        self.code = code
+        self.error = error
+        self.error_codes = tuple(error_codes)
+        self.description = description
+        self.hint = CODES.get(code, "")  # lazy: shown in the reader's language
+        provider = " ".join(filter(None, (error, *(f"AADSTS{c}" for c in self.error_codes))))
+        text = f"{reason} ({provider})" if provider else reason
+        with translation.override("en"):  # log lines and MailLog are in English
+            super().__init__(f"{text} {self.hint}".strip())
+
+    def __str__(self):
+        return self.args[0]
+
+
+class OAuthLoginRefused(DeliveryError, smtplib.SMTPAuthenticationError):
+    """The SMTP server refused the XOAUTH2 login with a token the provider issued."""
+
+    code = "oauth_login_refused"
+
+
 class SendCancelled(DeliveryError):
     """A ``pre_send`` receiver cancelled the message (logged as ``cancelled``, not raised)."""

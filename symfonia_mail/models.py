@@ -1,5 +1,7 @@
 """Mail configuration models: declarative only (no SMTP, PDF or ZIP work here)."""
 
+import re
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -18,6 +20,7 @@ from .validators import (
     validate_no_control_chars,
 )
 
+TENANT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,254}")
 
 class Transport(models.TextChoices):
     SMTP = "smtp", _("SMTP (this application talks to the mail server)")
@@ -110,6 +113,14 @@ class MailSettings(models.Model):
     oauth_refresh_token = SecretField(
         _("OAuth2 refresh token"), max_length=8192, blank=True, editable=False
     )
+    oauth_account = models.CharField(
+        _("connected account"), max_length=255, blank=True, editable=False,
+        help_text=_("The account that signed in with “Connect” (from the provider's answer)."),
+    )
+    oauth_problem = models.TextField(
+        _("OAuth2 sign-in problem"), blank=True, editable=False,
+        help_text=_("Why the last token request failed; empty after the next success."),
+    )
     rate_limit_per_minute = models.PositiveIntegerField(
         _("messages per minute"), null=True, blank=True,
         help_text=_(
@@ -167,9 +178,12 @@ class MailSettings(models.Model):
                 errors["host"] = _("Enter the SMTP server to send mail through SMTP.")
             if not self.sender_email:
                 errors["sender_email"] = _("Enter the sender address to send mail through SMTP.")
-        if self.password and not self.username:
+        if self.auth_method != AuthMethod.PASSWORD:
+            errors.update(oauth_problems(self))
+        elif self.password and not self.username:
             errors["username"] = _("Enter the user name that goes with the password.")
-        if self.transport == Transport.SMTP and self.username and not self.password:
+        if (self.transport == Transport.SMTP and self.auth_method == AuthMethod.PASSWORD
+                and self.username and not self.password):
             # Django's backend would silently skip the login and send unauthenticated.
             errors["password"] = _(
                 "Enter the password that goes with the user name, or clear the user name "
@@ -183,6 +197,29 @@ class MailSettings(models.Model):
             errors["attachment_password"] = problem
         if errors:
             raise ValidationError(errors)
+
+
+def oauth_problems(settings_obj):
+    """Return {field: message} for what an OAuth2 sign-in still needs."""
+    errors = {}
+    if settings_obj.transport != Transport.SMTP:
+        return errors
+    if not settings_obj.username:
+        errors["username"] = _("Enter the mailbox address to sign in as (the user name).")
+    if not settings_obj.oauth_client_id:
+        errors["oauth_client_id"] = _(
+            "Enter the client ID of the application registered for this mailbox.")
+    microsoft = settings_obj.auth_method == AuthMethod.MICROSOFT365
+    if microsoft and not settings_obj.oauth_tenant:
+        errors["oauth_tenant"] = _("Enter the Microsoft directory (tenant) ID or domain.")
+    elif microsoft and not TENANT_RE.fullmatch(settings_obj.oauth_tenant):
+        # It becomes part of the token endpoint's URL: no slashes, no other host.
+        errors["oauth_tenant"] = _(
+            "Enter the directory (tenant) ID (a GUID) or a domain such as "
+            "firma.onmicrosoft.com: letters, digits, dots and hyphens only.")
+    if not microsoft and not settings_obj.oauth_client_secret:
+        errors["oauth_client_secret"] = _("Enter the client secret of the application.")
+    return errors
 
 
 class GlobalMailConfig(MailSettings):

@@ -12,7 +12,8 @@ import ssl
 
 from django.utils.translation import gettext_lazy as _
 
-from .exceptions import UnreadableSecretError
+from .exceptions import OAuthError, OAuthLoginRefused, UnreadableSecretError
+from .oauth_codes import OAUTH_CODES, OAUTH_HELP_URLS
 
 GMAIL_HELP = "https://support.google.com/accounts/answer/185833"
 MICROSOFT_HELP = (
@@ -106,8 +107,10 @@ CODES = {
         "Microsoft 365 refused the password login. If the password is right, basic "
         "authentication (user name and password) is disabled for this mailbox or "
         "organisation, or the account uses two-step verification, which password login "
-        "does not support. Create an app password if your organisation allows it, or ask "
-        "the administrator to enable authenticated SMTP for the mailbox. Help: "
+        "does not support. Choose the sign-in method “Microsoft 365 (OAuth2)” (Microsoft "
+        "turns password sign-in for SMTP off by default at the end of December 2026), or "
+        "ask the "
+        "administrator to enable authenticated SMTP for the mailbox. Help: "
         "https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/"
         "authenticated-client-smtp-submission"
     ),
@@ -141,9 +144,12 @@ CODES = {
     ),
 }
 
+CODES.update(OAUTH_CODES)
+
 HELP_URLS = {
     "app_password_required_gmail": GMAIL_HELP,
     "app_password_required_microsoft": MICROSOFT_HELP,
+    **OAUTH_HELP_URLS,
 }
 
 _MICROSOFT_MARKERS = ("5.7.139", "5.7.30", "basic authentication is not supported",
@@ -157,6 +163,8 @@ def classify(exc):
 
 
 def _code_for(exc):
+    if isinstance(exc, OAuthError | OAuthLoginRefused):
+        return exc.code
     if isinstance(exc, UnreadableSecretError):
         return "unreadable_password"
     if isinstance(exc, UnicodeError):

@@ -71,6 +71,7 @@ from pathlib import Path
 from typing import Any
 
 from django.core.mail import get_connection
+from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import make_msgid
 from django.core.mail.utils import DNS_NAME
 from django.db import models, transaction
@@ -79,6 +80,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from . import resolver
+from .context import UserLike
 from .exceptions import RecipientsRefused, TransportNotAllowed
 from .maillog import redact
 from .models import ReminderRecord, Transport
@@ -244,9 +246,12 @@ def count(results):
     return {status: counter.get(status, 0) for status in Status}
 
 
-def send_reminders(contractors: Iterable[ContractorReminder], *, user=None, as_of=None,
-                   dry_run=False, force=False, language=None, connection=None,
-                   template_key=TEMPLATE_KEY, progress=None):
+def send_reminders(contractors: Iterable[ContractorReminder], *, user: UserLike = None,
+                   as_of: date | None = None, dry_run: bool = False, force: bool = False,
+                   language: str | None = None, connection: BaseEmailBackend | None = None,
+                   template_key: str = TEMPLATE_KEY,
+                   progress: Callable[[int, int, ReminderResult], object] | None = None,
+                   ) -> list[ReminderResult]:
     """Send one payment reminder per contractor; return their ReminderResults.
 
     *user* is who sends (their configuration scope applies; None: the global

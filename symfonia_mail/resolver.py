@@ -55,6 +55,11 @@ class ResolvedConfig:
     ca_certificates: str = ""  # PEM trusted instead of the system store
     password: str = field(default="", compare=False)
     attachment_password: str = field(default="", compare=False)
+    auth_method: str = "password"  # password | microsoft365 | google (OAuth2, XOAUTH2)
+    oauth_tenant: str = ""
+    oauth_client_id: str = ""
+    oauth_client_secret: str = field(default="", compare=False)
+    oauth_refresh_token: str = field(default="", compare=False)  # as stored when resolved
     # (field name, bad entries) of stored values that are not addresses; raised per
     # message by check_addresses(), so one bad configuration fails only its own sends.
     address_problems: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -99,7 +104,8 @@ class ResolvedConfig:
         # Never show secrets: only whether they are set.
         return (
             f"<ResolvedConfig {self.key} {self.transport} {self.server} "
-            f"user={self.username!r} password={'set' if self.password else 'empty'}>"
+            f"user={self.username!r} password={'set' if self.password else 'empty'} "
+            f"auth={self.auth_method}>"
         )
 
 
@@ -141,6 +147,11 @@ def from_settings(settings_obj, *, company_name=""):
         rate_limit=settings_obj.rate_limit_per_minute or None,
         password=settings_obj.password or "",
         attachment_password=settings_obj.attachment_password or "",
+        auth_method=settings_obj.auth_method,
+        oauth_tenant=settings_obj.oauth_tenant,
+        oauth_client_id=settings_obj.oauth_client_id,
+        oauth_client_secret=settings_obj.oauth_client_secret or "",
+        oauth_refresh_token=settings_obj.oauth_refresh_token or "",
         address_problems=tuple((name, tuple(bad)) for name, bad in problems.items() if bad),
     )
 

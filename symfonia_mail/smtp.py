@@ -17,8 +17,9 @@ from django.core.mail.backends import smtp as django_smtp
 from django.utils.functional import cached_property
 from django.views.decorators.debug import sensitive_variables
 
-from . import conf
-from .models import Security
+from . import conf, oauth
+from .exceptions import OAuthError, OAuthLoginRefused
+from .models import AuthMethod, Security
 
 # RFC 3461 §4.1: the NOTIFY keywords for Symfonia's (.NET) DeliveryNotificationOptions.
 NOTIFY_KEYWORDS = {
@@ -43,6 +44,8 @@ class _SingleLoginMixin:
         if not self.has_extn("auth"):
             raise smtplib.SMTPNotSupportedError("SMTP AUTH extension not supported by server.")
         offered = self.esmtp_features["auth"].upper().split()
+        if isinstance(password, oauth.XOAuth2Credential):
+            return self.login_xoauth2(user, password, offered)
         mechanism = next((m for m in self.preferred_auths if m in offered), None)
         if mechanism is None:
             raise smtplib.SMTPException("No suitable authentication method found.")
@@ -77,6 +80,23 @@ class _SingleLoginMixin:
             return code, reply
         raise smtplib.SMTPAuthenticationError(code, reply)
 
+    @sensitive_variables("token")
+    def login_xoauth2(self, user, credential, offered):
+        """Log in with SASL XOAUTH2; a cached token the server refuses is replaced once."""
+        if "XOAUTH2" not in offered:
+            raise OAuthError("oauth_not_offered", "The server does not offer XOAUTH2 login.")
+        for attempt in range(2):
+            token = credential.token(force=attempt > 0)  # refused: revoked, or a clock jumped
+            answer = oauth.xoauth2_string(user, token)
+            try:
+                # A refused token gets a JSON challenge (334); the answer to it is empty.
+                return self.auth("XOAUTH2", lambda challenge=None, a=answer: "" if challenge
+                                 else a)
+            except smtplib.SMTPAuthenticationError as exc:
+                if attempt or credential.grant.how != "cached":
+                    raise OAuthLoginRefused(exc.smtp_code, exc.smtp_error) from None
+        raise AssertionError("unreachable")
+
     def auth_cram_md5(self, challenge=None):
         if challenge is None:
             return None
@@ -94,6 +114,14 @@ class SMTPConnection(_SingleLoginMixin, smtplib.SMTP):
 
 class SMTPSSLConnection(_SingleLoginMixin, smtplib.SMTP_SSL):
     """smtplib.SMTP_SSL (implicit TLS) with a single login attempt."""
+
+
+@sensitive_variables("config")
+def login_secret(config, *, record=False):
+    """Return what login() sends for *config*: its password, or an XOAUTH2 credential."""
+    if config.auth_method == AuthMethod.PASSWORD:
+        return config.checked_password()
+    return oauth.XOAuth2Credential(config, record=record)
 
 
 def tls_context(verify=True, ca_certificates=""):
@@ -144,7 +172,7 @@ class ConfigTransport(django_smtp.EmailBackend):
             host=config.host,
             port=config.port,
             username=config.username,
-            password=config.checked_password(),
+            password=login_secret(config, record=True),
             use_tls=config.security == Security.STARTTLS,
             use_ssl=config.security == Security.SSL,
             timeout=config.timeout,

@@ -14,9 +14,10 @@ try:  # Django 6.0+
     from django.tasks import task, task_backends
 except ImportError:  # Django 5.2 with the backport
     try:
-        from django_tasks import task, task_backends
+        # mypy: the backport's types are its own, equal in use to Django's.
+        from django_tasks import task, task_backends  # type: ignore[assignment,no-redef]
     except ImportError:  # neither: BACKGROUND=True is refused by a system check
-        task = task_backends = None
+        task = task_backends = None  # type: ignore[assignment]
 
 AVAILABLE = task is not None
 

@@ -27,21 +27,24 @@ added when not given. ``context["contractor"]`` is passed through untouched.
 """
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from email.mime.base import MIMEBase
 from pathlib import PurePath
+from typing import Any, TypeAlias
 
 from django.core.mail import EmailMessage, EmailMultiAlternatives
+from django.core.mail.backends.base import BaseEmailBackend
 from django.db.models import Q
 from django.template import Context, TemplateDoesNotExist
 from django.template import Template as DjangoTemplate
 from django.template.loader import select_template
 from django.utils import translation
 
-from . import kinds
+from . import kinds, resolver
 from . import macros as macro_utils
-from .context import current_user
+from .context import UserLike, context_macros, current_user
 from .exceptions import SymfoniaMailError
 from .htmltext import html_to_text
 from .models import MessageTemplate, Scope
@@ -72,6 +75,10 @@ class Rendered:
     source: str = "default"  # "user", "global" or "default"
 
 
+#: An attachment for build_templated: a file path, (filename, content, mimetype), a MIME part.
+Attachment: TypeAlias = "str | PurePath | tuple[str, bytes | str, str | None] | MIMEBase"
+
+
 # --- resolution ----------------------------------------------------------------
 
 
@@ -81,9 +88,7 @@ def _session(session=None, connection=None):
     session = getattr(connection, "session", None)
     if session is not None:
         return session
-    from .resolver import Session
-
-    return Session()
+    return resolver.Session()
 
 
 def stored_template(key, user=None, *, session=None):
@@ -194,9 +199,14 @@ def render(key, user=None, *, values=None, context=None, language=None, session=
 # --- messages ------------------------------------------------------------------
 
 
-def build_templated(key, to, user=None, macros=None, attachments=None, cc=None, bcc=None,
-                    language=None, connection=None, context=None, *, session=None,
-                    **email_kwargs):
+def build_templated(key: str, to: Sequence[str], user: UserLike = None,
+                    macros: Mapping[str, Any] | None = None,
+                    attachments: Iterable[Attachment] | None = None,
+                    cc: Sequence[str] | None = None, bcc: Sequence[str] | None = None,
+                    language: str | None = None, connection: BaseEmailBackend | None = None,
+                    context: Mapping[str, Any] | None = None, *,
+                    session: resolver.Session | None = None,
+                    **email_kwargs: Any) -> EmailMessage:
     """Return the EmailMessage for template *key* without sending it.
 
     An HTML template gives an EmailMultiAlternatives (plain text body plus a
@@ -215,40 +225,40 @@ def build_templated(key, to, user=None, macros=None, attachments=None, cc=None, 
     given = macro_utils.canonical(macros or {})
     values = macro_utils.message_values(
         config=session.config_for(user), user=user,
-        context_macros=_context_macros(), message_macros=given,
+        context_macros=context_macros(), message_macros=given,
     )
     rendered = render(key, user, values=values, context=context, language=language,
                       session=session)
     common = {"to": to, "cc": cc, "bcc": bcc, "connection": connection, **email_kwargs}
+    message: EmailMessage
     if rendered.html:
         message = EmailMultiAlternatives(rendered.subject, rendered.text, **common)
         message.attach_alternative(rendered.html, "text/html")
     else:
         message = EmailMessage(rendered.subject, rendered.text, **common)
+    # Per-message options are plain attributes that any EmailMessage may carry.
+    options: dict[str, Any] = {"macros": _formatted(given, language), "template_key": key}
     if user is not None:
-        message.user = user  # the backend sends it through this user's configuration
-    message.macros = _formatted(given, language)
-    message.template_key = key
+        options["user"] = user  # the backend sends it through this user's configuration
+    vars(message).update(options)
     for attachment in attachments or ():
         _attach(message, attachment)
     return message
 
 
-def send_templated(key, to, user=None, macros=None, attachments=None, cc=None, bcc=None,
-                   language=None, connection=None, context=None, fail_silently=False,
-                   **email_kwargs):
+def send_templated(key: str, to: Sequence[str], user: UserLike = None,
+                   macros: Mapping[str, Any] | None = None,
+                   attachments: Iterable[Attachment] | None = None,
+                   cc: Sequence[str] | None = None, bcc: Sequence[str] | None = None,
+                   language: str | None = None, connection: BaseEmailBackend | None = None,
+                   context: Mapping[str, Any] | None = None, fail_silently: bool = False,
+                   **email_kwargs: Any) -> int:
     """Render template *key* for *user* and send it; return what ``send()`` returns."""
     message = build_templated(
         key, to, user=user, macros=macros, attachments=attachments, cc=cc, bcc=bcc,
         language=language, connection=connection, context=context, **email_kwargs,
     )
     return message.send(fail_silently=fail_silently)
-
-
-def _context_macros():
-    from .context import context_macros
-
-    return context_macros()
 
 
 def _formatted(values, language):
@@ -299,7 +309,9 @@ def _key_of(source):
     return getattr(source, "key", "")
 
 
-def preview(template_or_form_data, user, *, language=None, context=None):
+def preview(template_or_form_data: MessageTemplate | Mapping[str, Any] | str, user: UserLike,
+            *, language: str | None = None,
+            context: Mapping[str, Any] | None = None) -> tuple[str, str, str]:
     """Return (subject, text_body, html_body) with sample values, without sending.
 
     *template_or_form_data* is a MessageTemplate, a mapping with ``subject``
@@ -308,9 +320,7 @@ def preview(template_or_form_data, user, *, language=None, context=None):
     configuration, as when sending; *user* is the sample issuing user too.
     ``html_body`` is "" for a plain-text template.
     """
-    from .resolver import Session
-
-    session = Session()
+    session = resolver.Session()
     language = language or translation.get_language() or "pl"
     source = template_or_form_data
     sample = {**SAMPLE_MACROS, "wystawiający": user}

@@ -96,6 +96,42 @@ def _configured_backend(settings):
     settings.EMAIL_BACKEND = "symfonia_mail.backends.ConfiguredEmailBackend"
 
 
+@pytest.fixture
+def token_endpoint(server_cert, settings):
+    """A loopback OAuth2 identity platform (HTTPS, test CA); the app's URLs point at it."""
+    from symfonia_mail import oauth
+
+    from .oauth_server import TokenEndpoint
+
+    endpoint = TokenEndpoint(server_cert)
+    settings.SYMFONIA_MAIL = {**settings.SYMFONIA_MAIL, **endpoint.settings()}
+    oauth.forget()
+    oauth._apps.clear()
+    yield endpoint
+    endpoint.stop()
+    oauth.forget()
+    oauth._apps.clear()
+
+
+@pytest.fixture
+def xoauth2_server(make_smtp_server, token_endpoint):
+    """STARTTLS + AUTH XOAUTH2 only, accepting only live tokens of token_endpoint."""
+    from .oauth_server import XOAuth2Handler
+
+    return make_smtp_server(
+        tls="starttls", dsn=True, handler=XOAuth2Handler(token_endpoint, dsn=True),
+        smtp_options={"auth_required": True, "auth_exclude_mechanism": ["PLAIN", "LOGIN"]})
+
+
+def oauth_config_values(server, endpoint, method="microsoft365", **overrides):
+    """Return MailSettings values for an OAuth2 sign-in at *server* through *endpoint*."""
+    values = {
+        "auth_method": method, "username": endpoint.mailbox, "password": "",
+        "sender_email": endpoint.mailbox, "oauth_client_id": endpoint.client_id,
+        "oauth_tenant": endpoint.tenant if method == "microsoft365" else "",
+        "oauth_client_secret": endpoint.client_secret,
+    }
+    return config_values(server, **{**values, **overrides})
 @pytest.fixture(scope="session")
 def postfix():
     """A private Postfix on 127.0.0.1 (tests/postfix.py); fails, never skips, if it cannot start."""

@@ -138,7 +138,7 @@ class SMTPServer:
 
     def __init__(self, *, tls="starttls", certificate=None, users=None, auth_required=None,
                  auth_failure=None, dsn=True, refuse_rcpt=None, refuse_sender=None,
-                 data_replies=()):
+                 data_replies=(), handler=None, smtp_options=None):
         """Start a server.
 
         tls: None, "starttls" or "ssl" (implicit). certificate: a trustme
@@ -146,9 +146,12 @@ class SMTPServer:
         reply text of every failed login (e.g. Gmail's 534-5.7.9 lines).
         data_replies: replies to the first DATA commands (e.g. two "451 ..."),
         after which messages are accepted.
+        handler: another handler (e.g. one with its own auth_* mechanism);
+        smtp_options: more aiosmtpd.smtp.SMTP keyword arguments.
         """
-        self.handler = RecordingHandler(dsn=dsn, refuse_rcpt=refuse_rcpt,
-                                        refuse_sender=refuse_sender, data_replies=data_replies)
+        self.handler = handler or RecordingHandler(
+            dsn=dsn, refuse_rcpt=refuse_rcpt, refuse_sender=refuse_sender,
+            data_replies=data_replies)
         self.users = dict(users or {})
         self.auth_failure = auth_failure
         self.login_attempts = 0
@@ -169,6 +172,7 @@ class SMTPServer:
             kwargs["auth_required"] = True if auth_required is None else auth_required
         elif tls != "ssl":
             kwargs["auth_require_tls"] = True
+        kwargs.update(smtp_options or {})
         self.controller = _Controller(
             self.handler, smtp_class=DSNSMTP if dsn else SMTP,
             hostname=self.host, port=self.port, **kwargs,

@@ -7,6 +7,8 @@ written into a page; "Show" is a POST endpoint through ``admin_view`` that
 answers only the user who entered the password.
 """
 
+from typing import TYPE_CHECKING
+
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import csrf_protect_m
@@ -27,10 +29,13 @@ from ..fields import UnreadableSecret
 from ..forms import SECRET_FIELDS, secret_state
 from ..models import Scope
 
+if TYPE_CHECKING:  # django-stubs' name for the shape of ModelAdmin.fieldsets
+    from django.contrib.admin.options import _FieldsetSpec
+
 ADMIN_MEDIA_JS = ["symfonia_mail/admin.js"]
 ADMIN_MEDIA_CSS = {"all": ["symfonia_mail/admin.css"]}
 
-SMTP_FIELDSETS = [
+SMTP_FIELDSETS: "_FieldsetSpec" = [
     (_("Transport"), {"fields": ["transport"]}),
     (_("SMTP access"), {"fields": [
         "host", "port", "security", "verify_certificate", "ca_certificates",
