@@ -377,7 +377,8 @@ def test_send_again_today_asks_first_and_then_forces(page_for, live, global_conf
 def test_mail_log_fits_1400_pixels_and_reads_as_text(chromium, live, transactional_db,
                                                      screenshot):
     admin = superuser("admin")
-    long_subject = "Przypomnienie o zaległej płatności: FV/10/2026, FV/11/2026 – Firma Demo sp. z o.o."
+    long_subject = ("Przypomnienie o zaległej płatności: FV/10/2026, FV/11/2026 – Firma Demo "
+                    "sp. z o.o.")
     for number in range(6):
         MailLog.objects.create(
             status="failed" if number % 2 else "sent", scope="global", transport="smtp",
