@@ -5,8 +5,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # System tools the tests use: qpdf and 7z check protected attachments, chromium runs the
 # browser tests, gettext compiles translations, DejaVu renders Polish letters in PDFs,
-# Postfix is the real MTA of the DSN tests (tests/postfix.py starts a private instance).
-TEST_APT := qpdf p7zip-full chromium fonts-dejavu-core gettext postfix
+# Postfix is the real MTA of the DSN tests (tests/postfix.py starts a private instance),
+# PostgreSQL runs under the background-sending worker tests (tests/pg.py).
+TEST_APT := qpdf p7zip-full chromium fonts-dejavu-core gettext postfix postgresql
 # Postfix asks how to configure itself when installed: "Local only", no prompt (FACTS.md).
 POSTFIX_DEBCONF := postfix postfix/main_mailer_type select Local only
 DEMO_APT := fonts-dejavu-core
@@ -61,7 +62,11 @@ test: $(STAMP)
 	$(MAKE) wheel-check
 
 bench: $(STAMP)
+	$(PY) bench/bench_single.py
 	$(PY) bench/bench_backend.py
+	$(PY) bench/bench_scale.py
+	$(PY) bench/bench_admin.py
+	$(PY) bench/bench_mime.py
 	$(PY) bench/bench_protection.py
 	$(PY) bench/bench_reminders.py
 

@@ -1,7 +1,7 @@
 """A minimal, fast SMTP sink for benchmarks (127.0.0.1, no TLS, no AUTH, offers DSN).
 
 It runs in its own process so that its work does not share a core or the GIL
-with the client being measured. It only counts messages.
+with the client being measured. It counts connections (open at once, in total).
 """
 
 import multiprocessing
@@ -10,6 +10,26 @@ import socketserver
 
 
 class _Session(socketserver.StreamRequestHandler):
+    def setup(self):
+        super().setup()
+        counters = self.server.counters
+        with counters["lock"]:
+            counters["open"].value += 1
+            counters["total"].value += 1
+            counters["peak"].value = max(counters["peak"].value, counters["open"].value)
+
+    def closed(self):
+        if getattr(self, "_closed", False):
+            return
+        self._closed = True
+        counters = self.server.counters
+        with counters["lock"]:
+            counters["open"].value -= 1
+
+    def finish(self):
+        self.closed()
+        super().finish()
+
     def handle(self):
         write = self.wfile.write
         write(b"220 sink ESMTP\r\n")
@@ -28,6 +48,9 @@ class _Session(socketserver.StreamRequestHandler):
                         break
                 write(b"250 2.0.0 queued\r\n")
             elif verb == b"QUIT":
+                # Closed for the count before the client reads the reply (and may connect
+                # again): this thread's own clean-up can lag behind the client.
+                self.closed()
                 write(b"221 bye\r\n")
                 return
             else:  # HELO, MAIL, RCPT, RSET, NOOP
@@ -39,21 +62,37 @@ class _Server(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
 
-def _serve(port, ready):
+def _serve(port, ready, counters):
     with _Server(("127.0.0.1", port), _Session) as server:
+        server.counters = counters
         ready.set()
         server.serve_forever()
 
 
 def start_sink():
-    """Start the sink in a child process; return (process, port)."""
+    """Start the sink in a child process; return (process, port).
+
+    ``process.counters`` holds shared values: connections ``open`` now, their
+    ``peak`` and the ``total`` accepted (reset them with reset_counters()).
+    """
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     ready = multiprocessing.Event()
-    process = multiprocessing.Process(target=_serve, args=(port, ready), daemon=True)
+    counters = {"lock": multiprocessing.Lock(), "open": multiprocessing.Value("i", 0),
+                "peak": multiprocessing.Value("i", 0), "total": multiprocessing.Value("i", 0)}
+    process = multiprocessing.Process(target=_serve, args=(port, ready, counters), daemon=True)
+    process.counters = counters
     process.start()
     if not ready.wait(10):
         process.terminate()
         raise RuntimeError("SMTP sink did not start")
     return process, port
+
+
+def reset_counters(process):
+    """Set the connection counters of the sink *process* back to zero (open stays)."""
+    counters = process.counters
+    with counters["lock"]:
+        counters["peak"].value = counters["open"].value
+        counters["total"].value = 0

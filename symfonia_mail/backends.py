@@ -38,9 +38,11 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
     one reused connection per configuration.
     """
 
-    def __init__(self, user=None, fail_silently=False, **kwargs):
+    def __init__(self, user=None, fail_silently=False, background=None, **kwargs):
         super().__init__(fail_silently=fail_silently, **kwargs)
         self.user = user
+        # None: SYMFONIA_MAIL["BACKGROUND"] decides; False sends now (a worker's own sends).
+        self.background = background
         self._session = None
         self._transports = OrderedDict()  # config key -> ConfigTransport, LRU first
         self._broken = {}  # config key -> the error that made its server unusable
@@ -93,7 +95,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             return 0
         with self._lock:
             opened = self.open()
-            if conf.get("BACKGROUND"):
+            if conf.get("BACKGROUND") if self.background is None else self.background:
                 self._outbox = outbox.Buffer()
             try:
                 sent = 0

@@ -52,6 +52,8 @@ DEFAULTS = {
     # A message "sending" for longer than this (its worker died) becomes "unknown";
     # a queued one untouched for this long is enqueued again (the claim stops doubles).
     "STALE_AFTER": 600,
+    # A background reminder run is split into tasks of this many contractors.
+    "REMINDER_CHUNK": 50,
 }
 
 

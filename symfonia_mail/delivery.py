@@ -40,6 +40,11 @@ Status = MailLog.Status
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"[:255]
 TEMPORARY_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError)
 _last_sweep = 0.0
+LOST_AFTER_DATA = (
+    "The connection was lost after the message was sent, before the server confirmed it: "
+    "it may or may not have been accepted. It is not sent again automatically; check with "
+    "the recipient, then resend it from the mail log if needed."
+)
 
 
 def send_queued(log_id):
@@ -76,13 +81,14 @@ def send_queued(log_id):
         time.sleep(max(delay, 0))
 
 
-def _send_queued(log_id):
+def send_queued_task(log_id):
     """Send the outbox message of MailLog *log_id* (the Tasks framework's entry point)."""
     status = send_queued(log_id)
     return str(status) if status else None
 
 
-send_queued_task = taskq.define(_send_queued) if taskq.AVAILABLE else None
+# A worker finds a task by its function's module and name: bind the Task to that name.
+send_queued_task = taskq.define(send_queued_task)
 
 
 def claim(log_id):
@@ -138,6 +144,11 @@ def attempt(outbox):
         status = Status.RETRY if 400 <= exc.smtp_code < 500 else Status.FAILED
         return Outcome(status, redact(describe_error(exc), secrets))
     except TEMPORARY_ERRORS as exc:
+        if getattr(transport, "failed_stage", "") == "message":
+            # The whole message went out and the confirmation never came: the server may
+            # have accepted it (RFC 5321 §4.1.1.4), so sending it again could double it.
+            return Outcome(Status.UNKNOWN, redact(
+                f"{LOST_AFTER_DATA} ({describe_error(exc)})", secrets))
         return Outcome(Status.RETRY, redact(describe_error(exc), secrets))
     except Exception as exc:  # noqa: BLE001 - anything else fails this message, logged, not the worker
         return Outcome(Status.FAILED, redact(describe_error(exc), secrets))

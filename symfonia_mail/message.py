@@ -14,6 +14,7 @@ from django.core.mail.message import EmailAlternative, EmailAttachment, sanitize
 
 from . import macros
 from .exceptions import InvalidMessageError
+from .mimebytes import large_attachments_spliced
 from .models import Transport
 
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -158,5 +159,7 @@ def envelope(message):
     encoding = message.encoding or settings.DEFAULT_CHARSET
     from_addr = envelope_address(message.from_email, encoding)
     recipients = [envelope_address(addr, encoding) for addr in message.recipients()]
-    mime = message.message()
-    return from_addr, recipients, mime.as_bytes(linesep="\r\n"), mime.get("Message-ID", "")
+    with large_attachments_spliced(message) as splice:
+        mime = message.message()
+        data = splice(mime.as_bytes(linesep="\r\n"))
+    return from_addr, recipients, data, mime.get("Message-ID", "")

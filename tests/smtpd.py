@@ -7,6 +7,7 @@ never advertises DSN, so `DSNSMTP` lets them through and the handler records
 them per recipient), and refusals of chosen senders or recipients.
 """
 
+import asyncio
 import socket
 import ssl
 import threading
@@ -48,8 +49,10 @@ class Received:
 class RecordingHandler:
     """Accept mail, record it, refuse what the test asked to refuse."""
 
-    def __init__(self, *, dsn=False, refuse_rcpt=None, refuse_sender=None, data_replies=()):
+    def __init__(self, *, dsn=False, refuse_rcpt=None, refuse_sender=None, data_replies=(),
+                 data_delay=0.0):
         self.dsn = dsn
+        self.data_delay = data_delay  # seconds before answering DATA (a slow server)
         # Replies to DATA given, in order, before messages are accepted (e.g. "451 ...").
         self.data_replies = list(data_replies)
         self.data_attempts = 0
@@ -82,6 +85,8 @@ class RecordingHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
         with self.lock:
             self.data_attempts += 1
             if self.data_replies:
@@ -138,7 +143,8 @@ class SMTPServer:
 
     def __init__(self, *, tls="starttls", certificate=None, users=None, auth_required=None,
                  auth_failure=None, dsn=True, refuse_rcpt=None, refuse_sender=None,
-                 data_replies=(), handler=None, smtp_options=None):
+                 data_replies=(), handler=None, smtp_options=None, data_delay=0.0,
+                 port=None):
         """Start a server.
 
         tls: None, "starttls" or "ssl" (implicit). certificate: a trustme
@@ -148,14 +154,16 @@ class SMTPServer:
         after which messages are accepted.
         handler: another handler (e.g. one with its own auth_* mechanism);
         smtp_options: more aiosmtpd.smtp.SMTP keyword arguments.
+        data_delay: seconds before each reply to DATA. port: listen there (e.g. to
+        restart a stopped server).
         """
         self.handler = handler or RecordingHandler(
             dsn=dsn, refuse_rcpt=refuse_rcpt, refuse_sender=refuse_sender,
-            data_replies=data_replies)
+            data_replies=data_replies, data_delay=data_delay)
         self.users = dict(users or {})
         self.auth_failure = auth_failure
         self.login_attempts = 0
-        self.port = free_port()
+        self.port = port or free_port()
         kwargs = {}
         context = None
         if tls:

@@ -10,14 +10,21 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from symfonia_mail import conf, reminder_runs, resolver
 from symfonia_mail.exceptions import TransportNotAllowed
-from symfonia_mail.reminders import Status, reminded_today, send_reminders
+from symfonia_mail.reminders import Status, reminded_today, require_smtp, send_reminders
 
 from .models import Company, Contractor, Invoice
 from .pdf import invoice_filename, render_invoice_pdf
-from .reminders import reminders_for_contractors, reminders_for_invoices, summary_lines
+from .reminders import (
+    SOURCE,
+    reminders_for_contractors,
+    reminders_for_invoices,
+    summary_lines,
+)
 
 _LEVELS = {
     Status.SENT: messages.SUCCESS, Status.PARTIAL: messages.WARNING, Status.PLANNED: messages.INFO,
@@ -31,9 +38,14 @@ class RemindersActionMixin:
     def reminders_for(self, queryset, as_of):
         raise NotImplementedError
 
+    def contractor_keys(self, queryset):
+        raise NotImplementedError
+
     @admin.action(description=_("Send payment reminders"), permissions=["change"])
     def send_payment_reminders(self, request, queryset):
         as_of = timezone.localdate()
+        if conf.get("BACKGROUND"):
+            return self.start_reminder_run(request, queryset, as_of)
         reminders = self.reminders_for(queryset, as_of)
         if not reminders:
             self.message_user(request, _("None of the selected is overdue."), messages.INFO)
@@ -75,6 +87,21 @@ class RemindersActionMixin:
         for status, line in summary_lines(results):
             self.message_user(request, line, _LEVELS[status])
 
+    def start_reminder_run(self, request, queryset, as_of):
+        """Enqueue the run for the workers and return at once, with a link to its progress."""
+        try:
+            require_smtp(resolver.resolve(request.user), request.user)
+        except TransportNotAllowed as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        run = reminder_runs.start(SOURCE, self.contractor_keys(queryset), user=request.user,
+                                  as_of=as_of)
+        url = reverse("admin:symfonia_mail_reminderrun_change", args=[run.pk])
+        self.message_user(request, format_html(
+            gettext("Payment reminders for {count} contractor(s) are being sent in the background: "
+              "<a href=\"{url}\">follow the run</a>."), count=run.total, url=url),
+            messages.SUCCESS)
+
 
 @admin.register(Company)
 class CompanyAdmin(admin.ModelAdmin):
@@ -97,6 +124,9 @@ class ContractorAdmin(RemindersActionMixin, admin.ModelAdmin):
 
     def reminders_for(self, queryset, as_of):
         return reminders_for_contractors(queryset, as_of)
+
+    def contractor_keys(self, queryset):
+        return list(queryset.order_by("name", "pk").values_list("pk", flat=True))
 
 
 class OverdueFilter(admin.SimpleListFilter):
@@ -129,6 +159,11 @@ class InvoiceAdmin(RemindersActionMixin, admin.ModelAdmin):
 
     def reminders_for(self, queryset, as_of):
         return reminders_for_invoices(queryset, as_of)
+
+    def contractor_keys(self, queryset):
+        # In the background a contractor's reminder lists all their overdue invoices.
+        overdue = queryset.overdue(timezone.localdate()).order_by("contractor_id")
+        return list(overdue.values_list("contractor_id", flat=True).distinct())
 
     @admin.display(description=_("outstanding"))
     def outstanding_display(self, invoice):

@@ -59,6 +59,16 @@ def reminders_for_contractors(contractors, as_of):
     return [reminder(c, by_contractor[c.pk], company) for c in contractors]
 
 
+def reminders_for_keys(keys, as_of):
+    """Return the reminders of the contractors with primary keys *keys* (a background run)."""
+    from .models import Contractor
+
+    return reminders_for_contractors(Contractor.objects.filter(pk__in=keys), as_of)
+
+
+SOURCE = "sales.reminders.reminders_for_keys"
+
+
 def summary_lines(results):
     """Return (status, line) pairs that describe *results* for people, one per status."""
     lines = []

@@ -6,7 +6,9 @@ One module per page: ``base`` (what both configuration pages share),
 
 from .config import GlobalMailConfigAdmin, UserMailConfigAdmin
 from .log import MailLogAdmin, ReminderRecordAdmin
+from .runs import ReminderRunAdmin
 from .templates import MessageTemplateAdmin
 
 __all__ = ["GlobalMailConfigAdmin", "MailLogAdmin", "MessageTemplateAdmin", "ReminderRecordAdmin",
+           "ReminderRunAdmin",
            "UserMailConfigAdmin"]

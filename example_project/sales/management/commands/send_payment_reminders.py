@@ -11,9 +11,10 @@ from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
 from sales.models import Invoice
-from sales.reminders import reminders_for_invoices
+from sales.reminders import SOURCE, reminders_for_invoices
+from symfonia_mail import reminder_runs, resolver
 from symfonia_mail.exceptions import TransportNotAllowed
-from symfonia_mail.reminders import Status, count, send_reminders
+from symfonia_mail.reminders import Status, count, require_smtp, send_reminders
 
 
 def iso_date(value):
@@ -103,10 +104,18 @@ class Command(BaseCommand):
             "--force", action="store_true",
             help="Send even the reminders already sent today for the same invoices.",
         )
+        parser.add_argument(
+            "--background", action="store_true",
+            help="Enqueue the run for the task workers and return at once "
+                 "(progress: the admin's payment reminder runs).",
+        )
 
-    def handle(self, *args, as_user=None, as_of=None, dry_run=False, force=False, **options):
+    def handle(self, *args, as_user=None, as_of=None, dry_run=False, force=False,
+               background=False, **options):
         user = self.user(as_user)
         as_of = as_of or timezone.localdate()
+        if background:
+            return self.start_run(user, as_of, dry_run, force)
         reminders = reminders_for_invoices(Invoice.objects.all(), as_of)
         if not reminders:
             self.stdout.write(_("No overdue invoices as of %(date)s.") % {"date": as_of})
@@ -124,6 +133,22 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         self.table(results)
         self.totals(results, as_of, user, dry_run)
+
+    def start_run(self, user, as_of, dry_run, force):
+        """Enqueue a background run of every contractor with overdue invoices."""
+        if dry_run:
+            raise CommandError(_("--dry-run cannot be combined with --background."))
+        try:
+            require_smtp(resolver.resolve(user), user)
+        except TransportNotAllowed as exc:
+            raise CommandError(str(exc)) from exc
+        overdue = Invoice.objects.overdue(as_of).order_by("contractor_id")
+        keys = list(overdue.values_list("contractor_id", flat=True).distinct())
+        run = reminder_runs.start(SOURCE, keys, user=user, as_of=as_of, force=force)
+        self.stdout.write(_(
+            "Reminder run #%(id)d queued for %(count)d contractor(s); the workers send it "
+            "(progress: admin, payment reminder runs)."
+        ) % {"id": run.pk, "count": run.total})
 
     def user(self, username):
         if not username:

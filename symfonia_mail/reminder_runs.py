@@ -1,0 +1,103 @@
+"""Payment reminder runs as tasks: chunks of contractors, sent by as many workers as run.
+
+:func:`start` stores a :class:`~symfonia_mail.models.ReminderRun` (who, which
+contractors, the options) and, when the caller's transaction commits, enqueues
+one task per chunk of ``REMINDER_CHUNK`` contractors. Each task turns its keys
+into :class:`~symfonia_mail.reminders.ContractorReminder` objects with the
+run's *source* (a dotted path to ``source(keys, as_of) -> list``; PDFs are
+rendered there, in the worker), sends them with
+:func:`~symfonia_mail.reminders.send_reminders` (whose claim sends each
+reminder once a day whatever the number of workers) and adds its counts to
+the run. The last chunk to finish closes the run.
+"""
+
+import math
+from datetime import date
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from . import conf, taskq
+from .maillog import describe_error
+from .models import ReminderRun
+from .reminders import BACKEND, Status, count, send_reminders
+
+Run = ReminderRun.Status
+
+
+def start(source, keys, *, user=None, as_of=None, force=False, language=None,
+          chunk_size=None):
+    """Create a reminder run over *keys* and enqueue its chunks on commit; return the run."""
+    import_string(source)  # a wrong path fails here, in the caller, not in a worker
+    keys = list(keys)
+    run = ReminderRun.objects.create(
+        source=source, keys=keys, sent_by_id=_user_pk(user), total=len(keys),
+        chunk_size=chunk_size or conf.get("REMINDER_CHUNK"),
+        options={"as_of": as_of.isoformat() if as_of else None, "force": force,
+                 "language": language},
+    )
+    chunks = math.ceil(len(keys) / run.chunk_size)
+    if not chunks:
+        ReminderRun.objects.filter(pk=run.pk).update(status=Run.DONE, finished_at=timezone.now())
+    transaction.on_commit(lambda: [
+        taskq.enqueue(run_chunk_task, run.pk, index) for index in range(chunks)])
+    return run
+
+
+def run_chunk(run_id, index):
+    """Send the reminders of chunk *index* of run *run_id*; return its counts."""
+    run = ReminderRun.objects.select_related("sent_by").get(pk=run_id)
+    ReminderRun.objects.filter(pk=run_id, status=Run.QUEUED).update(status=Run.RUNNING)
+    keys = run.keys[index * run.chunk_size:(index + 1) * run.chunk_size]
+    options = run.options
+    as_of = date.fromisoformat(options["as_of"]) if options.get("as_of") else None
+    tally = {"sent": 0, "failed": 0, "skipped": 0}
+    error = ""
+    try:
+        items = import_string(run.source)(keys, as_of or timezone.localdate())
+        from django.core.mail import get_connection
+
+        # The worker sends itself: its messages must not go back into the outbox.
+        connection = get_connection(BACKEND, user=run.sent_by, background=False)
+        results = send_reminders(items, user=run.sent_by, as_of=as_of, connection=connection,
+                                 force=options.get("force", False),
+                                 language=options.get("language"))
+        counts = count(results)
+        tally["sent"] = counts[Status.SENT] + counts.get(Status.PARTIAL, 0)
+        tally["failed"] = counts[Status.FAILED]
+        # Contractors the source no longer returns (deleted meanwhile) are skipped too.
+        tally["skipped"] = counts[Status.SKIPPED] + len(keys) - len(results)
+    except Exception as exc:  # noqa: BLE001 - one chunk's failure is the run's result, not a crash
+        tally["failed"] = len(keys)
+        error = describe_error(exc)
+    _add(run, tally, error)
+    return tally
+
+
+def run_chunk_task(run_id, index):
+    """Send one chunk of a reminder run (the Tasks framework's entry point)."""
+    return run_chunk(run_id, index)
+
+
+# A worker finds a task by its function's module and name: bind the Task to that name.
+run_chunk_task = taskq.define(run_chunk_task)
+
+
+def _add(run, tally, error):
+    chunks = math.ceil(run.total / run.chunk_size)
+    changes = {name: F(name) + value for name, value in tally.items()}
+    with transaction.atomic():
+        rows = ReminderRun.objects.select_for_update().filter(pk=run.pk)
+        current = rows.values_list("error", flat=True).get()
+        if error:
+            changes["error"] = (current + "\n" + error).strip()[:10_000]
+        rows.update(chunks_done=F("chunks_done") + 1, **changes)
+        rows.filter(chunks_done__gte=chunks).update(status=Run.DONE, finished_at=timezone.now())
+
+
+def _user_pk(user):
+    if user is None or not getattr(user, "is_authenticated", True):
+        return None
+    return user if isinstance(user, int) else user.pk

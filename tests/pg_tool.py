@@ -1,0 +1,87 @@
+"""Drive a PostgreSQL-backed test project from the outside (worker tests and benchmarks).
+
+    DJANGO_SETTINGS_MODULE=tests.settings_pg python -m tests.pg_tool migrate
+    ... configure SMTP_PORT [--rate N]    point the global configuration at a server
+    ... enqueue N [--attach]              send_mail N messages in one transaction (outbox)
+    ... state                             print {status: count} and per-row details (JSON)
+    ... sweep                             run the stale/lost check now
+Each prints one JSON line on stdout.
+"""
+
+import argparse
+import json
+import sys
+import time
+
+
+def main(argv=None):
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import transaction
+
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate")
+    configure = sub.add_parser("configure")
+    configure.add_argument("port", type=int)
+    configure.add_argument("--rate", type=int, default=None)
+    enqueue = sub.add_parser("enqueue")
+    enqueue.add_argument("count", type=int)
+    enqueue.add_argument("--sync", action="store_true", help="send synchronously instead")
+    sub.add_parser("state")
+    sub.add_parser("sweep")
+    args = parser.parse_args(argv)
+
+    from symfonia_mail import delivery
+    from symfonia_mail.models import GlobalMailConfig, MailLog
+
+    if args.command == "migrate":
+        call_command("migrate", verbosity=0)
+        result = {"ok": True}
+    elif args.command == "configure":
+        config = GlobalMailConfig.get_solo()
+        config.transport, config.host, config.port = "smtp", "127.0.0.1", args.port
+        config.security, config.timeout_ms = "none", 10_000
+        config.sender_email, config.sender_name = "biuro@firma.example", "Biuro"
+        config.dsn_notify = "OnFailure"
+        config.rate_limit_per_minute = args.rate
+        config.save()
+        result = {"ok": True}
+    elif args.command == "enqueue":
+        result = _enqueue(args.count, args.sync, transaction)
+    elif args.command == "state":
+        rows = list(MailLog.objects.order_by("pk").values_list(
+            "pk", "status", "attempts", "message_id"))
+        counts = {}
+        for _pk, status, _attempts, _mid in rows:
+            counts[status] = counts.get(status, 0) + 1
+        result = {"counts": counts, "rows": rows}
+    else:
+        unknown, requeued = delivery.sweep()
+        result = {"unknown": unknown, "requeued": requeued}
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+def _enqueue(count, sync, transaction):
+    from django.conf import settings
+    from django.core.mail import EmailMessage, get_connection
+    from django.test.utils import override_settings
+
+    messages = [EmailMessage(f"Faktura {{numer}} {number}", "Dzień dobry, {kontrahent}.",
+                             to=[f"client{number}@example.com"]) for number in range(count)]
+    for number, message in enumerate(messages):
+        message.macros = {"numer": f"FV/{number}/2026", "kontrahent": "ACME"}
+    options = {**settings.SYMFONIA_MAIL, "BACKGROUND": not sync}
+    with override_settings(SYMFONIA_MAIL=options):
+        start = time.perf_counter()
+        with transaction.atomic():
+            connection = get_connection()
+            sent = connection.send_messages(messages)
+        seconds = time.perf_counter() - start
+    return {"sent": sent, "seconds": seconds}
+
+
+if __name__ == "__main__":
+    main()

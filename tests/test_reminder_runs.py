@@ -1,0 +1,103 @@
+"""Payment reminder runs as tasks: chunks, progress, once per contractor per day."""
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from sales.models import Contractor
+from sales.reminders import SOURCE
+
+from symfonia_mail import reminder_runs, taskq
+from symfonia_mail.models import MailLog, ReminderRun
+
+from .test_background import DUMMY, run_ready_tasks
+from .test_reminders_sales import TODAY, invoice, ledger  # noqa: F401 - fixture
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def dummy_tasks(settings):
+    settings.TASKS = DUMMY
+    settings.SYMFONIA_MAIL = {"BACKGROUND": True, "REMINDER_CHUNK": 2}
+    backend = taskq.backend()
+    backend.clear()
+    yield backend
+    backend.clear()
+
+
+@pytest.fixture
+def many(ledger):  # noqa: F811
+    """Seven contractors with an overdue invoice each, besides the ledger's three."""
+    for number in range(7):
+        contractor = Contractor.objects.create(name=f"Kontrahent {number}",
+                                               emails=f"k{number}@example.com")
+        invoice(contractor, f"FV/{100 + number}/2026", 5)
+    return Contractor.objects.order_by("pk")
+
+
+def test_a_run_is_chunked_and_each_contractor_reminded_once(
+        many, global_config, smtp_server, dummy_tasks, django_capture_on_commit_callbacks):
+    keys = list(many.values_list("pk", flat=True))
+    with django_capture_on_commit_callbacks(execute=True):
+        run = reminder_runs.start(SOURCE, keys, as_of=TODAY)
+    assert run.total == 10 and len(dummy_tasks.results) == 5  # chunks of 2
+    # Two "workers" take the same chunks (a task run twice): the claim keeps one send.
+    tasks = list(dummy_tasks.results)
+    for result in tasks[:3]:
+        result.task.call(*result.args)
+    run.refresh_from_db()
+    assert run.status == "running" and run.remaining > 0
+    for result in tasks[3:] + tasks[:1]:
+        result.task.call(*result.args)
+    run.refresh_from_db()
+    assert run.status == "done" and run.finished_at is not None
+    assert len(smtp_server.messages) == 9  # 9 owe money; each reminded once
+    assert (run.sent, run.failed) == (9, 0)
+    # The repeated chunk counted its contractors again, as skipped ("already reminded").
+    assert run.skipped == 1 + 2
+    assert MailLog.objects.filter(status="sent").count() == 9  # sent by the worker itself
+
+
+def test_immediate_backend_runs_the_whole_run_at_commit(
+        many, global_config, smtp_server, settings, django_capture_on_commit_callbacks):
+    settings.SYMFONIA_MAIL = {"BACKGROUND": True, "REMINDER_CHUNK": 3}
+    with django_capture_on_commit_callbacks(execute=True):
+        run = reminder_runs.start(SOURCE, list(many.values_list("pk", flat=True)), as_of=TODAY)
+    run.refresh_from_db()
+    assert (run.status, run.sent, run.skipped, run.remaining) == ("done", 9, 1, 0)
+    assert len(smtp_server.messages) == 9
+
+
+def test_command_background_enqueues_and_returns(ledger, global_config, smtp_server,  # noqa: F811
+                                                 dummy_tasks,
+                                                 django_capture_on_commit_callbacks):
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("send_payment_reminders", "--background", stdout=out)
+    run = ReminderRun.objects.get()
+    assert f" {run.pk} " in out.getvalue()  # the run number, in either language
+    assert run.total == 2 and smtp_server.messages == []  # nothing sent by the command
+    assert run_ready_tasks(dummy_tasks)
+    run.refresh_from_db()
+    assert (run.status, run.sent) == ("done", 2)
+
+
+def test_admin_action_starts_a_run_and_shows_its_progress(
+        ledger, global_config, smtp_server, dummy_tasks, admin_client,  # noqa: F811
+        django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(reverse("admin:sales_contractor_changelist"), {
+            "action": "send_payment_reminders",
+            "_selected_action": [str(c.pk) for c in ledger.values()],
+        }, follow=True)
+    run = ReminderRun.objects.get()
+    assert reverse("admin:symfonia_mail_reminderrun_change", args=[run.pk]) in (
+        response.content.decode())
+    assert smtp_server.messages == []
+    run_ready_tasks(dummy_tasks)
+    page = admin_client.get(reverse("admin:symfonia_mail_reminderrun_changelist"))
+    run.refresh_from_db()
+    assert page.status_code == 200 and (run.sent, run.skipped) == (2, 1)
+    assert run.get_status_display() in page.content.decode()
