@@ -10,6 +10,21 @@ from symfonia_mail import resolver
 from .smtpd import SMTPServer
 
 
+@pytest.fixture(autouse=True)
+def _keep_active_language():
+    """Restore the active language after each test.
+
+    LocaleMiddleware activates the language of every test-client request and nothing
+    deactivates it, so a request with Accept-Language: en would make later tests (a
+    management command, a validation message) speak English.
+    """
+    from django.utils import translation
+
+    language = translation.get_language()
+    yield
+    translation.activate(language) if language else translation.deactivate()
+
+
 @pytest.fixture(scope="session")
 def tls_ca(tmp_path_factory):
     """A test CA trusted by ssl.create_default_context() through SSL_CERT_FILE."""
