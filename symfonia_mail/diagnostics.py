@@ -61,11 +61,12 @@ from django.core.mail.utils import DNS_NAME
 from django.utils import translation
 from django.utils.translation import gettext
 
-from . import conf, macros, templates
+from . import conf, macros, oauth, oauth_step, templates
 from .exceptions import (
     AuthenticationFailed,
     GreetingRefused,
     MessageRefused,
+    OAuthError,
     RecipientsRefused,
     SenderRefused,
     UnreadableSecretError,
@@ -152,14 +153,31 @@ class _Run:
         if self.config.transport == "system":
             self.send_system()
             return
-        # Form values under test: an OAuth2 failure is reported, not written on the row.
+        if self.config.auth_method != "password" and not self.token_step():
+            return
+        # Form values under test: an OAuth2 failure is reported, not written on the row;
+        # a refused token is reported, not replaced (the token step showed which one).
         self.transport = ConfigTransport(self.config, observer=self.recorder,
-                                         credential=credential_for(self.config))
+                                         credential=credential_for(self.config, retry=False))
         try:
             if self.open() and self.send():
                 return
         finally:
             self.transport.discard()
+
+    def token_step(self):
+        """Get the OAuth2 access token the login will use (cached for it)."""
+        started = time.perf_counter()
+        try:
+            grant = oauth.access_token(self.config)
+        except OAuthError as exc:
+            self.add("token", time.perf_counter() - started, status=FAILED,
+                     detail=oauth_step.detail(self.config), reply=exc.provider_answer(),
+                     code=classify(exc)[0])
+            return False
+        self.add("token", time.perf_counter() - started, **oauth_step.outcome(self.config, grant))
+        self.recorder.mark = time.perf_counter()
+        return True
 
     # -- the steps, rebuilt from what the dialogue said ---------------------------------
 
@@ -328,7 +346,9 @@ class _Run:
         elif not detail and name == "login" and self.transport.credential is not None:
             detail = self.login_detail()
         self.add(name, seconds, status=FAILED, detail=detail,
-                 reply=reply or what_happened(exc, lines=True), code=self.refine(name, exc))
+                 reply=reply or (exc.provider_answer() if isinstance(exc, OAuthError)
+                                 else what_happened(exc, lines=True)),
+                 code=self.refine(name, exc))
 
     def refine(self, name, exc):
         """Return classify()'s code, more precise where the step knows more."""

@@ -221,7 +221,8 @@ def require_smtp(config, user=None):
     )
 
 
-def reminded_today(contractors, today=None):
+def reminded_today(contractors: Iterable[ContractorReminder],
+                   today: date | None = None) -> dict[str, list[ReminderRecord]]:
     """Return {contractor identity: [ReminderRecord, …]} of *contractors* reminded *today*.
 
     What an admin asked to "send again today" must see first (one query).
@@ -229,7 +230,7 @@ def reminded_today(contractors, today=None):
     """
     today = today or timezone.localdate()
     identities = {item.identity[:255]: item.identity for item in contractors}
-    found = {}
+    found: dict[str, list[ReminderRecord]] = {}
     rows = ReminderRecord.objects.filter(sent_on=today, contractor_key__in=list(identities))
     for row in rows.select_related("sent_by").order_by("sent_at", "pk"):
         found.setdefault(identities[row.contractor_key], []).append(row)

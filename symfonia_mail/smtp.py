@@ -70,17 +70,19 @@ def message_deadline(timeout, recipients, size):
     return timeout * (3 + recipients + math.ceil(size / DATA_CHUNK))
 
 
-def credential_for(config, *, record=False):
+def credential_for(config, *, record=False, retry=True):
     """Return the credential the login step uses for *config*, or None (no login).
 
     Password or OAuth2 (XOAUTH2): anything with the interface described in
     :mod:`symfonia_mail.smtp_auth`. *record*: an OAuth2 failure is written
-    onto the stored configuration (sending does; Test SMTP of form values not).
+    onto the stored configuration (sending does; Test SMTP of form values not);
+    *retry*: a refused cached token is replaced once (not in Test SMTP).
     """
     if config.auth_method != AuthMethod.PASSWORD:
         from . import oauth
 
-        return XOAuth2Login(config.username, oauth.XOAuth2Credential(config, record=record))
+        return XOAuth2Login(config.username,
+                            oauth.XOAuth2Credential(config, record=record, retry=retry))
     if not config.username:
         return None
     return PasswordLogin(config.username, config.checked_password())

@@ -113,14 +113,17 @@ class XOAuth2Login:
     def retry(self):
         """Return True (once) when a cached token was refused: log in again with a new one."""
         grant = self.source.grant
-        if self._force or grant is None or grant.how != "cached":
+        if self._force or grant is None or grant.how != "cached" or not getattr(
+                self.source, "retry", True):
             return False
         self._force = True
         return True
 
     def refused(self, code, text):
+        from . import oauth
         from .exceptions import OAuthLoginRefused
 
+        oauth.forget(self.source.config)  # the next login asks for a new token
         return OAuthLoginRefused(code, text)
 
     def scrubber(self):

@@ -4,10 +4,26 @@ import os
 
 import pytest
 import trustme
+from django.utils import translation
 
 from symfonia_mail import resolver
 
 from .smtpd import SMTPServer
+
+
+@pytest.fixture(autouse=True)
+def _keep_active_language():
+    """Restore the active language after each test.
+
+    LocaleMiddleware activates the language of every test-client request and nothing
+    deactivates it, so a request with Accept-Language: en would make later tests (a
+    management command, a validation message) speak English.
+    """
+    from django.utils import translation
+
+    language = translation.get_language()
+    yield
+    translation.activate(language) if language else translation.deactivate()
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +96,13 @@ def global_config(db, smtp_server):
     config.full_clean()
     config.save()
     return config
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in LANGUAGE_CODE: a request's Accept-Language stays active after it."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)
