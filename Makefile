@@ -69,6 +69,7 @@ bench: $(STAMP)
 	$(PY) bench/bench_mime.py
 	$(PY) bench/bench_protection.py
 	$(PY) bench/bench_reminders.py
+	$(PY) bench/bench_rtt.py
 
 clean:
 	rm -rf $(VENV) dist example_project/db.sqlite3 example_project/var

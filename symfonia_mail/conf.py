@@ -28,6 +28,13 @@ DEFAULTS = {
     "REVISION_CACHE": "default",
     # Deployment-wide switch to accept unverified TLS certificates (internal servers).
     "VERIFY_CERTIFICATES": True,
+    # RFC 2920: send MAIL, RCPT and DATA in one write when the server offers PIPELINING.
+    "PIPELINING": True,
+    # Shell-style host[:port] patterns that non-superusers' configurations must match
+    # (e.g. ["smtp.office365.com:587", "*.firma.pl"]); None: no restriction.
+    "ALLOWED_SERVERS": None,
+    # Test SMTP runs a staff user may start per hour (superusers included); 0: no limit.
+    "TEST_SMTP_PER_HOUR": 20,
     # OAuth2 sign-in (XOAUTH2). Settings so that tests can point them at loopback.
     # Microsoft: token endpoint <authority>/<tenant>/oauth2/v2.0/token (found by discovery).
     "MICROSOFT_AUTHORITY": "https://login.microsoftonline.com",

@@ -33,18 +33,13 @@ def redact(text, secrets):
 
 
 def describe_error(exc):
-    """Return a one-line reason for *exc*: its class and message."""
+    """Return the reason for *exc*: a server's reply with a hint, else class and message."""
+    from .problems import explain, is_delivery_problem
+
+    if is_delivery_problem(exc):
+        return explain(exc)
     text = str(exc) or repr(exc)
     return f"{type(exc).__name__}: {text}"
-
-
-def format_refused(refused):
-    """Return refused recipients ({address: (code, reply)}) as one line."""
-    parts = []
-    for address, (code, reply) in refused.items():
-        text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-        parts.append(f"{address} ({code} {text})")
-    return "; ".join(parts)
 
 
 class LogBuffer:
