@@ -31,8 +31,8 @@ from . import conf, ratelimit, resolver, signals, taskq
 from .backends import ConfiguredEmailBackend
 from .exceptions import OAuthError
 from .maillog import describe_error, redact
-from .maillog import format_refused as _format_refused
 from .models import MailLog, OutboxMessage, UserMailConfig
+from .problems import format_refused as _format_refused
 from .smtp import ConfigTransport
 
 logger = logging.getLogger("symfonia_mail")

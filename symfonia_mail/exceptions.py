@@ -40,19 +40,105 @@ class UnreadableSecretError(DeliveryError, ConfigurationError):
         )
 
 
-class RecipientsRefused(DeliveryError):
-    """The server refused some recipients of a message that others accepted.
+class ServerReplyError(DeliveryError, smtplib.SMTPResponseException):
+    """The server answered with an error; ``str()`` gives its reply and a hint.
 
-    ``refused`` maps each refused address to the server's ``(code, reply)``.
+    ``smtp_code`` / ``smtp_error`` as smtplib's exceptions (the text is a
+    ``str``, scrubbed of login secrets).
     """
 
-    def __init__(self, refused, message_id=""):
+    def __str__(self):
+        from .problems import explain
+
+        return explain(self)
+
+
+class GreetingRefused(ServerReplyError, smtplib.SMTPConnectError):
+    """The server greeted the connection with a refusal instead of 220."""
+
+
+class HeloRefused(ServerReplyError, smtplib.SMTPHeloError):
+    """The server refused EHLO and HELO."""
+
+
+class AuthenticationFailed(ServerReplyError, smtplib.SMTPAuthenticationError):
+    """The server refused the login."""
+
+
+class SenderRefused(ServerReplyError, smtplib.SMTPSenderRefused):
+    """The server refused the sender (MAIL FROM)."""
+
+    def __init__(self, code, msg, sender):
+        super().__init__(code, msg, sender)
+
+
+class MessageRefused(ServerReplyError, smtplib.SMTPDataError):
+    """The server refused the message (DATA or its content)."""
+
+
+class RecipientsRefused(DeliveryError, smtplib.SMTPRecipientsRefused):
+    """The server refused some or all recipients of a message.
+
+    ``refused`` (and smtplib's ``recipients``) maps each refused address to
+    the server's ``(code, reply text)``. ``delivered``: the server took the
+    message for the other recipients (a partial refusal).
+    """
+
+    def __init__(self, refused, message_id="", *, delivered=False):
         self.refused = dict(refused)
+        self.recipients = self.refused
         self.message_id = message_id
-        listed = ", ".join(
-            f"{addr} ({code} {_reply_text(reply)})" for addr, (code, reply) in self.refused.items()
+        self.delivered = delivered
+        super().__init__(self.refused)
+        self.args = (self.refused,)
+
+    def __str__(self):
+        from .problems import explain
+
+        return explain(self)
+
+
+class ServerTimeout(DeliveryError, TimeoutError):
+    """A server reply did not arrive complete in time (or a deadline ran out)."""
+
+    def __init__(self, stage, timeout):
+        self.stage = stage
+        self.timeout = timeout
+        super().__init__(
+            f"The server timed out: its reply ({stage}) was not complete within the "
+            f"timeout of {timeout:g} s or the deadline of the message."
         )
-        super().__init__(f"The server refused {len(self.refused)} recipient(s): {listed}")
+
+    def __str__(self):
+        from .problems import explain
+
+        return explain(self)
+
+
+class NotAnSMTPServer(DeliveryError, smtplib.SMTPServerDisconnected):
+    """The peer did not answer like an SMTP server (its text is never quoted)."""
+
+    def __init__(self):
+        super().__init__("This service did not answer like an SMTP server.")
+
+    def __str__(self):
+        from .problems import explain
+
+        return explain(self)
+
+
+class ServerNotAllowed(DeliveryError, ConfigurationError):
+    """The configuration's server is not in SYMFONIA_MAIL["ALLOWED_SERVERS"]."""
+
+    def __init__(self, server):
+        self.server = server
+        super().__init__(
+            f"The SMTP server {server} is not in SYMFONIA_MAIL['ALLOWED_SERVERS']; only a "
+            "superuser can configure it."
+        )
+
+    def __str__(self):
+        return self.args[0]
 
 
 class InvalidAddress(DeliveryError):
@@ -123,12 +209,6 @@ class TransportNotAllowed(ConfigurationError):
     """The operation needs SMTP but the resolved configuration uses another transport."""
 
 
-def _reply_text(reply):
-    if isinstance(reply, bytes):
-        return reply.decode("utf-8", "replace")
-    return str(reply)
-
-
 class OAuthError(DeliveryError):
     """An OAuth2 access token could not be obtained, so nothing was sent.
 
@@ -164,7 +244,7 @@ class OAuthError(DeliveryError):
         return ": ".join(filter(None, (head, self.description))) or self.args[0]
 
 
-class OAuthLoginRefused(DeliveryError, smtplib.SMTPAuthenticationError):
+class OAuthLoginRefused(ServerReplyError, smtplib.SMTPAuthenticationError):
     """The SMTP server refused the XOAUTH2 login with a token the provider issued."""
 
     code = "oauth_login_refused"
