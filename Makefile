@@ -89,12 +89,14 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_single.py
+	$(PY) bench/bench_single.py --wal
 	$(PY) bench/bench_backend.py
 	$(PY) bench/bench_scale.py
 	$(PY) bench/bench_admin.py
 	$(PY) bench/bench_mime.py
 	$(PY) bench/bench_protection.py
 	$(PY) bench/bench_reminders.py
+	$(PY) bench/bench_rtt.py
 
 clean:
 	rm -rf $(VENV) .venv-django6.0 .venv-django6.1 .nox dist example_project/db.sqlite3 example_project/var

@@ -18,13 +18,13 @@ from django.views.decorators.debug import sensitive_variables
 
 from . import conf, outbox, ratelimit, resolver, signals
 from .compat import base_init_kwargs, make_backend
-from .context import context_macros, current_user
+from .context import context_macros, current_user, user_pk
 from .exceptions import ConfigurationIncomplete, RecipientsRefused, SendCancelled
 from .maillog import LogBuffer, LogEntry, describe_error
-from .maillog import format_refused as _format_refused
 from .message import copy_message, envelope, prepare
 from .models import MailLog, Transport
 from .overrides import connection_args
+from .problems import format_refused
 from .smtp import ConfigTransport
 
 # Errors after which a connection cannot be trusted for the next message.
@@ -95,7 +95,8 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         if config.transport != Transport.SMTP or self._in_background():
             return True
         try:
-            self.connection = self._connected_transport(config).connection
+            # Django's .connection is an smtplib.SMTP; ours is the open SMTP dialogue.
+            self.connection = self._connected_transport(config).dialogue
         except (smtplib.SMTPException, OSError):
             if not self.fail_silently:
                 self.close()
@@ -248,11 +249,14 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         try:
             delivery = transport.deliver(from_addr, recipients, data)
         except smtplib.SMTPRecipientsRefused as exc:
-            # Every recipient refused: our exception too, with the envelope id logged.
-            row.refused_recipients = _format_refused(exc.recipients)
+            # Every recipient refused: the log keeps the envelope that was tried.
+            row.refused_recipients = format_refused(exc.recipients)
             row.envelope_id = getattr(exc, "envelope_id", "")
             row.dsn_requested = getattr(exc, "dsn_requested", "")
-            raise RecipientsRefused(exc.recipients, message_id, all_refused=True) from exc
+            if isinstance(exc, RecipientsRefused):
+                exc.message_id = message_id
+                raise
+            raise RecipientsRefused(exc.recipients, message_id) from exc
         except _CONNECTION_ERRORS:
             # The next message of this configuration reconnects.
             transport.discard()
@@ -275,11 +279,11 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             if self._status is not None:
                 self._status.refused = signals.decode_refused(refused)
             row.status = MailLog.Status.PARTIAL
-            row.refused_recipients = _format_refused(refused)
+            row.refused_recipients = format_refused(refused)
             row.error = f"Refused by the server: {row.refused_recipients}"
             self._log.add(row, secrets)
             if not self.fail_silently:
-                raise RecipientsRefused(refused, row.message_id)
+                raise RecipientsRefused(refused, row.message_id, delivered=True)
             return 1
         row.status = MailLog.Status.SENT
         self._log.add(row, secrets)
@@ -321,8 +325,9 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         try:
             refused = backend.connection.sendmail(from_addr, recipients, data)
         except smtplib.SMTPRecipientsRefused as exc:
-            row.refused_recipients = _format_refused(exc.recipients)
-            raise RecipientsRefused(exc.recipients, row.message_id, all_refused=True) from exc
+            row.refused_recipients = format_refused(exc.recipients)
+            # Django's backend raises smtplib's own: ours, as on the SMTP route.
+            raise RecipientsRefused(exc.recipients, row.message_id) from exc
         return self._record_delivery(row, refused, secrets)
 
     # Helpers.
@@ -401,7 +406,7 @@ def _chunks(messages, size):
 def _log_entry(message, user, config):
     """Start the log entry of *message*, sent as *user* through *config*."""
     return LogEntry(
-        scope=config.scope, config_user_id=config.user_id, sent_by_id=_pk(user),
+        scope=config.scope, config_user_id=config.user_id, sent_by_id=user_pk(user),
         transport=config.transport, server=config.server,
         subject=str(message.subject or "")[:2000],
     )
@@ -409,9 +414,3 @@ def _log_entry(message, user, config):
 
 def _is_django_smtp(backend):
     return type(backend) is django_smtp.EmailBackend
-
-
-def _pk(user):
-    if user is None or not getattr(user, "is_authenticated", True):
-        return None
-    return user if isinstance(user, int) else user.pk

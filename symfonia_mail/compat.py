@@ -56,15 +56,6 @@ def make_backend(name, *, fail_silently=False):
     return backend
 
 
-def mailer_alias(alias):
-    """Return ``{"alias": alias}`` for a Django SMTP backend made by this package (6.1+).
-
-    On 6.1 an SMTP backend without an alias is "created directly": Django
-    warns, and reads ``EMAIL_*`` settings that do not exist under MAILERS.
-    """
-    return {"alias": alias} if HAS_MAILERS else {}
-
-
 def base_init_kwargs(kwargs):
     """Return the keyword arguments for ``BaseEmailBackend.__init__``.
 

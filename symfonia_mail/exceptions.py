@@ -40,30 +40,62 @@ class UnreadableSecretError(DeliveryError, ConfigurationError):
         )
 
 
+class ServerReplyError(DeliveryError, smtplib.SMTPResponseException):
+    """The server answered with an error; ``str()`` gives its reply and a hint.
+
+    ``smtp_code`` / ``smtp_error`` as smtplib's exceptions (the text is a
+    ``str``, scrubbed of login secrets).
+    """
+
+    def __str__(self):
+        from .problems import explain
+
+        return explain(self)
+
+
+class GreetingRefused(ServerReplyError, smtplib.SMTPConnectError):
+    """The server greeted the connection with a refusal instead of 220."""
+
+
+class HeloRefused(ServerReplyError, smtplib.SMTPHeloError):
+    """The server refused EHLO and HELO."""
+
+
+class AuthenticationFailed(ServerReplyError, smtplib.SMTPAuthenticationError):
+    """The server refused the login."""
+
+
+class SenderRefused(ServerReplyError, smtplib.SMTPSenderRefused):
+    """The server refused the sender (MAIL FROM)."""
+
+    def __init__(self, code, msg, sender):
+        super().__init__(code, msg, sender)
+
+
+class MessageRefused(ServerReplyError, smtplib.SMTPDataError):
+    """The server refused the message (DATA or its content)."""
+
+
 class RecipientsRefused(DeliveryError, smtplib.SMTPRecipientsRefused):
     """The server refused some or all recipients of a message.
 
-    ``refused`` (also ``recipients``, as on smtplib's exception, so existing
-    ``except smtplib.SMTPRecipientsRefused`` clauses keep working) maps each
-    refused address to the server's ``(code, reply)``. ``all_refused`` says
-    whether nobody got the message.
+    ``refused`` (and smtplib's ``recipients``) maps each refused address to
+    the server's ``(code, reply text)``. ``delivered``: the server took the
+    message for the other recipients (a partial refusal).
     """
 
-    def __init__(self, refused, message_id="", *, all_refused=False):
-        refused = dict(refused)
-        listed = ", ".join(
-            f"{addr} ({code} {_reply_text(reply)})" for addr, (code, reply) in refused.items()
-        )
-        prefix = "The server refused every recipient" if all_refused else (
-            f"The server refused {len(refused)} recipient(s)")
-        super().__init__(f"{prefix}: {listed}")
-        # After super(): smtplib's __init__ stores its single argument as .recipients.
-        self.refused = self.recipients = refused
+    def __init__(self, refused, message_id="", *, delivered=False):
+        self.refused = dict(refused)
+        self.recipients = self.refused
         self.message_id = message_id
-        self.all_refused = all_refused
+        self.delivered = delivered
+        super().__init__(self.refused)
+        self.args = (self.refused,)
 
     def __str__(self):
-        return self.args[0]
+        from .problems import explain
+
+        return explain(self)
 
 
 class ConfigurationIncomplete(DeliveryError, ConfigurationError):
@@ -83,6 +115,49 @@ class ConfigurationIncomplete(DeliveryError, ConfigurationError):
 
     def __str__(self):
         return self.args[0]  # not OSError's "[Errno ...]" form
+
+
+class ServerTimeout(DeliveryError, TimeoutError):
+    """A server reply did not arrive complete in time (or a deadline ran out)."""
+
+    def __init__(self, stage, timeout):
+        self.stage = stage
+        self.timeout = timeout
+        super().__init__(
+            f"The server timed out: its reply ({stage}) was not complete within the "
+            f"timeout of {timeout:g} s or the deadline of the message."
+        )
+
+    def __str__(self):
+        from .problems import explain
+
+        return explain(self)
+
+
+class NotAnSMTPServer(DeliveryError, smtplib.SMTPServerDisconnected):
+    """The peer did not answer like an SMTP server (its text is never quoted)."""
+
+    def __init__(self):
+        super().__init__("This service did not answer like an SMTP server.")
+
+    def __str__(self):
+        from .problems import explain
+
+        return explain(self)
+
+
+class ServerNotAllowed(DeliveryError, ConfigurationError):
+    """The configuration's server is not in SYMFONIA_MAIL["ALLOWED_SERVERS"]."""
+
+    def __init__(self, server):
+        self.server = server
+        super().__init__(
+            f"The SMTP server {server} is not in SYMFONIA_MAIL['ALLOWED_SERVERS']; only a "
+            "superuser can configure it."
+        )
+
+    def __str__(self):
+        return self.args[0]
 
 
 class InvalidAddress(DeliveryError):
@@ -153,12 +228,6 @@ class TransportNotAllowed(ConfigurationError):
     """The operation needs SMTP but the resolved configuration uses another transport."""
 
 
-def _reply_text(reply):
-    if isinstance(reply, bytes):
-        return reply.decode("utf-8", "replace")
-    return str(reply)
-
-
 class OAuthError(DeliveryError):
     """An OAuth2 access token could not be obtained, so nothing was sent.
 
@@ -187,8 +256,14 @@ class OAuthError(DeliveryError):
     def __str__(self):
         return self.args[0]
 
+    def provider_answer(self):
+        """Return what the identity platform said: error, AADSTS codes, description."""
+        codes = " ".join(f"AADSTS{code}" for code in self.error_codes)
+        head = " ".join(filter(None, (self.error, codes)))
+        return ": ".join(filter(None, (head, self.description))) or self.args[0]
 
-class OAuthLoginRefused(DeliveryError, smtplib.SMTPAuthenticationError):
+
+class OAuthLoginRefused(ServerReplyError, smtplib.SMTPAuthenticationError):
     """The SMTP server refused the XOAUTH2 login with a token the provider issued."""
 
     code = "oauth_login_refused"

@@ -82,7 +82,8 @@ def test_notify_failure_brings_back_a_bounce_naming_the_envelope_id(through_post
     postfix = through_postfix("OnFailure")
     began = time.monotonic()
     # Accepted at RCPT (local_recipient_maps is empty), then bounced by local delivery.
-    send_mail("Faktura FV/2/2026", "Dzień dobry.", None, ["nie-ma-takiego@localhost"])
+    # The "+" travels xtext-encoded in ORCPT (jan+2B...): Postfix decodes it back.
+    send_mail("Faktura FV/2/2026", "Dzień dobry.", None, ["nie-ma+takiego@localhost"])
     row = MailLog.objects.get()
     assert row.status == MailLog.Status.SENT  # the server took it; the bounce comes later
     assert row.dsn_requested == "FAILURE"
@@ -93,5 +94,20 @@ def test_notify_failure_brings_back_a_bounce_naming_the_envelope_id(through_post
     fields, [recipient] = delivery_status(report)
     assert recipient["Action"] == "failed"
     assert recipient["Status"] == "5.1.1"
-    assert recipient["Original-Recipient"].replace(" ", "") == "rfc822;nie-ma-takiego@localhost"
+    assert recipient["Original-Recipient"].replace(" ", "") == "rfc822;nie-ma+takiego@localhost"
     print(f"bounce after {elapsed:.2f} s")
+
+
+@pytest.mark.slow
+def test_a_postfix_that_cannot_start_fails_with_its_own_words():
+    """The fixture never skips: a Postfix that cannot listen raises with its log."""
+    import socket
+
+    from .postfix import PostfixError, start
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(PostfixError) as caught:
+            start(port=taken.getsockname()[1]).stop()
+    assert "Address already in use" in str(caught.value)

@@ -21,6 +21,8 @@ from .own_rows import OwnRowsMixin
 class GlobalMailConfigAdmin(MailSettingsAdmin):
     """The one global configuration: its changelist opens its change form."""
 
+    serves_oauth_callback = True  # the OAuth2 redirect URI of both configuration models
+
     form = GlobalMailConfigForm
     fieldsets = [*SMTP_FIELDSETS, (_("Company"), {"fields": ["company_name"]})]
 
