@@ -45,11 +45,11 @@ INTENDED = {
         "the deprecation warning names our class (ConfiguredEmailBackend), the test "
         "expects the name EmailBackend"),
     "test_auth_attempted": (
-        "login goes through our single-attempt, UTF-8 login() (smtp.py), which the "
-        "test's mock of smtplib.SMTP.login does not replace"),
+        "login is our own single-attempt, UTF-8 AUTH in the SMTP dialogue "
+        "(smtp_dialogue.py), which the test's mock of smtplib.SMTP.login does not replace"),
     "test_smtp_connection_uses_host_and_port": (
-        "the test mocks smtplib.SMTP; connections are made with our SMTP subclass "
-        "(one login attempt), so the mock is not called"),
+        "the test mocks smtplib.SMTP; we speak SMTP with our own dialogue (deadlines, "
+        "pipelining, one login attempt), so the mock is not called"),
     "test_reopen_replaces_partial_connection": (
         "a failed connection or login is not retried within one batch (providers lock "
         "mailboxes after a few failed logins), so no second partial connection exists"),
@@ -60,8 +60,8 @@ INTENDED = {
         "the test sets .connection to a mock; send_messages() starts its own session and "
         "closes it (the message without recipients is not sent: 0, logged as failed)"),
     "test_serialized_message_uses_crlf_line_ending": (
-        "the mocked sendmail() returns a Mock, which we read as refused recipients "
-        "(smtplib returns a dict); CRLF bytes are checked in tests/test_django_versions.py"),
+        "the test patches .connection.sendmail(); our .connection is the SMTP dialogue, "
+        "which has no sendmail() (CRLF bytes are checked in tests/test_django_versions.py)"),
 }
 
 
