@@ -21,6 +21,11 @@ class ConfigurationError(SymfoniaMailError, ImproperlyConfigured):
 class DeliveryError(SymfoniaMailError, smtplib.SMTPException):
     """A message could not be delivered to the SMTP server."""
 
+    def __str__(self) -> str:
+        # SMTPException is an OSError, whose __str__ shows "[Errno ...]" or a `filename`
+        # attribute ("[Errno None] None: 'a.csv'") instead of the message.
+        return str(self.args[0]) if self.args else super().__str__()
+
 
 class UnreadableSecretError(DeliveryError, ConfigurationError):
     """A stored password cannot be decrypted with FIELD_ENCRYPTION_KEY.
@@ -137,9 +142,6 @@ class ServerNotAllowed(DeliveryError, ConfigurationError):
             "superuser can configure it."
         )
 
-    def __str__(self):
-        return self.args[0]
-
 
 class InvalidAddress(DeliveryError):
     """A stored sender, CC or BCC value is not a list of e-mail addresses.
@@ -180,9 +182,6 @@ class UnfilledMacro(DeliveryError):
             "subject, body or template."
         )
 
-    def __str__(self):
-        return self.args[0]
-
 
 class InvalidMessageError(SymfoniaMailError, ValueError):
     """A message cannot be sent as given (e.g. control characters in a header)."""
@@ -198,11 +197,6 @@ class AttachmentProtectionError(DeliveryError):
             f"Attachment {filename!r} could not be password-protected ({reason}); "
             "the message was not sent."
         )
-
-    def __str__(self):
-        # SMTPException is an OSError, whose __str__ shows its `filename`
-        # attribute ("[Errno None] None: 'a.csv'") instead of the message.
-        return self.args[0]
 
 
 class TransportNotAllowed(ConfigurationError):
@@ -233,9 +227,6 @@ class OAuthError(DeliveryError):
         text = f"{reason} ({provider})" if provider else reason
         with translation.override("en"):  # log lines and MailLog are in English
             super().__init__(f"{text} {self.hint}".strip())
-
-    def __str__(self):
-        return self.args[0]
 
     def provider_answer(self):
         """Return what the identity platform said: error, AADSTS codes, description."""
