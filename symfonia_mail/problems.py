@@ -299,9 +299,9 @@ def what_happened(exc, *, lines=False):
     return text or type(exc).__name__
 
 
-def explain(exc):
+def explain(exc: BaseException) -> str:
     """Return what happened in *exc* plus the plain-language hint (one paragraph)."""
-    text = what_happened(exc)
+    text: str = what_happened(exc)
     code = _code_for(exc)
     if code == "smtp_error" and not isinstance(exc, _SERVER_REPLIES):
         return text  # our own errors (InvalidAddress…) say what to do themselves
