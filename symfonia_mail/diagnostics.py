@@ -65,6 +65,7 @@ from . import conf, macros, oauth, oauth_step, templates
 from .exceptions import (
     AuthenticationFailed,
     GreetingRefused,
+    InvalidAddress,
     MessageRefused,
     OAuthError,
     RecipientsRefused,
@@ -264,6 +265,12 @@ class _Run:
         """Report DSN, then send the test message: mail_from, rcpt_to, data."""
         plan = self.transport.dsn_plan()
         self.dsn_step(plan)
+        try:
+            self.config.check_addresses()  # stored values the admin form never saw
+        except InvalidAddress as exc:
+            self.fail(exc, "mail_from" if exc.field.startswith("sender") else "rcpt_to",
+                      seconds=0)
+            return False
         message = self.test_message()
         recipients = self.recipients()
         _from, _rcpts, data, _mid = envelope(message)
