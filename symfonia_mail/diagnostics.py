@@ -62,6 +62,7 @@ from django.utils import translation
 from django.utils.translation import gettext
 
 from . import conf, macros, oauth, oauth_step, templates
+from .context import UserLike
 from .exceptions import (
     AuthenticationFailed,
     GreetingRefused,
@@ -83,6 +84,7 @@ from .problems import (
     is_timeout,
     what_happened,
 )
+from .resolver import ResolvedConfig
 from .smtp import ConfigTransport, credential_for, notify_value
 from .smtp_report import FAILED, OK, SKIPPED, WARNING, SmtpTestReport, Step
 
@@ -107,7 +109,8 @@ _STEP_OF_ERROR = (
 )
 
 
-def run_smtp_test(config, *, user=None, language=None):
+def run_smtp_test(config: ResolvedConfig, *, user: UserLike = None,
+                  language: str | None = None) -> SmtpTestReport:
     """Send the test message through *config* step by step and return the report."""
     language = language or translation.get_language()
     report = SmtpTestReport(config, language)
