@@ -1,4 +1,4 @@
-"""A host project configured as symfonia_mail's DESIGN.md §2 shows (SQLite)."""
+"""A host project configured as symfonia_mail's README shows (SQLite)."""
 
 import os
 from pathlib import Path
@@ -58,7 +58,7 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 
-# symfonia_mail (DESIGN.md §2)
+# symfonia_mail (README "Adding it to a project")
 if django.VERSION >= (6, 1):
     # Django 6.1+: MAILERS replaces EMAIL_BACKEND; transport="system" uses its own alias.
     MAILERS = {
