@@ -13,7 +13,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 DJANGO_6 = django.VERSION >= (6, 0)
-HAS_MAILERS = django.VERSION >= (6, 1)
+DJANGO_61 = HAS_MAILERS = django.VERSION >= (6, 1)
 
 
 def message_bytes(email_message):
