@@ -222,7 +222,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
                 self._status.refused = signals.decode_refused(refused)
             row.status = MailLog.Status.PARTIAL
             row.refused_recipients = format_refused(refused)
-            row.error = f"Refused by the server: {row.refused_recipients}"
+            row.error = describe_error(RecipientsRefused(refused))  # replies and the hint
             self._log.add(row, secrets)
             if not self.fail_silently:
                 raise RecipientsRefused(refused, row.message_id, delivered=True)
