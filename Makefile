@@ -63,6 +63,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_single.py
+	$(PY) bench/bench_single.py --wal
 	$(PY) bench/bench_backend.py
 	$(PY) bench/bench_scale.py
 	$(PY) bench/bench_admin.py

@@ -17,7 +17,7 @@ from django.core.mail.utils import DNS_NAME
 from django.views.decorators.debug import sensitive_variables
 
 from . import conf, outbox, ratelimit, resolver, signals
-from .context import context_macros, current_user
+from .context import context_macros, current_user, user_pk
 from .exceptions import RecipientsRefused, SendCancelled
 from .maillog import LogBuffer, LogEntry, describe_error
 from .message import copy_message, envelope, prepare
@@ -344,7 +344,7 @@ def _chunks(messages, size):
 def _log_entry(message, user, config):
     """Start the log entry of *message*, sent as *user* through *config*."""
     return LogEntry(
-        scope=config.scope, config_user_id=config.user_id, sent_by_id=_pk(user),
+        scope=config.scope, config_user_id=config.user_id, sent_by_id=user_pk(user),
         transport=config.transport, server=config.server,
         subject=str(message.subject or "")[:2000],
     )
@@ -352,9 +352,3 @@ def _log_entry(message, user, config):
 
 def _is_django_smtp(backend):
     return type(backend) is django_smtp.EmailBackend
-
-
-def _pk(user):
-    if user is None or not getattr(user, "is_authenticated", True):
-        return None
-    return user if isinstance(user, int) else user.pk

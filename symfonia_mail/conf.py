@@ -10,13 +10,16 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+# The values of ZIP_ENCRYPTION: "aes" (WinZip AES-256, needs 7-Zip & co.) or
+# "zipcrypto" (weak, opens in the tools built into Windows and macOS).
+ZIP_ENCRYPTIONS = ("aes", "zipcrypto")
+
 DEFAULTS = {
     # Where transport="system" hands messages over (Symfonia's MAPI counterpart).
     "SYSTEM_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
     # Dotted path to callable(user) -> str | None giving a user's "person data".
     "PERSON_NAME": None,
-    # "aes" (WinZip AES-256, needs 7-Zip & co.) or "zipcrypto" (weak, opens everywhere).
-    "ZIP_ENCRYPTION": "aes",
+    "ZIP_ENCRYPTION": "aes",  # one of ZIP_ENCRYPTIONS
     # send_messages reads its input in chunks of this many messages; their MailLog
     # rows are written in one bulk insert per chunk.
     "LOG_BATCH_SIZE": 500,

@@ -14,6 +14,7 @@ from django.db import DatabaseError, router, transaction
 from django.utils import timezone
 
 from . import conf
+from .context import user_pk
 from .models import MailLog
 
 logger = logging.getLogger("symfonia_mail")
@@ -93,8 +94,7 @@ def record_test_run(report, config, user=None):
         error = "\n".join(line.strip() for line in report.step_lines(failure))
     entry = LogEntry(
         scope=config.scope, config_user_id=config.user_id,
-        sent_by_id=getattr(user, "pk", None) if getattr(user, "is_authenticated", False)
-        else None,
+        sent_by_id=user_pk(user),
         transport=config.transport, server=config.server or "",
         subject=report.headline()[:2000], status=status, kind=MailLog.Kind.TEST,
         error=error, sender=config.sender_email or "",

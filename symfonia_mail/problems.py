@@ -262,7 +262,7 @@ def _replies_of(exc):
     return [(0, reply_text(str(exc)))]
 
 
-def reply_text(value):
+def reply_text(value: object) -> str:
     """Return a server reply (bytes or str) as stripped text."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")

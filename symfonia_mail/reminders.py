@@ -80,7 +80,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from . import resolver
-from .context import UserLike
+from .context import UserLike, user_pk
 from .exceptions import RecipientsRefused, TransportNotAllowed
 from .maillog import redact
 from .models import ReminderRecord, Transport
@@ -387,7 +387,7 @@ class _Run:
         return claim(
             item.identity, digest, self.today, force=self.force,
             contractor_name=item.name[:255], documents="\n".join(sorted(numbers)),
-            sent_by_id=_user_pk(self.user), recipients=", ".join(emails),
+            sent_by_id=user_pk(self.user), recipients=", ".join(emails),
         )
 
     def build(self, item, documents, emails):
@@ -446,11 +446,3 @@ def _describe(exc):
         refused = format_refused(exc.recipients)
         return gettext("the server refused the address: %(refused)s") % {"refused": refused}
     return explain(exc)
-
-
-def _user_pk(user):
-    if isinstance(user, int):
-        return user
-    if user is None or not getattr(user, "is_authenticated", True):
-        return None
-    return user.pk

@@ -95,6 +95,7 @@ class DsnPlan:
 
     mail_options: list = field(default_factory=list)
     rcpt_options: list = field(default_factory=list)
+    orcpt: bool = False  # each RCPT TO also carries ORCPT=rfc822;<its address>
     dsn_requested: str = ""  # the NOTIFY= value sent, "" when none
     envelope_id: str = ""
     note: str = ""
@@ -176,6 +177,7 @@ class ConfigTransport:
         plan.dsn_requested = notify
         plan.mail_options = ["RET=HDRS", f"ENVID={plan.envelope_id}"]
         plan.rcpt_options = [f"NOTIFY={notify}"]
+        plan.orcpt = True  # RFC 3461 §4.2: reports then name the address we sent to
         return plan
 
     def deliver(self, from_addr, recipients, data, plan=None):
@@ -187,7 +189,7 @@ class ConfigTransport:
             with dialogue.within(message_deadline(self.config.timeout, len(recipients),
                                                   len(data))):
                 result = dialogue.send(from_addr, recipients, data,
-                                       plan.mail_options, plan.rcpt_options)
+                                       plan.mail_options, plan.rcpt_options, orcpt=plan.orcpt)
         except BaseException:
             self.failed_stage = dialogue.stage
             if dialogue.sock is None:  # the dialogue closed it: reconnect next time

@@ -205,8 +205,11 @@ class Dialogue:
                                                            decode_challenge(reply.text)))
         raise smtplib.SMTPException("Server AUTH mechanism did not finish.")
 
-    def send(self, from_addr, recipients, data, mail_options=(), rcpt_options=()):
+    def send(self, from_addr, recipients, data, mail_options=(), rcpt_options=(), *,
+             orcpt=False):
         """Run one transaction; return a Transaction (partial refusals in ``refused``).
+
+        *orcpt*: add each recipient's own ``ORCPT=`` (DSN) to its RCPT TO.
 
         Raise SenderRefused, RecipientsRefused (none accepted) or MessageRefused
         exactly as smtplib's sendmail() would, pipelined or not.
@@ -214,8 +217,9 @@ class Dialogue:
         if not recipients:
             raise ValueError("A message needs at least one recipient.")
         commands = [("mail", "", _command("MAIL FROM:", from_addr, mail_options))]
-        commands += [("rcpt", addr, _command("RCPT TO:", addr, rcpt_options))
-                     for addr in recipients]
+        commands += [("rcpt", addr, _command(
+            "RCPT TO:", addr, (*rcpt_options, orcpt_option(addr)) if orcpt else rcpt_options))
+            for addr in recipients]
         commands.append(("data", "", "DATA"))
         payload = _dot_stuffed(data)  # before any write: a bad message sends nothing
         result = Transaction(pipelined=self.pipelining and self.has("pipelining"))
@@ -422,6 +426,16 @@ def _features(lines):
         name, _sp, params = line.partition(" ")
         features[name.lower()] = params.strip()
     return features
+
+
+def orcpt_option(address):
+    """Return the ORCPT parameter that names *address* in delivery reports (RFC 3461 §4.2)."""
+    # RFC 3461 §4: xtext — "+", "=" and bytes outside "!".."~" are written as "+HH".
+    encoded = "".join(
+        chr(byte) if 0x21 <= byte <= 0x7E and byte not in b"+=" else f"+{byte:02X}"
+        for byte in address.encode("utf-8")
+    )
+    return f"ORCPT=rfc822;{encoded}"
 
 
 def _command(verb, address, options):
