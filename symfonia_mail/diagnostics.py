@@ -62,6 +62,7 @@ from django.utils import translation
 from django.utils.translation import gettext
 
 from . import conf, macros, oauth, oauth_step, templates
+from .allowed import is_restricted, server_allowed
 from .exceptions import (
     AuthenticationFailed,
     GreetingRefused,
@@ -71,7 +72,6 @@ from .exceptions import (
     SenderRefused,
     UnreadableSecretError,
 )
-from .allowed import is_restricted, server_allowed
 from .maillog import record_test_run
 from .message import envelope
 from .problems import (
