@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from . import conf, ratelimit, resolver, signals, taskq
 from .backends import ConfiguredEmailBackend
-from .exceptions import RecipientsRefused
+from .exceptions import OAuthError, RecipientsRefused
 from .maillog import describe_error, redact
 from .models import MailLog, OutboxMessage, UserMailConfig
 from .problems import format_refused as _format_refused
@@ -143,6 +143,11 @@ def attempt(outbox):
                        refused_replies=signals.decode_refused(exc.recipients))
     except smtplib.SMTPResponseException as exc:
         status = Status.RETRY if 400 <= exc.smtp_code < 500 else Status.FAILED
+        return Outcome(status, redact(describe_error(exc), secrets))
+    except OAuthError as exc:
+        # Only an unreachable identity platform passes; revoked consent or an expired
+        # secret needs a person (the admin shows the connection as broken).
+        status = Status.RETRY if exc.code == "oauth_unreachable" else Status.FAILED
         return Outcome(status, redact(describe_error(exc), secrets))
     except TEMPORARY_ERRORS as exc:
         if getattr(transport, "failed_stage", "") == "message":

@@ -63,9 +63,11 @@ from django.utils.translation import gettext
 
 from . import conf, macros, oauth, oauth_step, templates
 from .allowed import is_restricted, server_allowed
+from .context import UserLike
 from .exceptions import (
     AuthenticationFailed,
     GreetingRefused,
+    InvalidAddress,
     MessageRefused,
     OAuthError,
     RecipientsRefused,
@@ -83,6 +85,7 @@ from .problems import (
     is_timeout,
     what_happened,
 )
+from .resolver import ResolvedConfig
 from .smtp import ConfigTransport, credential_for, notify_value
 from .smtp_report import FAILED, OK, SKIPPED, WARNING, SmtpTestReport, Step
 
@@ -107,7 +110,8 @@ _STEP_OF_ERROR = (
 )
 
 
-def run_smtp_test(config, *, user=None, language=None):
+def run_smtp_test(config: ResolvedConfig, *, user: UserLike = None,
+                  language: str | None = None) -> SmtpTestReport:
     """Send the test message through *config* step by step and return the report."""
     language = language or translation.get_language()
     report = SmtpTestReport(config, language)
@@ -265,6 +269,12 @@ class _Run:
         """Report DSN, then send the test message: mail_from, rcpt_to, data."""
         plan = self.transport.dsn_plan()
         self.dsn_step(plan)
+        try:
+            self.config.check_addresses()  # stored values the admin form never saw
+        except InvalidAddress as exc:
+            self.fail(exc, "mail_from" if exc.field.startswith("sender") else "rcpt_to",
+                      seconds=0)
+            return False
         message = self.test_message()
         recipients = self.recipients()
         _from, _rcpts, data, _mid = envelope(message)

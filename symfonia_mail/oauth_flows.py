@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from . import conf, oauth, resolver
 from .exceptions import OAuthError
 from .models import AuthMethod, GlobalMailConfig, UserMailConfig
+from .oauth_codes import checked_answer
 
 SESSION_KEY = "symfonia_mail_oauth"
 MAX_AGE = 600  # seconds a started sign-in stays valid
@@ -118,7 +119,7 @@ def finish(request, pending, obj):
 
 def _checked(answer, provider):
     try:
-        return oauth.checked_answer(answer, provider)
+        return checked_answer(answer, provider)
     except OAuthError as exc:
         raise FlowError(str(exc)) from None
 

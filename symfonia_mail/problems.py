@@ -183,16 +183,9 @@ def classify(exc):
 def _code_for(exc):
     if isinstance(exc, OAuthError | OAuthLoginRefused):
         return exc.code
-    if isinstance(exc, ServerNotAllowed):
-        return "server_not_allowed"
-    if isinstance(exc, NotAnSMTPServer):
-        return "not_smtp"
-    if isinstance(exc, ServerTimeout):
-        return "timeout"
-    if isinstance(exc, UnreadableSecretError):
-        return "unreadable_password"
-    if isinstance(exc, UnicodeError):
-        return "non_ascii_text"
+    for kind, code in _OWN_CODES:
+        if isinstance(exc, kind):
+            return code
     if isinstance(exc, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused):
         return _code_for_reply(exc)
     if isinstance(exc, smtplib.SMTPNotSupportedError):
@@ -211,15 +204,26 @@ def _code_for(exc):
         if reason in ("WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE"):
             return "tls_mismatch"
         return "tls_error"
-    if isinstance(exc, socket.gaierror):
-        return "dns_not_found"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection_refused"
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    if isinstance(exc, ConnectionError):
-        return "disconnected"
+    for kind, code in _NETWORK_CODES:
+        if isinstance(exc, kind):
+            return code
     return "network_error"
+
+
+# First match wins: subclasses before their bases.
+_OWN_CODES = (
+    (ServerNotAllowed, "server_not_allowed"),
+    (NotAnSMTPServer, "not_smtp"),
+    (ServerTimeout, "timeout"),
+    (UnreadableSecretError, "unreadable_password"),
+    (UnicodeError, "non_ascii_text"),
+)
+_NETWORK_CODES = (
+    (socket.gaierror, "dns_not_found"),
+    (ConnectionRefusedError, "connection_refused"),
+    (TimeoutError, "timeout"),
+    (ConnectionError, "disconnected"),
+)
 
 
 def is_timeout(exc):
@@ -298,9 +302,9 @@ def what_happened(exc, *, lines=False):
     return text or type(exc).__name__
 
 
-def explain(exc):
+def explain(exc: BaseException) -> str:
     """Return what happened in *exc* plus the plain-language hint (one paragraph)."""
-    text = what_happened(exc)
+    text: str = what_happened(exc)
     code = _code_for(exc)
     if code == "smtp_error" and not isinstance(exc, _SERVER_REPLIES):
         return text  # our own errors (InvalidAddress…) say what to do themselves
