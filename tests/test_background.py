@@ -263,3 +263,22 @@ def test_synchronous_sending_is_unchanged_without_the_setting(smtp_server):
     send_mail("s", "b", None, ["client@example.com"])
     assert MailLog.objects.get().status == "sent" and not OutboxMessage.objects.exists()
 
+
+
+def test_a_worker_reuses_its_connection_for_the_next_message(dummy_tasks, make_smtp_server,
+                                                             send):
+    from .smtpd import RecordingHandler
+
+    class CountingHandler(RecordingHandler):
+        greetings = 0
+
+        async def handle_EHLO(self, server, session, envelope, hostname, responses):
+            self.greetings += 1
+            return await super().handle_EHLO(server, session, envelope, hostname, responses)
+
+    server = make_smtp_server(tls=None, handler=CountingHandler(dsn=True))
+    set_global(server, security="none", username="", password="")
+    for number in range(3):
+        send(f"s{number}", "b", None, ["client@example.com"])
+    assert run_ready_tasks(dummy_tasks) == ["sent"] * 3
+    assert len(server.messages) == 3 and server.handler.greetings == 1  # one connection
