@@ -32,7 +32,9 @@ Public API (the admin, the ``symfonia_mail_test`` command; nothing here saves):
 
 ``Step``
     ``.name``: ``configuration`` (only when the configuration itself is
-    unusable: incomplete, unreadable password), ``connect``, ``ehlo``,
+    unusable: incomplete, unreadable password), ``token`` (OAuth2 sign-in
+    only: the access token acquired, refreshed or reused, or the identity
+    platform's error code), ``connect``, ``ehlo``,
     ``starttls`` (security=starttls only), ``login``, ``dsn``, ``mail_from``,
     ``rcpt_to``, ``data``; or ``system`` alone for transport=system.
     ``.label`` (translated), ``.status`` (``ok``, ``warning``, ``skipped``,
@@ -61,8 +63,8 @@ from django.core.mail.utils import DNS_NAME
 from django.utils import translation
 from django.utils.translation import gettext
 
-from . import conf, macros, smtp, templates
-from .exceptions import UnreadableSecretError
+from . import conf, macros, oauth, oauth_step, smtp, templates
+from .exceptions import OAuthError, UnreadableSecretError
 from .maillog import record_test_run
 from .problems import (
     CODES,
@@ -162,6 +164,8 @@ class _Run:
             self.step("system", self.send_system)
             return
         try:
+            if self.config.auth_method != "password":
+                self.step("token", self.token, lambda: oauth_step.detail(self.config))
             self.step("connect", self.connect, f"{self.config.host}:{self.config.port}")
             self.step("ehlo", self.ehlo)
             if self.config.security == "starttls":
@@ -209,6 +213,8 @@ class _Run:
         return ""
 
     def describe(self, exc):
+        if isinstance(exc, OAuthError):
+            return exc.provider_answer()
         if isinstance(exc, smtplib.SMTPRecipientsRefused):
             return "\n".join(f"{addr}: {code} {reply_text(reply)}"
                              for addr, (code, reply) in exc.recipients.items())
@@ -226,7 +232,7 @@ class _Run:
         code = ""
         if not config.sender_email or (config.transport != "system" and not config.host):
             code = "configuration_incomplete"
-        elif config.username:
+        elif config.username and config.auth_method == "password":
             try:
                 config.checked_password()
             except UnreadableSecretError:
@@ -281,10 +287,18 @@ class _Run:
         return {"detail": self.tls_description(),
                 "reply": f"{code} {reply_text(reply)}\n{ehlo_code} {reply_text(ehlo_reply)}"}
 
+    def token(self):
+        """Get the OAuth2 access token the login will use (cached for it)."""
+        grant = oauth.access_token(self.config)
+        self.redact = oauth_step.redactor(self.redact, grant, self.config)
+        return oauth_step.outcome(self.config, grant)
+
     def login_detail(self):
         """Return "MECHANISM, username": the one mechanism the backend's login() uses."""
         offered = self.connection.esmtp_features.get("auth", "").upper().split()
         mechanism = next((m for m in self.connection.preferred_auths if m in offered), None)
+        if self.config.auth_method != "password":
+            mechanism = "XOAUTH2"
         return f"{mechanism or '-'}, {self.config.username}"
 
     def login(self):
@@ -294,7 +308,9 @@ class _Run:
                     "detail": gettext("no user name: sending without login")}
         # The backend's login(): one mechanism only. smtplib's own would try PLAIN,
         # then LOGIN: two failed logins per attempt, and providers lock mailboxes.
-        code, reply = self.connection.login(config.username, config.checked_password())
+        # OAuth2: the token the token step reported; refused, it is reported, not replaced.
+        code, reply = self.connection.login(config.username,
+                                            smtp.login_secret(config, retry=False))
         outcome = {"detail": self.login_detail(), "reply": f"{code} {reply_text(reply)}"}
         if config.security == "none":
             outcome.update(status=WARNING, code="plaintext_login")

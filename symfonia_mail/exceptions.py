@@ -157,6 +157,12 @@ class OAuthError(DeliveryError):
     def __str__(self):
         return self.args[0]
 
+    def provider_answer(self):
+        """Return what the identity platform said: error, AADSTS codes, description."""
+        codes = " ".join(f"AADSTS{code}" for code in self.error_codes)
+        head = " ".join(filter(None, (self.error, codes)))
+        return ": ".join(filter(None, (head, self.description))) or self.args[0]
+
 
 class OAuthLoginRefused(DeliveryError, smtplib.SMTPAuthenticationError):
     """The SMTP server refused the XOAUTH2 login with a token the provider issued."""

@@ -9,9 +9,9 @@ from django.utils.translation import gettext_lazy as _
 from . import kinds
 from .fields import UnreadableSecret
 from .macros import MACROS, unknown_macros
-from .models import GlobalMailConfig, MessageTemplate, Scope, UserMailConfig
+from .models import AuthMethod, GlobalMailConfig, MessageTemplate, Scope, UserMailConfig
 from .validators import is_html, validate_body_size
-from .widgets import DsnNotifyField, ScopeSelect, SecretInput
+from .widgets import DsnNotifyField, OAuthConnectionWidget, ScopeSelect, SecretInput
 
 
 def kind_warnings(key, subject, body):
@@ -115,11 +115,12 @@ class MessageTemplateForm(forms.ModelForm):
 
 # --- mail configuration forms ------------------------------------------------
 
-SECRET_FIELDS = ("password", "attachment_password")
+SECRET_FIELDS = ("password", "attachment_password", "oauth_client_secret")
 SETTINGS_FIELDS = [
     "transport", "host", "port", "security", "verify_certificate", "ca_certificates",
-    "timeout_ms", "username",
-    "password", "sender_email", "sender_name", "cc", "bcc", "dsn_notify", "attachment_password",
+    "timeout_ms", "auth_method", "username",
+    "password", "oauth_tenant", "oauth_client_id", "oauth_client_secret",
+    "sender_email", "sender_name", "cc", "bcc", "dsn_notify", "attachment_password",
 ]
 
 
@@ -140,6 +141,25 @@ def secret_state(instance, name, *, editable=True):
         return _("A value is stored (entered by %(user)s). Leave the field empty to keep it.") % (
             user)
     return _("A value is stored (entered by %(user)s).") % user
+
+
+def oauth_connection_state(instance):
+    """Return a sentence: how this configuration signs in with OAuth2, and whether it works."""
+    method = getattr(instance, "auth_method", AuthMethod.PASSWORD)
+    if method == AuthMethod.PASSWORD:
+        return _("Not used: the sign-in method is the password.")
+    if instance.oauth_problem:
+        from .problems import CODES
+
+        code, _space, answer = instance.oauth_problem.partition(" ")
+        return format_lazy("{} ({}) {}", _("Broken: the last sign-in failed."), answer,
+                           CODES.get(code, ""))
+    if instance.oauth_refresh_token:
+        return _("Connected as %(account)s.") % {
+            "account": instance.oauth_account or instance.username}
+    if method == AuthMethod.MICROSOFT365 and instance.oauth_client_secret:
+        return _("Unattended sign-in with the client secret (no account connected).")
+    return _("Not connected.")
 
 
 class MailSettingsForm(forms.ModelForm):
@@ -170,12 +190,25 @@ class MailSettingsForm(forms.ModelForm):
         help_text=format_lazy("{} {}", GlobalMailConfig._meta.get_field(
             "attachment_password").help_text, _("Leave empty to keep the stored password.")),
     )
+    oauth_client_secret = forms.CharField(
+        label=capfirst(_("OAuth2 client secret")), required=False, strip=False,
+        widget=SecretInput,
+        help_text=_("The value of the application's client secret (not its ID). Never shown "
+                    "on this page; leave empty to keep the stored one. Microsoft 365: with a "
+                    "secret and no connected account, the application signs in unattended."),
+    )
+    clear_oauth_client_secret = forms.BooleanField(
+        label=_("Clear the stored client secret"), required=False)
+    oauth_connection = forms.CharField(
+        label=capfirst(_("connection")), required=False, disabled=True,
+        widget=OAuthConnectionWidget)
     clear_attachment_password = forms.BooleanField(
         label=_("Clear the stored attachment password"), required=False,
         help_text=_("Attachments are then sent unprotected."),
     )
 
     editor = None
+    oauth_connect_url = oauth_disconnect_url = oauth_redirect_uri = ""
 
     @staticmethod
     def show_url_for(name):
@@ -191,6 +224,17 @@ class MailSettingsForm(forms.ModelForm):
                 widget = self.fields[name].widget
                 widget.state = secret_state(self.instance, name)
                 widget.show_url = self.show_url_for(name)
+        if "auth_method" in self.fields:
+            self.fields["auth_method"].required = False
+        if "oauth_connection" in self.fields:
+            self.fields["oauth_connection"].widget.set_state(
+                self.instance, connect_url=self.oauth_connect_url,
+                disconnect_url=self.oauth_disconnect_url, redirect_uri=self.oauth_redirect_uri)
+
+    def clean_auth_method(self):
+        # A form posted without the field (an older client) keeps the stored method.
+        return self.cleaned_data.get("auth_method") or self.instance.auth_method or (
+            AuthMethod.PASSWORD)
 
     def clean(self):
         cleaned = super().clean()
@@ -213,7 +257,40 @@ class MailSettingsForm(forms.ModelForm):
             else:
                 cleaned[name] = stored
         self._check_password_follows_server(cleaned)
+        self._check_oauth_follows_server(cleaned)
         return cleaned
+
+    # A connected account is bound to the application and mailbox it signed in for.
+    OAUTH_BOUND_TO = ("auth_method", "oauth_tenant", "oauth_client_id")
+
+    def _check_oauth_follows_server(self, cleaned):
+        """Keep OAuth2 credentials with the server and application they were set up for.
+
+        An access token opens the mailbox for an hour: whoever may edit the form
+        must not point the server at one they control and read the token from
+        the login. A client secret must then be typed again; a connected
+        account is dropped (connecting again needs the account's own sign-in).
+        """
+        instance = self.instance
+        self.drop_oauth_connection = False
+        if instance.pk is None:
+            return
+        def moved(names):
+            return [name for name in names if name in cleaned and name in self.fields
+                    and not self.fields[name].disabled
+                    and str(cleaned[name]) != str(getattr(instance, name))]
+        server_moved = moved(self.PASSWORD_BOUND_TO)
+        if instance.oauth_refresh_token and (server_moved or moved(self.OAUTH_BOUND_TO)):
+            self.drop_oauth_connection = True
+        secret_stored = bool(getattr(instance, "oauth_client_secret", ""))
+        if (server_moved and secret_stored and "oauth_client_secret" in self.fields
+                and not self.fields["oauth_client_secret"].disabled
+                and "oauth_client_secret" not in self.secret_changes
+                and cleaned.get("auth_method", instance.auth_method) != "password"):
+            self.add_error("oauth_client_secret", _(
+                "You changed the server, port, security, certificate check or user name: enter "
+                "the client secret again. Stored OAuth2 credentials are only used with the "
+                "server they were entered for."))
 
     # Where the SMTP password goes: changing any of these must not carry it along.
     # verify_certificate too: with checks off, whoever impersonates the server gets the password.
@@ -249,6 +326,12 @@ class MailSettingsForm(forms.ModelForm):
             if editor is not None and not getattr(editor, "pk", None):
                 editor = None
             setattr(self.instance, f"{name}_set_by", editor)
+        if getattr(self, "drop_oauth_connection", False):
+            self.instance.oauth_refresh_token = ""
+            self.instance.oauth_account = ""
+        if self.secret_changes.get("oauth_client_secret") or getattr(
+                self, "drop_oauth_connection", False):
+            self.instance.oauth_problem = ""  # the next token request says what is wrong now
 
 
 class GlobalMailConfigForm(MailSettingsForm):
@@ -310,8 +393,8 @@ class UserMailConfigForm(MailSettingsForm):
             if name in ("user", "scope", "showing"):
                 continue
             self._errors.pop(name, None)  # a typo in a value that is not saved blocks nothing
-            if name.startswith("clear_"):
-                cleaned[name] = False
+            if name.startswith("clear_") or name == "oauth_connection":
+                cleaned[name] = False if name.startswith("clear_") else ""
                 continue
             value = getattr(stored, name)
             if name in typed and not self.fields[name].disabled and (

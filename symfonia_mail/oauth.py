@@ -16,6 +16,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass, replace
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -60,10 +61,10 @@ class Grant:
         return f"<Grant {self.how} {self.flow} expires_in={self.expires_in}>"
 
 
-_cache = {}  # cache key -> Grant
-_locks = {}
+_cache: dict[tuple[object, ...], Grant] = {}  # cache key -> Grant
+_locks: dict[tuple[object, ...], threading.Lock] = {}
 _locks_guard = threading.Lock()
-_apps = {}  # (authority, client id, secret digest) -> MSAL application
+_apps: dict[tuple[object, ...], Any] = {}  # (authority, client id, secret digest) -> MSAL app
 
 
 def _digest(secret):
@@ -98,7 +99,8 @@ def access_token(config, *, force=False, record=False):
         except OAuthError as exc:
             _cache.pop(key, None)
             if record:
-                _rows(config).update(oauth_problem=str(exc)[:2000])
+                # "code answer": the admin shows the code's hint in the reader's language.
+                _rows(config).update(oauth_problem=f"{exc.code} {exc.provider_answer()}"[:2000])
             raise
         if grant is not None or new.flow == "refresh_token":
             new = replace(new, how="refreshed")
@@ -251,7 +253,7 @@ def _microsoft_app_token(config):
         result = app.acquire_token_for_client(scopes=[MICROSOFT_APP_SCOPE])
     except OSError as exc:
         raise _unreachable(exc) from None
-    return _checked(result, "Microsoft")
+    return checked_answer(result, "Microsoft")
 
 
 def _microsoft_refresh(config, token):
@@ -260,7 +262,7 @@ def _microsoft_refresh(config, token):
         result = app.acquire_token_by_refresh_token(token, scopes=[MICROSOFT_DELEGATED_SCOPE])
     except OSError as exc:
         raise _unreachable(exc) from None
-    return _checked(result, "Microsoft")
+    return checked_answer(result, "Microsoft")
 
 
 # --- Google (a plain token request) -----------------------------------------------
@@ -279,7 +281,7 @@ def google_token_request(config, fields):
         answer = response.json()
     except ValueError:
         answer = {"error": f"HTTP {response.status_code}"}
-    return _checked(answer, "Google")
+    return checked_answer(answer, "Google")
 
 
 def _google_refresh(config, token):
@@ -293,7 +295,7 @@ def _unreachable(exc):
                       f"The sign-in service could not be reached ({type(exc).__name__}).")
 
 
-def _checked(answer, provider):
+def checked_answer(answer, provider):
     """Return *answer* when it holds an access token, else raise OAuthError for it."""
     if isinstance(answer, dict) and answer.get("access_token"):
         return answer
@@ -334,9 +336,10 @@ def problem_code(error, codes):
 class XOAuth2Credential:
     """Stands in for the password: the login asks it for a fresh access token."""
 
-    def __init__(self, config, *, record=False):
+    def __init__(self, config, *, record=False, retry=True):
         self.config = config
         self.record = record
+        self.retry = retry  # False: a refused token is reported, not replaced (Test SMTP)
         self.grant = None
 
     def __bool__(self):

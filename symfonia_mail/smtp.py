@@ -93,7 +93,8 @@ class _SingleLoginMixin:
                 return self.auth("XOAUTH2", lambda challenge=None, a=answer: "" if challenge
                                  else a)
             except smtplib.SMTPAuthenticationError as exc:
-                if attempt or credential.grant.how != "cached":
+                if attempt or credential.grant.how != "cached" or not credential.retry:
+                    oauth.forget(credential.config)  # the next login asks for a new one
                     raise OAuthLoginRefused(exc.smtp_code, exc.smtp_error) from None
         raise AssertionError("unreachable")
 
@@ -117,11 +118,11 @@ class SMTPSSLConnection(_SingleLoginMixin, smtplib.SMTP_SSL):
 
 
 @sensitive_variables("config")
-def login_secret(config, *, record=False):
+def login_secret(config, *, record=False, retry=True):
     """Return what login() sends for *config*: its password, or an XOAUTH2 credential."""
     if config.auth_method == AuthMethod.PASSWORD:
         return config.checked_password()
-    return oauth.XOAuth2Credential(config, record=record)
+    return oauth.XOAuth2Credential(config, record=record, retry=retry)
 
 
 def tls_context(verify=True, ca_certificates=""):

@@ -17,6 +17,7 @@ from .problems import CODES, HELP_URLS
 
 LABELS = {
     "configuration": _("Configuration"),
+    "token": _("Access token (OAuth2)"),
     "connect": _("Connect"),
     "ehlo": _("Greeting (EHLO)"),
     "starttls": _("STARTTLS"),

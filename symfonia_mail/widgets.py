@@ -109,3 +109,58 @@ class ScopeSelect(forms.Select):
     """
 
     template_name = "admin/symfonia_mail/widgets/scope_select.html"
+
+
+class OAuthConnectionWidget(forms.Widget):
+    """The OAuth2 connection: its state, Connect/Disconnect buttons, the redirect URI.
+
+    The buttons submit the change form (CSRF token included) to the POST-only
+    connect/disconnect admin views (``formaction``); nothing of the form is saved.
+    """
+
+    CONNECT_LABELS = {
+        "microsoft365": _("Connect Microsoft account"),
+        "google": _("Connect Google account"),
+    }
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs)
+        self.state = ""
+        self.method = ""
+        self.connected = False
+        self.connect_url = self.disconnect_url = self.redirect_uri = ""
+
+    def __deepcopy__(self, memo):
+        copy = super().__deepcopy__(memo)
+        copy.__dict__.update({k: v for k, v in self.__dict__.items() if k != "attrs"})
+        return copy
+
+    def set_state(self, instance, *, connect_url, disconnect_url, redirect_uri):
+        from .forms import oauth_connection_state
+
+        self.state = oauth_connection_state(instance)
+        self.method = getattr(instance, "auth_method", "")
+        self.connected = bool(getattr(instance, "oauth_refresh_token", ""))
+        self.connect_url, self.disconnect_url = connect_url, disconnect_url
+        self.redirect_uri = redirect_uri
+
+    def render(self, name, value, attrs=None, renderer=None):
+        from django.utils.html import format_html, format_html_join
+
+        buttons = []
+        if self.connect_url:
+            for method, label in self.CONNECT_LABELS.items():
+                buttons.append((self.connect_url, "_oauth_connect", method, label))
+        if self.disconnect_url and self.connected:
+            buttons.append((self.disconnect_url, "_oauth_disconnect", "",
+                            _("Disconnect account")))
+        buttons_html = format_html_join(
+            " ", '<button type="submit" class="button symfonia-oauth-button" formaction="{}" '
+            'formnovalidate name="{}" data-auth-method="{}">{}</button>', buttons)
+        redirect = format_html(
+            '<div class="help">{} <code class="symfonia-redirect-uri">{}</code></div>',
+            _("Redirect URI to register for the application:"),
+            self.redirect_uri) if self.redirect_uri else ""
+        return format_html(
+            '<div class="symfonia-oauth" id="{}"><p class="symfonia-oauth-state">{}</p>'
+            '<p>{}</p>{}</div>', (attrs or {}).get("id", ""), self.state, buttons_html, redirect)

@@ -4,6 +4,7 @@ import os
 
 import pytest
 import trustme
+from django.utils import translation
 
 from symfonia_mail import resolver
 
@@ -80,6 +81,13 @@ def global_config(db, smtp_server):
     config.full_clean()
     config.save()
     return config
+
+
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in LANGUAGE_CODE: a request's Accept-Language stays active after it."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

@@ -148,8 +148,8 @@ class Postfix:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start():
-    """Configure and start a private Postfix on a free port of 127.0.0.1; return it."""
+def start(port=None):
+    """Configure and start a private Postfix on 127.0.0.1 (default: a free port); return it."""
     if _binary() is None:
         raise PostfixError("Postfix is not installed; `make test` installs it (TEST_APT).")
     if os.geteuid() != 0:
@@ -162,7 +162,7 @@ def start():
     # live in the queue directory (a Unix socket path has at most 107 bytes).
     root = Path(tempfile.mkdtemp(prefix="symfonia-postfix-"))
     root.chmod(0o755)
-    instance = Postfix(root, free_port())
+    instance = Postfix(root, port or free_port())
     for name in ("etc", "queue", "data", f"mail/{DOMAIN}"):
         (root / name).mkdir(parents=True)
     os.chown(root / "data", postfix_user.pw_uid, postfix_user.pw_gid)

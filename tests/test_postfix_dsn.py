@@ -95,3 +95,18 @@ def test_notify_failure_brings_back_a_bounce_naming_the_envelope_id(through_post
     assert recipient["Status"] == "5.1.1"
     assert recipient["Original-Recipient"].replace(" ", "") == "rfc822;nie-ma-takiego@localhost"
     print(f"bounce after {elapsed:.2f} s")
+
+
+@pytest.mark.slow
+def test_a_postfix_that_cannot_start_fails_with_its_own_words():
+    """The fixture never skips: a Postfix that cannot listen raises with its log."""
+    import socket
+
+    from .postfix import PostfixError, start
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(PostfixError) as caught:
+            start(port=taken.getsockname()[1]).stop()
+    assert "Address already in use" in str(caught.value)

@@ -28,19 +28,24 @@ from .. import certificates, diagnostics, resolver
 from ..fields import UnreadableSecret
 from ..forms import SECRET_FIELDS, secret_state
 from ..models import Scope
+from .oauth import OAuthAdminMixin
 
 if TYPE_CHECKING:  # django-stubs' name for the shape of ModelAdmin.fieldsets
     from django.contrib.admin.options import _FieldsetSpec
 
-ADMIN_MEDIA_JS = ["symfonia_mail/admin.js"]
+ADMIN_MEDIA_JS = ["symfonia_mail/admin.js", "symfonia_mail/admin_oauth.js"]
 ADMIN_MEDIA_CSS = {"all": ["symfonia_mail/admin.css"]}
 
 SMTP_FIELDSETS: "_FieldsetSpec" = [
     (_("Transport"), {"fields": ["transport"]}),
     (_("SMTP access"), {"fields": [
         "host", "port", "security", "verify_certificate", "ca_certificates",
-        "ca_certificates_info", "timeout_ms", "username",
-        "password", "clear_password",
+        "ca_certificates_info", "timeout_ms",
+    ]}),
+    (_("Sign-in"), {"fields": [
+        "auth_method", "username", "password", "clear_password", "oauth_tenant",
+        "oauth_client_id", "oauth_client_secret", "clear_oauth_client_secret",
+        "oauth_connection",
     ]}),
     (_("Sender"), {"fields": ["sender_email", "sender_name", "cc", "bcc"]}),
     (_("Delivery notifications"), {"fields": ["dsn_notify"]}),
@@ -99,11 +104,12 @@ def _wants_json(request):
     return "application/json" in request.headers.get("Accept", "")
 
 
-class MailSettingsAdmin(TranslatedHistoryMixin, admin.ModelAdmin):
+class MailSettingsAdmin(OAuthAdminMixin, TranslatedHistoryMixin, admin.ModelAdmin):
     """What both configuration admins share: secrets, Test SMTP, Reload, Show."""
 
     change_form_template = "admin/symfonia_mail/mailsettings_change_form.html"
-    readonly_fields = ["password_state", "attachment_password_state", "ca_certificates_info"]
+    readonly_fields = ["password_state", "attachment_password_state", "ca_certificates_info",
+                       "oauth_client_secret_state", "oauth_connection_state"]
     # True: a scope selector with its Reload button. The global page has no scope to
     # choose, so no Reload either (it would only throw unsaved changes away).
     has_scope = False
@@ -145,7 +151,7 @@ class MailSettingsAdmin(TranslatedHistoryMixin, admin.ModelAdmin):
             # A view-only page displays field values: show secrets' state, not secrets.
             for _name, options in fieldsets:
                 options["fields"] = [
-                    f"{f}_state" if f in SECRET_FIELDS else f
+                    f"{f}_state" if f in (*SECRET_FIELDS, "oauth_connection") else f
                     for f in options["fields"]
                     if not f.startswith("clear_") and f != "showing"
                 ]

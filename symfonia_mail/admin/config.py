@@ -14,11 +14,14 @@ from .. import diagnostics, resolver
 from ..forms import GlobalMailConfigForm, UserMailConfigForm
 from ..models import GlobalMailConfig, Scope, UserMailConfig
 from .base import SCOPE_SHORT, SMTP_FIELDSETS, MailSettingsAdmin, ScopeFilter
+from .own_rows import OwnRowsMixin
 
 
 @admin.register(GlobalMailConfig)
 class GlobalMailConfigAdmin(MailSettingsAdmin):
     """The one global configuration: its changelist opens its change form."""
+
+    serves_oauth_callback = True  # the OAuth2 redirect URI of both configuration models
 
     form = GlobalMailConfigForm
     fieldsets = [*SMTP_FIELDSETS, (_("Company"), {"fields": ["company_name"]})]
@@ -59,7 +62,7 @@ def _describe(config):
 
 
 @admin.register(UserMailConfig)
-class UserMailConfigAdmin(MailSettingsAdmin):
+class UserMailConfigAdmin(OwnRowsMixin, MailSettingsAdmin):
     """Users' configurations; a non-superuser sees and edits only their own."""
 
     form = UserMailConfigForm
@@ -94,26 +97,6 @@ class UserMailConfigAdmin(MailSettingsAdmin):
     @admin.display(description=_("SMTP server"), ordering="host")
     def server(self, obj):
         return f"{obj.host}:{obj.port}" if obj.host else "-"
-
-    # --- own rows only for non-superusers -----------------------------------
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(user=request.user)
-
-    def _owns(self, request, obj):
-        return obj is None or request.user.is_superuser or obj.user_id == request.user.pk
-
-    def has_view_permission(self, request, obj=None):
-        return super().has_view_permission(request, obj) and self._owns(request, obj)
-
-    def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and self._owns(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and self._owns(request, obj)
 
     def has_add_permission(self, request):
         if not super().has_add_permission(request):

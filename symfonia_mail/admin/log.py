@@ -10,6 +10,7 @@ from ..models import MailLog, ReminderRecord
 from ..problems import CODES
 from .base import ADMIN_MEDIA_CSS, ScopeFilter
 from .outbox_actions import OutboxActionsMixin
+from .own_rows import OwnRowsMixin
 
 # Python's spelling of an SMTP reply: "(550, b'5.1.1 User unknown')" and b'...' literals.
 _CLASS_PREFIX_RE = re.compile(r"^(?:[A-Za-z_][\w.]*(?:Error|Exception|Refused|Disconnected)): ")
@@ -31,14 +32,10 @@ def readable_error(text):
     return text
 
 
-class _ReadOnlyRecordAdmin(admin.ModelAdmin):
+class _ReadOnlyRecordAdmin(OwnRowsMixin, admin.ModelAdmin):
     """A record of what was sent: nobody edits it; staff see only what they sent."""
 
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(sent_by=request.user)
+    owner_field = "sent_by"
 
     def has_add_permission(self, request):
         return False

@@ -10,6 +10,7 @@ from .. import views
 from ..forms import MessageTemplateForm, OwnMessageTemplateForm
 from ..models import MessageTemplate
 from .base import ADMIN_MEDIA_CSS, TranslatedHistoryMixin
+from .own_rows import OwnRowsMixin
 
 MACRO_HELP = (
     ("{numer}", _("document number")),
@@ -26,8 +27,11 @@ MACRO_HELP = (
 
 
 @admin.register(MessageTemplate)
-class MessageTemplateAdmin(TranslatedHistoryMixin, admin.ModelAdmin):
+class MessageTemplateAdmin(OwnRowsMixin, TranslatedHistoryMixin, admin.ModelAdmin):
     """Templates by key and owner; a non-superuser edits their own, reads the global ones."""
+
+    owner_field = "owner"
+    show_unowned = True
 
     change_form_template = "admin/symfonia_mail/messagetemplate_change_form.html"
     list_display = ["key", "owner_display", "subject", "updated_at"]
@@ -63,21 +67,6 @@ class MessageTemplateAdmin(TranslatedHistoryMixin, admin.ModelAdmin):
         kwargs["form"] = OwnMessageTemplateForm
         form = super().get_form(request, obj, change, **kwargs)
         return type(form.__name__, (form,), {"owner_user": request.user})
-
-    def get_queryset(self, request):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(owner__isnull=True) | queryset.filter(owner=request.user)
-
-    def _owns(self, request, obj):
-        return obj is None or request.user.is_superuser or obj.owner_id == request.user.pk
-
-    def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and self._owns(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and self._owns(request, obj)
 
     def save_model(self, request, obj, form, change):
         if not request.user.is_superuser:
