@@ -63,12 +63,14 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_single.py
+	$(PY) bench/bench_single.py --wal
 	$(PY) bench/bench_backend.py
 	$(PY) bench/bench_scale.py
 	$(PY) bench/bench_admin.py
 	$(PY) bench/bench_mime.py
 	$(PY) bench/bench_protection.py
 	$(PY) bench/bench_reminders.py
+	$(PY) bench/bench_rtt.py
 
 clean:
 	rm -rf $(VENV) dist example_project/db.sqlite3 example_project/var

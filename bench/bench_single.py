@@ -12,6 +12,9 @@ saves a row of its own (``transaction.atomic()`` + one UPDATE, for both: the
 MailLog row joins the request's transaction and its commit). Printed: ms
 per call (median of rounds), the ratio ours/stock, and our database queries
 per call. Not a timed test.
+
+    --wal           SQLite with a write-ahead log and synchronous=NORMAL
+    --db-dir /dev/shm   the file in memory: no disk at all (CPU cost only)
 """
 
 import argparse
@@ -79,6 +82,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--db-dir", default=None,
                         help="where the SQLite file goes (e.g. /dev/shm: no disk syncs)")
+    parser.add_argument("--wal", action="store_true",
+                        help="SQLite in WAL mode with synchronous=NORMAL (no sync per commit)")
     args = parser.parse_args()
 
     from smtp_sink import start_sink
@@ -86,7 +91,7 @@ def main():
     sink, port = start_sink()
     try:
         with tempfile.TemporaryDirectory(dir=args.db_dir) as tmp:
-            setup_django(str(Path(tmp) / "single.sqlite3"))
+            setup_django(str(Path(tmp) / "single.sqlite3"), wal=args.wal)
             from django.contrib.auth.models import User
             from django.db import connection
             from django.test.utils import CaptureQueriesContext
@@ -102,7 +107,7 @@ def main():
                 ours_call(0)
             queries = [q["sql"].split()[0] for q in captured.captured_queries]
             print(f"calls per round: {args.calls}, rounds: {args.rounds}, alternating; "
-                  f"SQLite file in {tmp}")
+                  f"SQLite file in {tmp}{' (WAL, synchronous=NORMAL)' if args.wal else ''}")
             print(f"our queries per call: {len(queries)} ({', '.join(queries)})")
             for atomic in (False, True):
                 ours, theirs = [], []

@@ -11,8 +11,13 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 KEY = "1kBzrjKphtTwXxtuYXvg43JijZhjSwMQjyEq-Pq_zzY="  # a throwaway Fernet key
 
 
-def setup_django(db_path, *, admin=False, urlconf=None, caches=None, symfonia_mail=None):
-    """Configure Django on the SQLite file *db_path* and migrate it."""
+def setup_django(db_path, *, admin=False, urlconf=None, caches=None, symfonia_mail=None,
+                 wal=False):
+    """Configure Django on the SQLite file *db_path* and migrate it.
+
+    *wal*: write-ahead log with ``synchronous=NORMAL`` (the usual production set-up
+    of SQLite: a commit does not wait for the disk).
+    """
     import django
     from django.conf import settings
 
@@ -47,7 +52,11 @@ def setup_django(db_path, *, admin=False, urlconf=None, caches=None, symfonia_ma
         extra["CACHES"] = caches
     settings.configure(
         INSTALLED_APPS=apps,
-        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": db_path}},
+        DATABASES={"default": {
+            "ENGINE": "django.db.backends.sqlite3", "NAME": db_path,
+            "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+            if wal else {},
+        }},
         FIELD_ENCRYPTION_KEY=KEY, DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
         EMAIL_BACKEND="symfonia_mail.backends.ConfiguredEmailBackend",
         USE_TZ=True, LANGUAGE_CODE="en", DEFAULT_FROM_EMAIL="webmaster@localhost",

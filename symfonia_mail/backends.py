@@ -17,12 +17,12 @@ from django.core.mail.utils import DNS_NAME
 from django.views.decorators.debug import sensitive_variables
 
 from . import conf, outbox, ratelimit, resolver, signals
-from .context import context_macros, current_user
+from .context import context_macros, current_user, user_pk
 from .exceptions import RecipientsRefused, SendCancelled
 from .maillog import LogBuffer, LogEntry, describe_error
-from .maillog import format_refused as _format_refused
 from .message import copy_message, envelope, prepare
 from .models import MailLog, Transport
+from .problems import format_refused
 from .smtp import ConfigTransport
 
 # Errors after which a connection cannot be trusted for the next message.
@@ -197,7 +197,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         try:
             delivery = transport.deliver(from_addr, recipients, data)
         except smtplib.SMTPRecipientsRefused as exc:
-            row.refused_recipients = _format_refused(exc.recipients)
+            row.refused_recipients = format_refused(exc.recipients)
             raise
         except _CONNECTION_ERRORS:
             # The next message of this configuration reconnects.
@@ -221,11 +221,11 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             if self._status is not None:
                 self._status.refused = signals.decode_refused(refused)
             row.status = MailLog.Status.PARTIAL
-            row.refused_recipients = _format_refused(refused)
+            row.refused_recipients = format_refused(refused)
             row.error = f"Refused by the server: {row.refused_recipients}"
             self._log.add(row, secrets)
             if not self.fail_silently:
-                raise RecipientsRefused(refused, row.message_id)
+                raise RecipientsRefused(refused, row.message_id, delivered=True)
             return 1
         row.status = MailLog.Status.SENT
         self._log.add(row, secrets)
@@ -267,7 +267,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         try:
             refused = backend.connection.sendmail(from_addr, recipients, data)
         except smtplib.SMTPRecipientsRefused as exc:
-            row.refused_recipients = _format_refused(exc.recipients)
+            row.refused_recipients = format_refused(exc.recipients)
             raise
         return self._record_delivery(row, refused, secrets)
 
@@ -344,7 +344,7 @@ def _chunks(messages, size):
 def _log_entry(message, user, config):
     """Start the log entry of *message*, sent as *user* through *config*."""
     return LogEntry(
-        scope=config.scope, config_user_id=config.user_id, sent_by_id=_pk(user),
+        scope=config.scope, config_user_id=config.user_id, sent_by_id=user_pk(user),
         transport=config.transport, server=config.server,
         subject=str(message.subject or "")[:2000],
     )
@@ -352,11 +352,3 @@ def _log_entry(message, user, config):
 
 def _is_django_smtp(backend):
     return type(backend) is django_smtp.EmailBackend
-
-
-def _pk(user):
-    if user is None or not getattr(user, "is_authenticated", True):
-        return None
-    return user if isinstance(user, int) else user.pk
-
-

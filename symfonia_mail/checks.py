@@ -57,7 +57,7 @@ def check_settings(app_configs=None, **kwargs):
                 hint="Give the dotted path of an e-mail backend class.",
                 id="symfonia_mail.E003",
             ))
-    if options["ZIP_ENCRYPTION"] not in ("aes", "zipcrypto"):
+    if options["ZIP_ENCRYPTION"] not in conf.ZIP_ENCRYPTIONS:
         problems.append(Error(
             f"SYMFONIA_MAIL['ZIP_ENCRYPTION'] = {options['ZIP_ENCRYPTION']!r} is not known.",
             hint="Use 'aes' (default, strong) or 'zipcrypto' (weak, opens in built-in tools).",

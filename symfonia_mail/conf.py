@@ -10,13 +10,16 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+# The values of ZIP_ENCRYPTION: "aes" (WinZip AES-256, needs 7-Zip & co.) or
+# "zipcrypto" (weak, opens in the tools built into Windows and macOS).
+ZIP_ENCRYPTIONS = ("aes", "zipcrypto")
+
 DEFAULTS = {
     # Where transport="system" hands messages over (Symfonia's MAPI counterpart).
     "SYSTEM_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
     # Dotted path to callable(user) -> str | None giving a user's "person data".
     "PERSON_NAME": None,
-    # "aes" (WinZip AES-256, needs 7-Zip & co.) or "zipcrypto" (weak, opens everywhere).
-    "ZIP_ENCRYPTION": "aes",
+    "ZIP_ENCRYPTION": "aes",  # one of ZIP_ENCRYPTIONS
     # send_messages reads its input in chunks of this many messages; their MailLog
     # rows are written in one bulk insert per chunk.
     "LOG_BATCH_SIZE": 500,
@@ -28,6 +31,13 @@ DEFAULTS = {
     "REVISION_CACHE": "default",
     # Deployment-wide switch to accept unverified TLS certificates (internal servers).
     "VERIFY_CERTIFICATES": True,
+    # RFC 2920: send MAIL, RCPT and DATA in one write when the server offers PIPELINING.
+    "PIPELINING": True,
+    # Shell-style host[:port] patterns that non-superusers' configurations must match
+    # (e.g. ["smtp.office365.com:587", "*.firma.pl"]); None: no restriction.
+    "ALLOWED_SERVERS": None,
+    # Test SMTP runs a staff user may start per hour (superusers included); 0: no limit.
+    "TEST_SMTP_PER_HOUR": 20,
     # OAuth2 sign-in (XOAUTH2). Settings so that tests can point them at loopback.
     # Microsoft: token endpoint <authority>/<tenant>/oauth2/v2.0/token (found by discovery).
     "MICROSOFT_AUTHORITY": "https://login.microsoftonline.com",

@@ -66,6 +66,16 @@ def current_user() -> UserLike:
     return None
 
 
+def user_pk(user: UserLike) -> int | None:
+    """Return the pk of *user* (a user or a pk); None for nobody or an anonymous user."""
+    if user is None or isinstance(user, int):
+        return user
+    if not getattr(user, "is_authenticated", True):
+        return None
+    pk: int | None = user.pk
+    return pk
+
+
 def set_request_user(user: Any) -> Token[Any]:
     """Remember the request's user; return a token for reset_request_user()."""
     return _request_user.set(user)

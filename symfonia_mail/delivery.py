@@ -30,9 +30,10 @@ from django.utils import timezone
 
 from . import conf, ratelimit, resolver, signals, taskq
 from .backends import ConfiguredEmailBackend
+from .exceptions import OAuthError
 from .maillog import describe_error, redact
-from .maillog import format_refused as _format_refused
 from .models import MailLog, OutboxMessage, UserMailConfig
+from .problems import format_refused as _format_refused
 from .smtp import ConfigTransport
 
 logger = logging.getLogger("symfonia_mail")
@@ -145,6 +146,11 @@ def attempt(outbox):
                        refused_replies=signals.decode_refused(exc.recipients))
     except smtplib.SMTPResponseException as exc:
         status = Status.RETRY if 400 <= exc.smtp_code < 500 else Status.FAILED
+        return Outcome(status, redact(describe_error(exc), secrets))
+    except OAuthError as exc:
+        # Only an unreachable identity platform passes; revoked consent or an expired
+        # secret needs a person (the admin shows the connection as broken).
+        status = Status.RETRY if exc.code == "oauth_unreachable" else Status.FAILED
         return Outcome(status, redact(describe_error(exc), secrets))
     except TEMPORARY_ERRORS as exc:
         if getattr(exc, "symfonia_stage", "") == "message":

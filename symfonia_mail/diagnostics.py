@@ -32,15 +32,17 @@ Public API (the admin, the ``symfonia_mail_test`` command; nothing here saves):
 
 ``Step``
     ``.name``: ``configuration`` (only when the configuration itself is
-    unusable: incomplete, unreadable password), ``token`` (OAuth2 sign-in
-    only: the access token acquired, refreshed or reused, or the identity
-    platform's error code), ``connect``, ``ehlo``,
+    unusable: incomplete, unreadable password), ``connect``, ``ehlo``,
     ``starttls`` (security=starttls only), ``login``, ``dsn``, ``mail_from``,
     ``rcpt_to``, ``data``; or ``system`` alone for transport=system.
     ``.label`` (translated), ``.status`` (``ok``, ``warning``, ``skipped``,
     ``failed``), ``.ok``, ``.duration_ms``, ``.detail`` (what was tried),
     ``.reply`` (the server's reply, or the error), ``.code`` / ``.hint``
     (failure or warning; keys of ``CODES``), ``.help_url`` (provider help).
+
+The run drives :class:`symfonia_mail.smtp.ConfigTransport` (the one SMTP
+client sending uses) and builds its steps from the events the dialogue
+reports: nothing here speaks SMTP.
 
 ``classify(exc) -> (code, hint)`` (from :mod:`symfonia_mail.problems`)
     Name the problem behind an smtplib / ssl / socket exception, with a
@@ -50,22 +52,28 @@ The password never appears in any step text: replies are redacted, even when
 a server echoes the password (or its AUTH PLAIN encoding) back.
 """
 
-import base64
-import contextlib
 import smtplib
-import ssl
 import time
-import uuid
-from email.utils import make_msgid
 
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.message import make_msgid
 from django.core.mail.utils import DNS_NAME
 from django.utils import translation
 from django.utils.translation import gettext
 
-from . import conf, macros, oauth, oauth_step, smtp, templates
-from .exceptions import OAuthError, UnreadableSecretError
+from . import conf, macros, oauth, oauth_step, templates
+from .context import UserLike
+from .exceptions import (
+    AuthenticationFailed,
+    GreetingRefused,
+    MessageRefused,
+    OAuthError,
+    RecipientsRefused,
+    SenderRefused,
+    UnreadableSecretError,
+)
 from .maillog import record_test_run
+from .message import envelope
 from .problems import (
     CODES,
     GMAIL_HELP,
@@ -73,8 +81,10 @@ from .problems import (
     MICROSOFT_HELP,
     classify,
     is_timeout,
-    reply_text,
+    what_happened,
 )
+from .resolver import ResolvedConfig
+from .smtp import ConfigTransport, credential_for, notify_value
 from .smtp_report import FAILED, OK, SKIPPED, WARNING, SmtpTestReport, Step
 
 __all__ = [
@@ -82,258 +92,291 @@ __all__ = [
     "classify", "run_smtp_test",
 ]
 
+# What a step of the dialogue can raise: smtplib's classes (ours subclass them),
+# socket and TLS errors (OSError), and UnicodeError for a non-ASCII address.
+_ERRORS = (smtplib.SMTPException, OSError, UnicodeError)
 
-class _Abort(Exception):
-    """Stop the test after a failed step (already recorded)."""
+# The report step each dialogue stage belongs to (Dialogue.stage when it failed).
+_STEP_OF_STAGE = {
+    "connect": "connect", "greeting": "connect", "tls": "connect", "ehlo": "ehlo",
+    "starttls": "starttls", "auth": "login", "mail": "mail_from", "rcpt": "rcpt_to",
+    "data": "data", "message": "data",
+}
+_STEP_OF_ERROR = (
+    (GreetingRefused, "connect"), (AuthenticationFailed, "login"),
+    (SenderRefused, "mail_from"), (RecipientsRefused, "rcpt_to"), (MessageRefused, "data"),
+)
 
 
-def run_smtp_test(config, *, user=None, language=None):
+def run_smtp_test(config: ResolvedConfig, *, user: UserLike = None,
+                  language: str | None = None) -> SmtpTestReport:
     """Send the test message through *config* step by step and return the report."""
     language = language or translation.get_language()
     report = SmtpTestReport(config, language)
     started = time.perf_counter()
     with translation.override(language):
-        try:
-            _Run(config, report, user).run()
-        except _Abort:
-            pass
+        _Run(config, report, user).run()
     report.duration_ms = round((time.perf_counter() - started) * 1000, 1)
     with translation.override(language):
         record_test_run(report, config, user)  # MailLog kind "test" (issue 12)
     return report
 
-class _ProbeSMTP(smtp.SMTPConnection):
-    """The backend's connection class, noting when TCP is up (dead port vs silent server)."""
 
-    tcp_connected = False
+class _Recorder:
+    """The observer: keeps the dialogue's events with the time each arrived."""
 
-    def _get_socket(self, host, port, timeout):
-        sock = super()._get_socket(host, port, timeout)
-        self.tcp_connected = True
-        return sock
+    def __init__(self):
+        self.events = []
+        self.mark = time.perf_counter()  # when the last event came (or the run began)
 
+    def __call__(self, event):
+        self.events.append(event)
+        self.mark = time.perf_counter()
 
-class _ProbeSMTPSSL(smtp.SMTPSSLConnection):
-    """The backend's implicit-TLS connection class, noting when TCP is up."""
-
-    tcp_connected = False
-
-    def _get_socket(self, host, port, timeout):
-        sock = smtplib.SMTP._get_socket(self, host, port, timeout)  # TCP only, no TLS yet
-        self.tcp_connected = True
-        try:
-            return self.context.wrap_socket(sock, server_hostname=self._host)
-        except BaseException:
-            sock.close()
-            raise
-
-
-def _redactor(config):
-    """Return a function that blanks the password (and its AUTH encodings) out of text."""
-    password = str(config.password or "")
-    if not password:
-        return lambda text: text
-    user = config.username or ""
-    forms = {password}
-    for raw in (password, f"\0{user}\0{password}", f"{user}\0{password}"):
-        forms.add(base64.b64encode(raw.encode("utf-8")).decode("ascii"))
-    forms = sorted(forms, key=len, reverse=True)
-
-    def redact(text):
-        for form in forms:
-            text = text.replace(form, "********")
-        return text
-
-    return redact
+    def take(self):
+        """Return the events since the last take()."""
+        events, self.events = self.events, []
+        return events
 
 
 class _Run:
-    """One Test SMTP run: each method is a step; a failed step raises _Abort."""
+    """One Test SMTP run: open the backend's transport, send, and report each step."""
 
     def __init__(self, config, report, user):
         self.config = config
         self.report = report
         self.user = user
-        self.redact = _redactor(config)
-        self.connection = None
-        self.use_dsn = False
+        self.recorder = _Recorder()
+        self.transport = None
+        self.after_starttls = False
 
     def run(self):
-        self.check_configuration()
-        if self.config.transport == "system":
-            self.step("system", self.send_system)
+        if not self.check_configuration():
             return
+        if self.config.transport == "system":
+            self.send_system()
+            return
+        if self.config.auth_method != "password" and not self.token_step():
+            return
+        # Form values under test: an OAuth2 failure is reported, not written on the row;
+        # a refused token is reported, not replaced (the token step showed which one).
+        self.transport = ConfigTransport(self.config, observer=self.recorder,
+                                         credential=credential_for(self.config, retry=False))
         try:
-            if self.config.auth_method != "password":
-                self.step("token", self.token, lambda: oauth_step.detail(self.config))
-            self.step("connect", self.connect, f"{self.config.host}:{self.config.port}")
-            self.step("ehlo", self.ehlo)
-            if self.config.security == "starttls":
-                self.step("starttls", self.starttls)
-            self.step("login", self.login, self.login_detail)
-            self.step("dsn", self.dsn)
-            message = self.test_message()
-            self.step("mail_from", self.mail_from,
-                      lambda: " ".join((self.config.sender_email, *self.mail_options())))
-            self.step("rcpt_to", self.rcpt_to)
-            self.step("data", lambda: self.data(message), self.report.message_id)
+            if self.open() and self.send():
+                return
         finally:
-            self.close()
+            self.transport.discard()
 
-    def step(self, name, action, detail=""):
-        """Run *action*, time it and record a Step; abort the run when it fails.
-
-        *action* returns the Step's fields (reply, detail, status, code); when
-        it raises, *detail* (a string or a callable) says what was tried.
-        """
+    def token_step(self):
+        """Get the OAuth2 access token the login will use (cached for it)."""
         started = time.perf_counter()
         try:
-            outcome = action()
-        except (smtplib.SMTPException, OSError, UnicodeError) as exc:
-            outcome = {"status": FAILED, "reply": self.describe(exc),
-                       "detail": detail() if callable(detail) else detail,
-                       "code": self.refine(name, exc) or classify(exc)[0]}
-        outcome.setdefault("status", OK)
-        for key in ("reply", "detail"):
-            outcome[key] = self.redact(str(outcome.get(key, "")))
-        abort = outcome.pop("abort", outcome["status"] == FAILED)
-        self.report.steps.append(
-            Step(name, duration_ms=(time.perf_counter() - started) * 1000, **outcome)
-        )
-        if abort:
-            raise _Abort
+            grant = oauth.access_token(self.config)
+        except OAuthError as exc:
+            self.add("token", time.perf_counter() - started, status=FAILED,
+                     detail=oauth_step.detail(self.config), reply=exc.provider_answer(),
+                     code=classify(exc)[0])
+            return False
+        self.add("token", time.perf_counter() - started, **oauth_step.outcome(self.config, grant))
+        self.recorder.mark = time.perf_counter()
+        return True
+
+    # -- the steps, rebuilt from what the dialogue said ---------------------------------
+
+    def open(self):
+        """Open the session exactly as sending does; report connect..login."""
+        try:
+            self.transport.open()
+        except _ERRORS as exc:
+            self.steps_from_events(opening=True)
+            self.fail(exc, self.transport_stage(exc))
+            return False
+        self.steps_from_events(opening=True)
+        return True
+
+    def transport_stage(self, exc):
+        for kind, step in _STEP_OF_ERROR:
+            if isinstance(exc, kind):
+                return step
+        stage = self.transport.failed_stage or self.last_stage
+        step = _STEP_OF_STAGE.get(stage, "connect")
+        if step == "ehlo" and self.after_starttls:
+            return "starttls"
+        if step == "connect" and self.after_connect:
+            return "starttls" if self.config.security == "starttls" else "ehlo"
+        return step
+
+    last_stage = ""
+    after_connect = False
+
+    def steps_from_events(self, *, opening):
+        events = self.recorder.take()
+        config = self.config
+        tls_detail, ehlo_count = "", 0
+        pending_starttls = None
+        for event in events:
+            self.last_stage = event.step
+            if event.step == "tls":
+                tls_detail = self.tls_detail(event.detail)
+                if pending_starttls is not None:
+                    pending_starttls.detail = tls_detail
+            elif event.step == "greeting":
+                self.after_connect = True
+                detail = f"{config.host}:{config.port}"
+                if config.security == "ssl":
+                    detail += f", {tls_detail}"
+                self.add("connect", event.seconds, detail=detail, reply=str(event.reply))
+            elif event.step == "ehlo" and ehlo_count == 0:
+                ehlo_count += 1
+                self.add("ehlo", event.seconds, reply=str(event.reply),
+                         detail=DNS_NAME.get_fqdn())
+            elif event.step == "starttls":
+                self.after_starttls = True
+                pending_starttls = self.add("starttls", event.seconds, reply=str(event.reply))
+            elif event.step == "ehlo" and pending_starttls is not None:
+                pending_starttls.reply += f"\n{event.reply}"
+                pending_starttls.duration_ms += round(event.seconds * 1000, 1)
+            elif event.step == "auth" and event.reply.code != 334:
+                self.add("login", event.seconds, reply=str(event.reply),
+                         detail=self.login_detail())
+        if opening and self.transport.dialogue is not None:  # opened: the login step
+            if self.transport.credential is None:
+                self.add("login", 0, status=SKIPPED,
+                         detail=gettext("no user name: sending without login"))
+            elif config.security == "none":
+                login = self.report.steps[-1]
+                login.status, login.code = WARNING, "plaintext_login"
+
+    def tls_detail(self, summary):
+        if not (conf.get("VERIFY_CERTIFICATES") and self.config.verify_certificate):
+            return summary + ", " + gettext("certificate not verified")
+        return summary
+
+    def login_detail(self):
+        """Return "MECHANISM, username": the one mechanism the login uses."""
+        dialogue = self.transport.last_dialogue
+        offered = dialogue.features.get("auth", "").upper().split() if dialogue else []
+        try:
+            mechanism = self.transport.credential.mechanism(offered) if offered else None
+        except _ERRORS:  # e.g. XOAUTH2 not offered: the step's reply says so
+            mechanism = None
+        return f"{mechanism or '-'}, {self.config.username}"
+
+    def send(self):
+        """Report DSN, then send the test message: mail_from, rcpt_to, data."""
+        plan = self.transport.dsn_plan()
+        self.dsn_step(plan)
+        message = self.test_message()
+        recipients = self.recipients()
+        _from, _rcpts, data, _mid = envelope(message)
+        self.recorder.take()
+        self.recorder.mark = time.perf_counter()
+        try:
+            delivery = self.transport.deliver(self.config.sender_email, recipients, data, plan)
+        except _ERRORS as exc:
+            self.transaction_steps(plan, recipients, exc)
+            return False
+        self.transaction_steps(plan, recipients, None, delivery)
+        return True
+
+    def dsn_step(self, plan):
+        advertised = self.transport.dialogue.has("dsn")
+        if not notify_value(self.config.dsn_notify):
+            self.add("dsn", 0, status=SKIPPED, detail=gettext(
+                "not requested (the server advertises DSN)") if advertised else gettext(
+                "not requested (the server does not advertise DSN)"))
+        elif not advertised:
+            self.add("dsn", 0, status=WARNING, code="dsn_not_offered",
+                     detail=", ".join(self.config.dsn_notify))
+        else:
+            self.report.envelope_id = plan.envelope_id
+            self.add("dsn", 0, detail=" ".join((*plan.mail_options, *plan.rcpt_options)))
+
+    def transaction_steps(self, plan, recipients, exc, delivery=None):
+        events = self.recorder.take()
+        by_step = {"mail": [], "rcpt": [], "data": [], "message": []}
+        for event in events:
+            by_step.setdefault(event.step, []).append(event)
+        failed_at = self.transport_stage(exc) if exc is not None else ""
+        sender = self.config.sender_email
+        mail_detail = " ".join((sender, *plan.mail_options))
+        mail = by_step["mail"][:1]
+        if failed_at == "mail_from" or not mail:
+            self.fail(exc, "mail_from", detail=mail_detail,
+                      seconds=sum(e.seconds for e in mail))
+            return
+        self.add("mail_from", mail[0].seconds, detail=mail_detail, reply=str(mail[0].reply))
+        rcpts = by_step["rcpt"]
+        lines = [f"{e.address}: {e.reply}" for e in rcpts]
+        for event in rcpts:
+            if event.reply.code in (250, 251):
+                self.report.accepted.append(event.address)
+            else:
+                self.report.refused[event.address] = str(event.reply)
+        rcpt_detail = " ".join(plan.rcpt_options)
+        seconds = sum(e.seconds for e in rcpts)
+        if failed_at == "rcpt_to" or len(rcpts) < len(recipients):
+            self.fail(exc, "rcpt_to", detail=rcpt_detail, seconds=seconds,
+                      reply="\n".join(lines) if isinstance(exc, RecipientsRefused) else "")
+            return
+        if self.report.refused:
+            # Some accepted: the message still went to them; the step fails.
+            self.add("rcpt_to", seconds, status=FAILED, reply="\n".join(lines),
+                     detail=rcpt_detail,
+                     code=classify(RecipientsRefused(delivery.refused))[0])
+        else:
+            self.add("rcpt_to", seconds, reply="\n".join(lines), detail=rcpt_detail)
+        data_seconds = sum(e.seconds for e in by_step["data"] + by_step["message"])
+        if exc is not None:
+            self.fail(exc, "data", detail=self.report.message_id, seconds=data_seconds)
+            return
+        self.add("data", data_seconds, detail=self.report.message_id, reply=delivery.reply)
+
+    # -- report helpers ---------------------------------------------------------------
+
+    def add(self, name, seconds, *, status=OK, detail="", reply="", code=""):
+        step = Step(name, status, detail=detail, reply=reply, code=code,
+                    duration_ms=seconds * 1000)
+        self.report.steps.append(step)
+        return step
+
+    def fail(self, exc, name, *, detail="", seconds=None, reply=""):
+        if seconds is None:
+            seconds = time.perf_counter() - self.recorder.mark
+        if not detail and name == "connect":
+            detail = f"{self.config.host}:{self.config.port}"
+        elif not detail and name == "login" and self.transport.credential is not None:
+            detail = self.login_detail()
+        self.add(name, seconds, status=FAILED, detail=detail,
+                 reply=reply or (exc.provider_answer() if isinstance(exc, OAuthError)
+                                 else what_happened(exc, lines=True)),
+                 code=self.refine(name, exc))
 
     def refine(self, name, exc):
-        """Return a more precise code than classify() for what the step knows."""
+        """Return classify()'s code, more precise where the step knows more."""
         if name == "connect" and is_timeout(exc):
-            if not getattr(self.connection, "tcp_connected", False):
+            dialogue = self.transport.last_dialogue
+            if dialogue is not None and not dialogue.tcp_connected:
                 return "connect_timeout"
             if self.config.security != "ssl" and self.config.port == 465:
                 return "tls_mismatch"
-        return ""
-
-    def describe(self, exc):
-        if isinstance(exc, OAuthError):
-            return exc.provider_answer()
-        if isinstance(exc, smtplib.SMTPRecipientsRefused):
-            return "\n".join(f"{addr}: {code} {reply_text(reply)}"
-                             for addr, (code, reply) in exc.recipients.items())
-        if isinstance(exc, smtplib.SMTPResponseException):
-            return f"{exc.smtp_code} {reply_text(exc.smtp_error)}"
-        if isinstance(exc, ssl.SSLCertVerificationError):
-            return f"{exc.verify_message} ({exc.reason})"
-        if isinstance(exc, UnicodeError):
-            # Its text quotes the offending characters, perhaps from the password.
-            return f"{type(exc).__name__}: {exc.reason}"
-        return f"{type(exc).__name__}: {exc}"
+        return classify(exc)[0]
 
     def check_configuration(self):
         config = self.config
         code = ""
         if not config.sender_email or (config.transport != "system" and not config.host):
             code = "configuration_incomplete"
-        elif config.username and config.auth_method == "password":
+        elif config.username:
             try:
                 config.checked_password()
             except UnreadableSecretError:
                 code = "unreadable_password"
         if code:
             self.report.steps.append(Step("configuration", FAILED, code=code))
-            raise _Abort
-
-    def connect(self):
-        config = self.config
-        # Built unconnected, so the report can tell TCP from greeting from TLS.
-        kwargs = {"timeout": config.timeout, "local_hostname": DNS_NAME.get_fqdn()}
-        if config.security == "ssl":
-            kwargs["context"] = smtp.tls_context(config.verify_certificate, config.ca_certificates)
-            self.connection = _ProbeSMTPSSL(**kwargs)
-        else:
-            self.connection = _ProbeSMTP(**kwargs)
-        self.connection._host = config.host  # smtplib sets it only when given to __init__
-        code, reply = self.connection.connect(config.host, config.port)
-        if code != 220:
-            raise smtplib.SMTPConnectError(code, reply)
-        detail = f"{config.host}:{config.port}"
-        if config.security == "ssl":
-            detail += f", {self.tls_description()}"
-        return {"detail": detail, "reply": f"{code} {reply_text(reply)}"}
-
-    def tls_description(self):
-        sock = self.connection.sock
-        detail = f"{sock.version()} {sock.cipher()[0]}"
-        if sock.context.verify_mode == ssl.CERT_NONE:
-            detail += ", " + gettext("certificate not verified")
-        return detail
-
-    def ehlo(self):
-        code, reply = self.connection.ehlo()
-        if code != 250:
-            code, reply = self.connection.helo()
-            if code != 250:
-                raise smtplib.SMTPHeloError(code, reply)
-        return {"reply": f"{code} {reply_text(reply)}", "detail": self.connection.local_hostname}
-
-    def starttls(self):
-        if not self.connection.has_extn("starttls"):
-            # Never fall back to plain text: the configuration asked for encryption.
-            raise smtplib.SMTPNotSupportedError("STARTTLS extension not supported by server.")
-        context = smtp.tls_context(self.config.verify_certificate,
-                                     self.config.ca_certificates)
-        code, reply = self.connection.starttls(context=context)
-        ehlo_code, ehlo_reply = self.connection.ehlo()  # RFC 3207 §4.2: forget the old EHLO
-        if ehlo_code != 250:
-            raise smtplib.SMTPHeloError(ehlo_code, ehlo_reply)
-        return {"detail": self.tls_description(),
-                "reply": f"{code} {reply_text(reply)}\n{ehlo_code} {reply_text(ehlo_reply)}"}
-
-    def token(self):
-        """Get the OAuth2 access token the login will use (cached for it)."""
-        grant = oauth.access_token(self.config)
-        self.redact = oauth_step.redactor(self.redact, grant, self.config)
-        return oauth_step.outcome(self.config, grant)
-
-    def login_detail(self):
-        """Return "MECHANISM, username": the one mechanism the backend's login() uses."""
-        offered = self.connection.esmtp_features.get("auth", "").upper().split()
-        mechanism = next((m for m in self.connection.preferred_auths if m in offered), None)
-        if self.config.auth_method != "password":
-            mechanism = "XOAUTH2"
-        return f"{mechanism or '-'}, {self.config.username}"
-
-    def login(self):
-        config = self.config
-        if not config.username:
-            return {"status": SKIPPED,
-                    "detail": gettext("no user name: sending without login")}
-        # The backend's login(): one mechanism only. smtplib's own would try PLAIN,
-        # then LOGIN: two failed logins per attempt, and providers lock mailboxes.
-        # OAuth2: the token the token step reported; refused, it is reported, not replaced.
-        code, reply = self.connection.login(config.username,
-                                            smtp.login_secret(config, retry=False))
-        outcome = {"detail": self.login_detail(), "reply": f"{code} {reply_text(reply)}"}
-        if config.security == "none":
-            outcome.update(status=WARNING, code="plaintext_login")
-        return outcome
-
-    def dsn(self):
-        advertised = self.connection.has_extn("dsn")
-        if not smtp.notify_value(self.config.dsn_notify):
-            return {"status": SKIPPED, "detail": gettext(
-                "not requested (the server advertises DSN)") if advertised else gettext(
-                "not requested (the server does not advertise DSN)")}
-        if not advertised:
-            return {"status": WARNING, "code": "dsn_not_offered",
-                    "detail": ", ".join(self.config.dsn_notify)}
-        self.use_dsn = True
-        self.report.envelope_id = f"symfonia-test-{uuid.uuid4().hex}"
-        return {"detail": " ".join((*self.mail_options(), *self.rcpt_options()))}
-
-    def mail_options(self):
-        return ["RET=HDRS", f"ENVID={self.report.envelope_id}"] if self.use_dsn else []
-
-    def rcpt_options(self):
-        return [f"NOTIFY={smtp.notify_value(self.config.dsn_notify)}"] if self.use_dsn else []
+            return False
+        return True
 
     def recipients(self):
         seen, result = set(), []
@@ -342,38 +385,6 @@ class _Run:
                 seen.add(addr.lower())
                 result.append(addr)
         return result
-
-    def mail_from(self):
-        sender = self.config.sender_email
-        code, reply = self.connection.mail(sender, self.mail_options())
-        if code != 250:
-            self.reset()
-            raise smtplib.SMTPSenderRefused(code, reply, sender)
-        return {"detail": " ".join((sender, *self.mail_options())),
-                "reply": f"{code} {reply_text(reply)}"}
-
-    def rcpt_to(self):
-        report, lines, refused = self.report, [], {}
-        for addr in self.recipients():
-            code, reply = self.connection.rcpt(addr, self.rcpt_options())
-            lines.append(f"{addr}: {code} {reply_text(reply)}")
-            if code in (250, 251):
-                report.accepted.append(addr)
-            else:
-                refused[addr] = (code, reply)
-                report.refused[addr] = self.redact(f"{code} {reply_text(reply)}")
-        outcome = {"reply": "\n".join(lines), "detail": " ".join(self.rcpt_options())}
-        if refused:
-            # Some accepted: still send, so they get the test message; the step fails.
-            outcome.update(status=FAILED, abort=not report.accepted,
-                           code=classify(smtplib.SMTPRecipientsRefused(refused))[0])
-            if not report.accepted:
-                self.reset()
-        return outcome
-
-    def data(self, message):
-        code, reply = self.connection.data(message.message().as_bytes(linesep="\r\n"))
-        return {"detail": self.report.message_id, "reply": f"{code} {reply_text(reply)}"}
 
     def test_message(self):
         """Return the test message (template key "test") as a Django EmailMessage."""
@@ -390,23 +401,16 @@ class _Run:
 
     def send_system(self):
         backend = conf.get("SYSTEM_BACKEND")
-        message = self.test_message()
-        message.connection = get_connection(backend, fail_silently=False)
-        message.send()
-        self.report.accepted.extend(self.recipients())
-        return {"detail": backend}
-
-    def reset(self):
-        with contextlib.suppress(smtplib.SMTPException, OSError):
-            self.connection.rset()
-
-    def close(self):
-        if self.connection is None:
-            return
+        started = time.perf_counter()
         try:
-            self.connection.quit()
-        except (smtplib.SMTPException, OSError):
-            self.connection.close()
+            message = self.test_message()
+            message.connection = get_connection(backend, fail_silently=False)
+            message.send()
+        except _ERRORS as exc:
+            self.fail(exc, "system", detail=backend, seconds=time.perf_counter() - started)
+            return
+        self.report.accepted.extend(self.recipients())
+        self.add("system", time.perf_counter() - started, detail=backend)
 
 
 def _test_content(config, user):

@@ -6,6 +6,8 @@ working; configuration errors also subclass ``ImproperlyConfigured``.
 """
 
 import smtplib
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -21,6 +23,11 @@ class ConfigurationError(SymfoniaMailError, ImproperlyConfigured):
 class DeliveryError(SymfoniaMailError, smtplib.SMTPException):
     """A message could not be delivered to the SMTP server."""
 
+    def __str__(self) -> str:
+        # SMTPException is an OSError, whose __str__ shows "[Errno ...]" or a `filename`
+        # attribute ("[Errno None] None: 'a.csv'") instead of the message.
+        return str(self.args[0]) if self.args else super().__str__()
+
 
 class UnreadableSecretError(DeliveryError, ConfigurationError):
     """A stored password cannot be decrypted with FIELD_ENCRYPTION_KEY.
@@ -30,7 +37,7 @@ class UnreadableSecretError(DeliveryError, ConfigurationError):
     we stop here and say which key to check.
     """
 
-    def __init__(self, field_label, config_label):
+    def __init__(self, field_label: str, config_label: str) -> None:
         self.field_label = field_label
         self.config_label = config_label
         super().__init__(
@@ -40,19 +47,89 @@ class UnreadableSecretError(DeliveryError, ConfigurationError):
         )
 
 
-class RecipientsRefused(DeliveryError):
-    """The server refused some recipients of a message that others accepted.
+class _Explained(Exception):
+    """``str()`` is the plain-language reason with a hint (problems.explain)."""
 
-    ``refused`` maps each refused address to the server's ``(code, reply)``.
+    def __str__(self) -> str:
+        from .problems import explain  # problems imports this module
+
+        return explain(self)
+
+
+class ServerReplyError(_Explained, DeliveryError, smtplib.SMTPResponseException):
+    """The server answered with an error; ``str()`` gives its reply and a hint.
+
+    ``smtp_code`` / ``smtp_error`` as smtplib's exceptions (the text is a
+    ``str``, scrubbed of login secrets).
     """
 
-    def __init__(self, refused, message_id=""):
+
+class GreetingRefused(ServerReplyError, smtplib.SMTPConnectError):
+    """The server greeted the connection with a refusal instead of 220."""
+
+
+class HeloRefused(ServerReplyError, smtplib.SMTPHeloError):
+    """The server refused EHLO and HELO."""
+
+
+class AuthenticationFailed(ServerReplyError, smtplib.SMTPAuthenticationError):
+    """The server refused the login."""
+
+
+class SenderRefused(ServerReplyError, smtplib.SMTPSenderRefused):
+    """The server refused the sender (MAIL FROM)."""
+
+
+class MessageRefused(ServerReplyError, smtplib.SMTPDataError):
+    """The server refused the message (DATA or its content)."""
+
+
+class RecipientsRefused(_Explained, DeliveryError, smtplib.SMTPRecipientsRefused):
+    """The server refused some or all recipients of a message.
+
+    ``refused`` (and smtplib's ``recipients``) maps each refused address to
+    the server's ``(code, reply text)``. ``delivered``: the server took the
+    message for the other recipients (a partial refusal).
+    """
+
+    def __init__(self, refused: Mapping[str, tuple[int, Any]], message_id: str = "", *,
+                 delivered: bool = False) -> None:
         self.refused = dict(refused)
+        self.recipients = self.refused
         self.message_id = message_id
-        listed = ", ".join(
-            f"{addr} ({code} {_reply_text(reply)})" for addr, (code, reply) in self.refused.items()
+        self.delivered = delivered
+        super().__init__(self.refused)
+        self.args = (self.refused,)
+
+
+class ServerTimeout(_Explained, DeliveryError, TimeoutError):
+    """A server reply did not arrive complete in time (or a deadline ran out)."""
+
+    def __init__(self, stage: str, timeout: float) -> None:
+        self.stage = stage
+        self.timeout = timeout
+        super().__init__(
+            f"The server timed out: its reply ({stage}) was not complete within the "
+            f"timeout of {timeout:g} s or the deadline of the message."
         )
-        super().__init__(f"The server refused {len(self.refused)} recipient(s): {listed}")
+
+
+class NotAnSMTPServer(_Explained, DeliveryError, smtplib.SMTPServerDisconnected):
+    """The peer did not answer like an SMTP server (its text is never quoted)."""
+
+    def __init__(self) -> None:
+        super().__init__("This service did not answer like an SMTP server.")
+
+
+class ServerNotAllowed(DeliveryError, ConfigurationError):
+    """The configuration's server is not in SYMFONIA_MAIL["ALLOWED_SERVERS"]."""
+
+    def __init__(self, server: str) -> None:
+        self.server = server
+        super().__init__(
+            f"The SMTP server {server} is not in SYMFONIA_MAIL['ALLOWED_SERVERS']; only a "
+            "superuser can configure it."
+        )
 
 
 class InvalidAddress(DeliveryError):
@@ -67,7 +144,7 @@ class InvalidAddress(DeliveryError):
     LABELS = {"cc": "CC", "bcc": "BCC", "sender_email": "sender address",
               "sender_name": "sender name"}
 
-    def __init__(self, field, config_label, entries):
+    def __init__(self, field: str, config_label: str, entries: Iterable[str]) -> None:
         self.field = field
         self.entries = tuple(entries)
         shown = ", ".join(repr(entry) for entry in self.entries)
@@ -84,7 +161,7 @@ class UnfilledMacro(DeliveryError):
     ``macros`` lists the macro names (Symfonia spelling) without a value.
     """
 
-    def __init__(self, macros):
+    def __init__(self, macros: Iterable[str]) -> None:
         self.macros = list(macros)
         names = ", ".join("{" + name + "}" for name in self.macros)
         super().__init__(
@@ -94,9 +171,6 @@ class UnfilledMacro(DeliveryError):
             "subject, body or template."
         )
 
-    def __str__(self):
-        return self.args[0]
-
 
 class InvalidMessageError(SymfoniaMailError, ValueError):
     """A message cannot be sent as given (e.g. control characters in a header)."""
@@ -105,7 +179,7 @@ class InvalidMessageError(SymfoniaMailError, ValueError):
 class AttachmentProtectionError(DeliveryError):
     """An attachment could not be password-protected, so the message was not sent."""
 
-    def __init__(self, filename, reason):
+    def __init__(self, filename: str, reason: str) -> None:
         self.filename = filename
         self.reason = reason
         super().__init__(
@@ -113,20 +187,9 @@ class AttachmentProtectionError(DeliveryError):
             "the message was not sent."
         )
 
-    def __str__(self):
-        # SMTPException is an OSError, whose __str__ shows its `filename`
-        # attribute ("[Errno None] None: 'a.csv'") instead of the message.
-        return self.args[0]
-
 
 class TransportNotAllowed(ConfigurationError):
     """The operation needs SMTP but the resolved configuration uses another transport."""
-
-
-def _reply_text(reply):
-    if isinstance(reply, bytes):
-        return reply.decode("utf-8", "replace")
-    return str(reply)
 
 
 class OAuthError(DeliveryError):
@@ -139,7 +202,8 @@ class OAuthError(DeliveryError):
     log). No secret or token is ever part of the text.
     """
 
-    def __init__(self, code, reason, *, error="", error_codes=(), description=""):
+    def __init__(self, code: str, reason: str, *, error: str = "",
+                 error_codes: Iterable[int] = (), description: str = "") -> None:
         from django.utils import translation
 
         from .problems import CODES  # problems imports this module
@@ -154,17 +218,14 @@ class OAuthError(DeliveryError):
         with translation.override("en"):  # log lines and MailLog are in English
             super().__init__(f"{text} {self.hint}".strip())
 
-    def __str__(self):
-        return self.args[0]
-
-    def provider_answer(self):
+    def provider_answer(self) -> str:
         """Return what the identity platform said: error, AADSTS codes, description."""
         codes = " ".join(f"AADSTS{code}" for code in self.error_codes)
         head = " ".join(filter(None, (self.error, codes)))
         return ": ".join(filter(None, (head, self.description))) or self.args[0]
 
 
-class OAuthLoginRefused(DeliveryError, smtplib.SMTPAuthenticationError):
+class OAuthLoginRefused(ServerReplyError, smtplib.SMTPAuthenticationError):
     """The SMTP server refused the XOAUTH2 login with a token the provider issued."""
 
     code = "oauth_login_refused"

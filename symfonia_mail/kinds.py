@@ -11,7 +11,8 @@ The app registers ``test``, ``invoice``, ``payment_reminder`` and
 ``contract``. A host project registers its own kinds in code, e.g. in its
 ``AppConfig.ready()``::
 
-    from django.utils.translation import gettext_lazy as _
+    from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
     from symfonia_mail import kinds
 
     kinds.register("offer", label=_("Offer"), description=_("An offer sent to a client."),
@@ -21,8 +22,10 @@ The app registers ``test``, ``invoice``, ``payment_reminder`` and
 (company name, sender, nothing), so every kind fills them.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from .macros import MACROS, canonical, used_macros
@@ -36,16 +39,16 @@ class Kind:
     """One kind of message: its template key, what it is, and the macros it fills."""
 
     key: str
-    label: str
-    description: str
+    label: str | Promise
+    description: str | Promise
     macros: tuple[str, ...]  # Symfonia names the sending code gives a value
 
     @property
-    def fills(self):
+    def fills(self) -> frozenset[str]:
         """Return every macro this kind has a value for (its own and the defaults)."""
         return frozenset(self.macros) | frozenset(DEFAULT_MACROS)
 
-    def unfilled(self, *texts):
+    def unfilled(self, *texts: str) -> list[str]:
         """Return the known macros used in *texts* that this kind never fills, in order."""
         return [name for name in used_macros(*texts) if name not in self.fills]
 
@@ -53,7 +56,8 @@ class Kind:
 _registry: dict[str, Kind] = {}
 
 
-def register(key, *, label, description="", macros=()):
+def register(key: str, *, label: str | Promise, description: str | Promise = "",
+             macros: Iterable[str] = ()) -> Kind:
     """Register (or replace) the kind *key*; return it.
 
     *macros* are the macro names the code that sends this kind fills (Symfonia
@@ -68,17 +72,17 @@ def register(key, *, label, description="", macros=()):
     return kind
 
 
-def unregister(key):
+def unregister(key: str) -> None:
     """Forget the kind *key* (a no-op when it is not registered)."""
     _registry.pop(key, None)
 
 
-def get(key):
+def get(key: str) -> Kind | None:
     """Return the Kind registered for *key*, or None."""
     return _registry.get(key)
 
 
-def all_kinds():
+def all_kinds() -> list[Kind]:
     """Return the registered kinds in registration order."""
     return list(_registry.values())
 

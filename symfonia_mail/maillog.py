@@ -14,6 +14,7 @@ from django.db import DatabaseError, router, transaction
 from django.utils import timezone
 
 from . import conf
+from .context import user_pk
 from .models import MailLog
 
 logger = logging.getLogger("symfonia_mail")
@@ -33,18 +34,13 @@ def redact(text, secrets):
 
 
 def describe_error(exc):
-    """Return a one-line reason for *exc*: its class and message."""
+    """Return the reason for *exc*: a server's reply with a hint, else class and message."""
+    from .problems import explain, is_delivery_problem
+
+    if is_delivery_problem(exc):
+        return explain(exc)
     text = str(exc) or repr(exc)
     return f"{type(exc).__name__}: {text}"
-
-
-def format_refused(refused):
-    """Return refused recipients ({address: (code, reply)}) as one line."""
-    parts = []
-    for address, (code, reply) in refused.items():
-        text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-        parts.append(f"{address} ({code} {text})")
-    return "; ".join(parts)
 
 
 class LogBuffer:
@@ -99,8 +95,7 @@ def record_test_run(report, config, user=None):
         error = "\n".join(line.strip() for line in report.step_lines(failure))
     entry = LogEntry(
         scope=config.scope, config_user_id=config.user_id,
-        sent_by_id=getattr(user, "pk", None) if getattr(user, "is_authenticated", False)
-        else None,
+        sent_by_id=user_pk(user),
         transport=config.transport, server=config.server or "",
         subject=report.headline()[:2000], status=status, kind=MailLog.Kind.TEST,
         error=error, sender=config.sender_email or "",

@@ -16,8 +16,8 @@ from . import macros
 from .exceptions import InvalidMessageError
 from .mimebytes import large_attachments_spliced
 from .models import Transport
+from .validators import has_control_chars
 
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 # The alternatives that are message bodies; any other is a file.
 BODY_TYPES = ("text/plain", "text/html")
 
@@ -81,7 +81,7 @@ def move_files_out_of_alternatives(message):
 
 def check_headers(message):
     """Refuse control characters in the subject (after macros), with a clear reason."""
-    if message.subject and _CONTROL_RE.search(message.subject):
+    if has_control_chars(message.subject):
         raise InvalidMessageError(
             "The subject contains a line break or control character "
             f"({message.subject[:80]!r}); it cannot be sent as a header."

@@ -12,7 +12,14 @@ import ssl
 
 from django.utils.translation import gettext_lazy as _
 
-from .exceptions import OAuthError, OAuthLoginRefused, UnreadableSecretError
+from .exceptions import (
+    NotAnSMTPServer,
+    OAuthError,
+    OAuthLoginRefused,
+    ServerNotAllowed,
+    ServerTimeout,
+    UnreadableSecretError,
+)
 from .oauth_codes import OAUTH_CODES, OAUTH_HELP_URLS
 
 GMAIL_HELP = "https://support.google.com/accounts/answer/185833"
@@ -134,6 +141,14 @@ CODES = {
         "(e.g. Polish letters) that could not be sent to the server. Use an app password "
         "or a password without such letters, and addresses the server accepts."
     ),
+    "not_smtp": _(
+        "This service did not answer like an SMTP server. Check the server name and "
+        "the port."
+    ),
+    "server_not_allowed": _(
+        "This server is not on the list of servers allowed for mail configurations "
+        "(ALLOWED_SERVERS in the site settings). Ask the site administrator."
+    ),
     "dsn_not_offered": _(
         "The server does not advertise delivery status notifications (DSN): messages "
         "go out without them."
@@ -165,10 +180,9 @@ def classify(exc):
 def _code_for(exc):
     if isinstance(exc, OAuthError | OAuthLoginRefused):
         return exc.code
-    if isinstance(exc, UnreadableSecretError):
-        return "unreadable_password"
-    if isinstance(exc, UnicodeError):
-        return "non_ascii_text"
+    for kind, code in _OWN_CODES:
+        if isinstance(exc, kind):
+            return code
     if isinstance(exc, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused):
         return _code_for_reply(exc)
     if isinstance(exc, smtplib.SMTPNotSupportedError):
@@ -187,15 +201,26 @@ def _code_for(exc):
         if reason in ("WRONG_VERSION_NUMBER", "UNKNOWN_PROTOCOL", "RECORD_LAYER_FAILURE"):
             return "tls_mismatch"
         return "tls_error"
-    if isinstance(exc, socket.gaierror):
-        return "dns_not_found"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection_refused"
-    if isinstance(exc, TimeoutError):
-        return "timeout"
-    if isinstance(exc, ConnectionError):
-        return "disconnected"
+    for kind, code in _NETWORK_CODES:
+        if isinstance(exc, kind):
+            return code
     return "network_error"
+
+
+# First match wins: subclasses before their bases.
+_OWN_CODES = (
+    (ServerNotAllowed, "server_not_allowed"),
+    (NotAnSMTPServer, "not_smtp"),
+    (ServerTimeout, "timeout"),
+    (UnreadableSecretError, "unreadable_password"),
+    (UnicodeError, "non_ascii_text"),
+)
+_NETWORK_CODES = (
+    (socket.gaierror, "dns_not_found"),
+    (ConnectionRefusedError, "connection_refused"),
+    (TimeoutError, "timeout"),
+    (ConnectionError, "disconnected"),
+)
 
 
 def is_timeout(exc):
@@ -233,11 +258,60 @@ def _replies_of(exc):
     refused = getattr(exc, "recipients", None) or getattr(exc, "refused", None)
     if isinstance(refused, dict):
         return [(code, reply_text(reply)) for code, reply in refused.values()]
-    return [(getattr(exc, "smtp_code", 0), reply_text(getattr(exc, "smtp_error", str(exc))))]
+    if hasattr(exc, "smtp_error"):
+        return [(exc.smtp_code, reply_text(exc.smtp_error))]
+    return [(0, reply_text(str(exc)))]
 
 
-def reply_text(value):
+def reply_text(value: object) -> str:
     """Return a server reply (bytes or str) as stripped text."""
     if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
     return str(value).strip()
+
+
+def format_refused(refused):
+    """Return "a@b (550 5.1.1 user unknown); c@d (...)" for {address: (code, reply)}."""
+    return "; ".join(f"{address} ({code} {reply_text(reply)})".replace("\n", " ")
+                     for address, (code, reply) in refused.items())
+
+
+def what_happened(exc, *, lines=False):
+    """Return the plain text of *exc*: the server's reply, or what failed, never a repr.
+
+    *lines*: keep a multi-line reply on several lines (else one line).
+    """
+    refused = getattr(exc, "recipients", None)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused) and isinstance(refused, dict):
+        return f"Refused by the server: {format_refused(refused)}"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        text = f"{exc.smtp_code} {reply_text(exc.smtp_error)}".strip()
+        return text if lines else text.replace("\n", " ")
+    if isinstance(exc, UnicodeError):
+        # Its text quotes the offending characters, perhaps from the password.
+        return f"{type(exc).__name__}: {exc.reason}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"{exc.verify_message} ({exc.reason})"
+    if isinstance(exc, OSError) and not isinstance(exc, smtplib.SMTPException):
+        # "ConnectionRefusedError: [Errno 111] Connection refused": the class names it.
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+    return text or type(exc).__name__
+
+
+def explain(exc: BaseException) -> str:
+    """Return what happened in *exc* plus the plain-language hint (one paragraph)."""
+    text: str = what_happened(exc)
+    code = _code_for(exc)
+    if code == "smtp_error" and not isinstance(exc, _SERVER_REPLIES):
+        return text  # our own errors (InvalidAddress…) say what to do themselves
+    return f"{text} — {CODES[code]}"
+
+
+_SERVER_REPLIES = (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused)
+
+
+def is_delivery_problem(exc):
+    """Return True for what a server or the network caused (worth a hint in the log)."""
+    return isinstance(exc, (*_SERVER_REPLIES, OSError, UnicodeError)) and (
+        _code_for(exc) != "smtp_error" or isinstance(exc, _SERVER_REPLIES))

@@ -58,7 +58,6 @@ logger = logging.getLogger(__name__)
 
 PDF_MIMETYPE = "application/pdf"
 ZIP_MIMETYPE = "application/zip"
-ZIP_ENCRYPTIONS = ("aes", "zipcrypto")
 # FACTS.md: deflate costs ≈ 47 ms/MB at the default level, ≈ 14 ms/MB at 1.
 DEFLATE_LEVEL = 1
 # PDF 1.7 §7.5.2 lets readers find the header within the first 1024 bytes.
@@ -151,7 +150,7 @@ def _protect(name, data, password, zip_encryption):
 
 def zip_password_problem(password, zip_encryption="aes"):
     """Return why *password* cannot protect a ZIP, or "" when it can."""
-    if zip_encryption not in ZIP_ENCRYPTIONS:
+    if zip_encryption not in conf.ZIP_ENCRYPTIONS:
         # Also a system check (symfonia_mail.E004); here it must stop the message.
         return (f"SYMFONIA_MAIL['ZIP_ENCRYPTION'] = {zip_encryption!r} is not 'aes' or "
                 "'zipcrypto'")

@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from . import conf, taskq
+from .context import user_pk
 from .maillog import describe_error
 from .models import ReminderRun
 from .reminders import BACKEND, Status, count, send_reminders
@@ -33,7 +34,7 @@ def start(source, keys, *, user=None, as_of=None, force=False, language=None,
     import_string(source)  # a wrong path fails here, in the caller, not in a worker
     keys = list(keys)
     run = ReminderRun.objects.create(
-        source=source, keys=keys, sent_by_id=_user_pk(user), total=len(keys),
+        source=source, keys=keys, sent_by_id=user_pk(user), total=len(keys),
         chunk_size=chunk_size or conf.get("REMINDER_CHUNK"),
         options={"as_of": as_of.isoformat() if as_of else None, "force": force,
                  "language": language},
@@ -95,9 +96,3 @@ def _add(run, tally, error):
             changes["error"] = (current + "\n" + error).strip()[:10_000]
         rows.update(chunks_done=F("chunks_done") + 1, **changes)
         rows.filter(chunks_done__gte=chunks).update(status=Run.DONE, finished_at=timezone.now())
-
-
-def _user_pk(user):
-    if user is None or not getattr(user, "is_authenticated", True):
-        return None
-    return user if isinstance(user, int) else user.pk

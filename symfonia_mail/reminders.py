@@ -80,10 +80,11 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from . import resolver
-from .context import UserLike
+from .context import UserLike, user_pk
 from .exceptions import RecipientsRefused, TransportNotAllowed
 from .maillog import redact
 from .models import ReminderRecord, Transport
+from .problems import explain, format_refused
 from .reminder_claims import Taken, claim, mark_sent, release
 from .validators import parse_address_list
 
@@ -220,7 +221,8 @@ def require_smtp(config, user=None):
     )
 
 
-def reminded_today(contractors, today=None):
+def reminded_today(contractors: Iterable[ContractorReminder],
+                   today: date | None = None) -> dict[str, list[ReminderRecord]]:
     """Return {contractor identity: [ReminderRecord, …]} of *contractors* reminded *today*.
 
     What an admin asked to "send again today" must see first (one query).
@@ -228,7 +230,7 @@ def reminded_today(contractors, today=None):
     """
     today = today or timezone.localdate()
     identities = {item.identity[:255]: item.identity for item in contractors}
-    found = {}
+    found: dict[str, list[ReminderRecord]] = {}
     rows = ReminderRecord.objects.filter(sent_on=today, contractor_key__in=list(identities))
     for row in rows.select_related("sent_by").order_by("sent_at", "pk"):
         found.setdefault(identities[row.contractor_key], []).append(row)
@@ -385,7 +387,7 @@ class _Run:
         return claim(
             item.identity, digest, self.today, force=self.force,
             contractor_name=item.name[:255], documents="\n".join(sorted(numbers)),
-            sent_by_id=_user_pk(self.user), recipients=", ".join(emails),
+            sent_by_id=user_pk(self.user), recipients=", ".join(emails),
         )
 
     def build(self, item, documents, emails):
@@ -441,23 +443,6 @@ def _refused_of(exc, emails):
 
 def _describe(exc):
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        refused = "; ".join(
-            f"{address} ({code} {_text(reply)})"
-            for address, (code, reply) in exc.recipients.items()
-        )
+        refused = format_refused(exc.recipients)
         return gettext("the server refused the address: %(refused)s") % {"refused": refused}
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return f"{type(exc).__name__}: {exc.smtp_code} {_text(exc.smtp_error)}"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _text(reply):
-    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-
-
-def _user_pk(user):
-    if isinstance(user, int):
-        return user
-    if user is None or not getattr(user, "is_authenticated", True):
-        return None
-    return user.pk
+    return explain(exc)

@@ -16,6 +16,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from . import revision
+from .context import user_pk
 from .exceptions import InvalidAddress, UnreadableSecretError
 from .fields import UnreadableSecret
 from .models import (
@@ -222,7 +223,7 @@ class Session:
 
     def config_for(self, user):
         """Return the configuration that applies to *user* (None: the global one)."""
-        user_id = _user_id(user)
+        user_id = user_pk(user)
         if user_id is None:
             return self.global_config()
         cache = self.cache
@@ -241,7 +242,7 @@ class Session:
     def prefetch(self, users):
         """Resolve the configurations of all *users* not cached yet, with one query."""
         cache = self.cache
-        missing = {user_id for user_id in map(_user_id, users)
+        missing = {user_id for user_id in map(user_pk, users)
                    if user_id is not None and user_id not in cache.by_user}
         if not missing:
             return
@@ -268,16 +269,6 @@ class Session:
 def resolve(user=None):
     """Return the configuration that applies to *user* (a fresh session)."""
     return Session().config_for(user)
-
-
-def _user_id(user):
-    if user is None:
-        return None
-    if isinstance(user, int):
-        return user
-    if not getattr(user, "is_authenticated", True):
-        return None
-    return user.pk
 
 
 @receiver(post_save, sender=GlobalMailConfig)

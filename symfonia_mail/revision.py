@@ -14,11 +14,14 @@ all; a new token is written there once its transaction commits.
 """
 
 import logging
+from functools import lru_cache
 
 from django.core.cache import InvalidCacheBackendError, caches
 from django.core.cache.backends.dummy import DummyCache
 from django.core.cache.backends.locmem import LocMemCache
+from django.core.signals import setting_changed
 from django.db import connections, router, transaction
+from django.dispatch import receiver
 
 from . import conf
 from .models import ConfigRevision
@@ -64,25 +67,39 @@ def write_token(token):
 
 def shared_cache():
     """Return the cache that holds the revision for every process, or None."""
-    alias = conf.get("REVISION_CACHE")
+    alias = _shared_alias(conf.get("REVISION_CACHE"))
+    return caches[alias] if alias else None
+
+
+@lru_cache(maxsize=8)
+def _shared_alias(alias):
+    """Return *alias* when it names a cache shared by processes, else None (cached)."""
     if not alias:
         return None
     try:
         cache = caches[alias]
     except InvalidCacheBackendError:
         return None
-    return None if isinstance(cache, _PER_PROCESS) else cache
+    return None if isinstance(cache, _PER_PROCESS) else alias
+
+
+@receiver(setting_changed)
+def _settings_changed(*, setting, **kwargs):
+    if setting in ("CACHES", "SYMFONIA_MAIL"):
+        _shared_alias.cache_clear()
+
+
+@lru_cache(maxsize=8)
+def _token_sql(vendor_quote):
+    return "SELECT {} FROM {} WHERE {} = %s".format(  # noqa: S608 - names from the model
+        vendor_quote("token"), vendor_quote(ConfigRevision._meta.db_table), vendor_quote("id"),
+    )
 
 
 def _query_token():
-    alias = router.db_for_read(ConfigRevision)
-    connection = connections[alias]
-    quote = connection.ops.quote_name
-    sql = "SELECT {} FROM {} WHERE {} = %s".format(  # noqa: S608 - names from the model
-        quote("token"), quote(ConfigRevision._meta.db_table), quote("id"),
-    )
+    connection = connections[router.db_for_read(ConfigRevision)]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [1])
+        cursor.execute(_token_sql(connection.ops.quote_name), [1])
         row = cursor.fetchone()
     return row[0] if row else ""
 

@@ -20,6 +20,8 @@ from typing import Any
 
 from django.dispatch import Signal
 
+from .problems import reply_text
+
 __all__ = ["SendStatus", "post_send", "pre_send"]
 
 #: Sent before macros and protection; kwargs: ``message`` (the working copy),
@@ -71,10 +73,7 @@ class SendStatus:
 
 def decode_refused(refused: dict[str, tuple[int, bytes | str]]) -> dict[str, tuple[int, str]]:
     """Return smtplib's refused recipients with the replies as text."""
-    return {
-        address: (code, reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply)
-        for address, (code, reply) in refused.items()
-    }
+    return {address: (code, reply_text(reply)) for address, (code, reply) in refused.items()}
 
 
 def settle(status: SendStatus, entry: Any) -> SendStatus:

@@ -1,128 +1,40 @@
 """One SMTP connection per configuration, with RFC 3461 delivery status notifications.
 
-`ConfigTransport` is Django's own SMTP backend bound to a ResolvedConfig: it
-reuses Django's open/close (timeouts, STARTTLS, login, DNS_NAME) and extends
-it only at the stable seams: `connection_class` and `ssl_context`, plus
-`smtplib.SMTP.sendmail(..., mail_options, rcpt_options)` for DSN.
+`ConfigTransport` binds a ResolvedConfig to a :class:`~symfonia_mail.smtp_dialogue.
+Dialogue` (the app's one SMTP client): it opens the session (connect, EHLO,
+STARTTLS, login) and delivers messages (MAIL/RCPT with DSN, DATA, pipelined
+when offered). Test SMTP drives the very same object and only observes it.
+
+Deadlines (README "Timeouts and deadlines"), with T = ``timeout_ms``:
+each server reply must be complete within T; opening a session (TCP, TLS,
+greeting, EHLO, STARTTLS, EHLO, AUTH) within ``OPEN_REPLIES`` × T; a message
+within (3 + recipients + ⌈size / 1 MiB⌉) × T.
 """
 
-import base64
-import hmac
-import smtplib
+import math
 import ssl
 import uuid
 from dataclasses import dataclass, field
 
-from django.core.mail.backends import smtp as django_smtp
-from django.utils.functional import cached_property
-from django.views.decorators.debug import sensitive_variables
+from django.core.mail.utils import DNS_NAME
 
-from . import conf, oauth
-from .exceptions import OAuthError, OAuthLoginRefused
+from . import conf
 from .models import AuthMethod, Security
+from .secret import NO_SCRUB
+from .smtp_auth import PasswordLogin, XOAuth2Login
+from .smtp_dialogue import Dialogue
+
+__all__ = ["ConfigTransport", "Delivery", "DsnPlan", "credential_for", "message_deadline",
+           "notify_value", "tls_context"]
 
 # RFC 3461 §4.1: the NOTIFY keywords for Symfonia's (.NET) DeliveryNotificationOptions.
 NOTIFY_KEYWORDS = {
     "OnSuccess": "SUCCESS", "OnFailure": "FAILURE", "Delay": "DELAY", "Never": "NEVER",
 }
-
-
-class _SingleLoginMixin:
-    """Log in with one AUTH mechanism, not every one the server offers, in UTF-8.
-
-    smtplib's login() retries with the next mechanism after a refusal, so one
-    wrong password costs two failed logins, which counts double towards a
-    provider's lockout. A refusal is final here.
-    """
-
-    # smtplib's own order of preference (a local variable of SMTP.login there).
-    preferred_auths = ("CRAM-MD5", "PLAIN", "LOGIN")
-
-    @sensitive_variables("password")
-    def login(self, user, password, *, initial_response_ok=True):
-        self.ehlo_or_helo_if_needed()
-        if not self.has_extn("auth"):
-            raise smtplib.SMTPNotSupportedError("SMTP AUTH extension not supported by server.")
-        offered = self.esmtp_features["auth"].upper().split()
-        if isinstance(password, oauth.XOAuth2Credential):
-            return self.login_xoauth2(user, password, offered)
-        mechanism = next((m for m in self.preferred_auths if m in offered), None)
-        if mechanism is None:
-            raise smtplib.SMTPException("No suitable authentication method found.")
-        self.user, self.password = user, password
-        method = getattr(self, "auth_" + mechanism.lower().replace("-", "_"))
-        try:
-            return self.auth(mechanism, method, initial_response_ok=initial_response_ok)
-        finally:
-            self.password = None  # do not keep the secret on a long-lived object
-
-    @sensitive_variables("initial")
-    def auth(self, mechanism, authobject, *, initial_response_ok=True):
-        """Run an AUTH exchange, sending credentials as UTF-8.
-
-        smtplib encodes them as ASCII, so a Polish password ("zażółć") could
-        never log in; RFC 4616 (PLAIN) specifies UTF-8 and servers take it
-        for LOGIN too.
-        """
-        mechanism = mechanism.upper()
-        initial = authobject() if initial_response_ok else None
-        if initial is not None:
-            code, reply = self.docmd("AUTH", f"{mechanism} {_b64(initial)}")
-        else:
-            code, reply = self.docmd("AUTH", mechanism)
-        for _round in range(5):  # smtplib's _MAXCHALLENGE: a loop ends here
-            if code != 334:
-                break
-            code, reply = self.docmd(_b64(authobject(base64.decodebytes(reply))))
-        else:
-            raise smtplib.SMTPException("Server AUTH mechanism did not finish.")
-        if code in (235, 503):
-            return code, reply
-        raise smtplib.SMTPAuthenticationError(code, reply)
-
-    @sensitive_variables("token")
-    def login_xoauth2(self, user, credential, offered):
-        """Log in with SASL XOAUTH2; a cached token the server refuses is replaced once."""
-        if "XOAUTH2" not in offered:
-            raise OAuthError("oauth_not_offered", "The server does not offer XOAUTH2 login.")
-        for attempt in range(2):
-            token = credential.token(force=attempt > 0)  # refused: revoked, or a clock jumped
-            answer = oauth.xoauth2_string(user, token)
-            try:
-                # A refused token gets a JSON challenge (334); the answer to it is empty.
-                return self.auth("XOAUTH2", lambda challenge=None, a=answer: "" if challenge
-                                 else a)
-            except smtplib.SMTPAuthenticationError as exc:
-                if attempt or credential.grant.how != "cached" or not credential.retry:
-                    oauth.forget(credential.config)  # the next login asks for a new one
-                    raise OAuthLoginRefused(exc.smtp_code, exc.smtp_error) from None
-        raise AssertionError("unreachable")
-
-    def auth_cram_md5(self, challenge=None):
-        if challenge is None:
-            return None
-        digest = hmac.HMAC(self.password.encode("utf-8"), challenge, "md5").hexdigest()
-        return f"{self.user} {digest}"
-
-
-def _b64(text):
-    return base64.b64encode(text.encode("utf-8")).decode("ascii")
-
-
-class SMTPConnection(_SingleLoginMixin, smtplib.SMTP):
-    """smtplib.SMTP with a single login attempt."""
-
-
-class SMTPSSLConnection(_SingleLoginMixin, smtplib.SMTP_SSL):
-    """smtplib.SMTP_SSL (implicit TLS) with a single login attempt."""
-
-
-@sensitive_variables("config")
-def login_secret(config, *, record=False, retry=True):
-    """Return what login() sends for *config*: its password, or an XOAUTH2 credential."""
-    if config.auth_method == AuthMethod.PASSWORD:
-        return config.checked_password()
-    return oauth.XOAuth2Credential(config, record=record, retry=retry)
+# Replies (and TLS handshakes) in opening a session: TCP + TLS, greeting, EHLO,
+# STARTTLS, TLS, EHLO, AUTH and up to one challenge.
+OPEN_REPLIES = 8
+DATA_CHUNK = 1024 * 1024  # each started MiB of a message earns one more T
 
 
 def tls_context(verify=True, ca_certificates=""):
@@ -153,74 +65,142 @@ def notify_value(flags):
     return ",".join(keywords)
 
 
-@dataclass
-class Delivery:
-    """What the server said about one message."""
+def message_deadline(timeout, recipients, size):
+    """Return the seconds one message may take: (3 + recipients + ⌈size/1 MiB⌉) × T."""
+    return timeout * (3 + recipients + math.ceil(size / DATA_CHUNK))
 
-    refused: dict = field(default_factory=dict)  # recipient -> (code, reply)
+
+def credential_for(config, *, record=False, retry=True):
+    """Return the credential the login step uses for *config*, or None (no login).
+
+    Password or OAuth2 (XOAUTH2): anything with the interface described in
+    :mod:`symfonia_mail.smtp_auth`. *record*: an OAuth2 failure is written
+    onto the stored configuration (sending does; Test SMTP of form values not);
+    *retry*: a refused cached token is replaced once (not in Test SMTP).
+    """
+    if config.auth_method != AuthMethod.PASSWORD:
+        from . import oauth
+
+        return XOAuth2Login(config.username,
+                            oauth.XOAuth2Credential(config, record=record, retry=retry))
+    if not config.username:
+        return None
+    return PasswordLogin(config.username, config.checked_password())
+
+
+@dataclass
+class DsnPlan:
+    """The DSN parameters of one message (empty when not requested or not offered)."""
+
+    mail_options: list = field(default_factory=list)
+    rcpt_options: list = field(default_factory=list)
+    orcpt: bool = False  # each RCPT TO also carries ORCPT=rfc822;<its address>
     dsn_requested: str = ""  # the NOTIFY= value sent, "" when none
     envelope_id: str = ""
     note: str = ""
 
 
-class ConfigTransport(django_smtp.EmailBackend):
-    """Django's SMTP backend bound to one ResolvedConfig."""
+@dataclass
+class Delivery:
+    """What the server said about one message."""
 
-    @sensitive_variables("config")
-    def __init__(self, config):
+    refused: dict = field(default_factory=dict)  # recipient -> (code, reply text)
+    dsn_requested: str = ""
+    envelope_id: str = ""
+    note: str = ""
+    pipelined: bool = False
+    reply: str = ""  # the server's final reply, e.g. "250 2.0.0 Ok: queued as 4F2"
+
+
+class ConfigTransport:
+    """The SMTP session of one ResolvedConfig: open once, deliver many, close."""
+
+    def __init__(self, config, *, observer=None, credential=None):
         self.config = config
-        super().__init__(
-            host=config.host,
-            port=config.port,
-            username=config.username,
-            password=login_secret(config, record=True),
-            use_tls=config.security == Security.STARTTLS,
-            use_ssl=config.security == Security.SSL,
-            timeout=config.timeout,
-            fail_silently=False,
-        )
+        self.observer = observer
+        self.credential = (credential if credential is not None
+                           else credential_for(config, record=True))
+        self.dialogue = None
+        self.last_dialogue = None
+        self.failed_stage = ""  # the dialogue's stage when the last error came (Test SMTP)
 
     def __repr__(self):
         return f"<ConfigTransport {self.config.key} {self.config.server}>"
 
-    @property
-    def connection_class(self):
-        return SMTPSSLConnection if self.use_ssl else SMTPConnection
-
-    @cached_property
-    def ssl_context(self):
-        return tls_context(self.config.verify_certificate, self.config.ca_certificates)
-
-    def deliver(self, from_addr, recipients, data):
-        """Send *data* to *recipients* over the open connection; return a Delivery."""
-        self.open()
-        connection = self.connection
-        delivery = Delivery()
-        mail_options, rcpt_options = [], []
-        notify = notify_value(self.config.dsn_notify)
-        if notify:
-            connection.ehlo_or_helo_if_needed()
-            if connection.has_extn("dsn"):
-                delivery.envelope_id = uuid.uuid4().hex
-                delivery.dsn_requested = notify
-                mail_options = ["RET=HDRS", f"ENVID={delivery.envelope_id}"]
-                rcpt_options = [f"NOTIFY={notify}"]
-            else:
-                delivery.note = (
-                    f"Delivery notifications ({notify}) were requested but the server does "
-                    "not offer DSN; the message was sent without them."
-                )
-        delivery.refused = connection.sendmail(
-            from_addr, recipients, data, mail_options, rcpt_options
+    def new_dialogue(self):
+        """Return an unconnected Dialogue for the configuration."""
+        config = self.config
+        return Dialogue(
+            config.host, config.port, timeout=config.timeout, security=config.security,
+            context=tls_context(config.verify_certificate, config.ca_certificates),
+            local_hostname=DNS_NAME.get_fqdn(), pipelining=conf.get("PIPELINING"),
+            observer=self.observer,
+            scrub=self.credential.scrubber() if self.credential else NO_SCRUB,
         )
-        return delivery
+
+    def open(self):
+        """Connect, greet, secure and log in (once); return True when it opened now."""
+        if self.dialogue is not None:
+            return False
+        dialogue = self.dialogue = self.last_dialogue = self.new_dialogue()
+        try:
+            with dialogue.within(OPEN_REPLIES * self.config.timeout):
+                dialogue.connect()
+                dialogue.ehlo()
+                if self.config.security == Security.STARTTLS:
+                    dialogue.starttls()
+                    dialogue.ehlo()  # RFC 3207 §4.2: forget what was said before TLS
+                if self.credential is not None:
+                    dialogue.login(self.credential)
+        except BaseException:
+            self.failed_stage = dialogue.stage
+            self.discard()
+            raise
+        return True
+
+    def dsn_plan(self):
+        """Return the DSN parameters for the next message on the open connection."""
+        plan = DsnPlan()
+        notify = notify_value(self.config.dsn_notify)
+        if not notify:
+            return plan
+        if not self.dialogue.has("dsn"):
+            plan.note = (
+                f"Delivery notifications ({notify}) were requested but the server does "
+                "not offer DSN; the message was sent without them."
+            )
+            return plan
+        plan.envelope_id = uuid.uuid4().hex
+        plan.dsn_requested = notify
+        plan.mail_options = ["RET=HDRS", f"ENVID={plan.envelope_id}"]
+        plan.rcpt_options = [f"NOTIFY={notify}"]
+        plan.orcpt = True  # RFC 3461 §4.2: reports then name the address we sent to
+        return plan
+
+    def deliver(self, from_addr, recipients, data, plan=None):
+        """Send *data* to *recipients* over the connection (opened if needed)."""
+        self.open()
+        plan = plan or self.dsn_plan()
+        dialogue = self.dialogue
+        try:
+            with dialogue.within(message_deadline(self.config.timeout, len(recipients),
+                                                  len(data))):
+                result = dialogue.send(from_addr, recipients, data,
+                                       plan.mail_options, plan.rcpt_options, orcpt=plan.orcpt)
+        except BaseException:
+            self.failed_stage = dialogue.stage
+            if dialogue.sock is None:  # the dialogue closed it: reconnect next time
+                self.dialogue = None
+            raise
+        return Delivery(refused=result.refused, dsn_requested=plan.dsn_requested,
+                        envelope_id=plan.envelope_id, note=plan.note,
+                        pipelined=result.pipelined, reply=str(result.reply))
 
     def discard(self):
-        """Drop a connection that failed, without raising."""
-        try:
-            self.close()
-        except (smtplib.SMTPException, OSError):
-            pass
-        finally:
-            self.connection = None
-            self._partial_connection = None
+        """Say QUIT (within T) and close the connection, never raising."""
+        dialogue, self.dialogue = self.dialogue, None
+        if dialogue is not None:
+            with dialogue.within(self.config.timeout):
+                dialogue.quit()
+
+    close = discard

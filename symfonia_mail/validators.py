@@ -11,7 +11,11 @@ from django.utils.translation import gettext_lazy as _
 # CR, LF and every other C0/C1 control character (TAB included: no header needs it).
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
-DSN_CHOICES = ("OnSuccess", "OnFailure", "Delay", "Never", "None")
+# Symfonia's (.NET DeliveryNotificationOptions) names. RFC 3461 §4.1: NEVER must not be
+# combined with SUCCESS, FAILURE or DELAY; "None" (ask for nothing) means no NOTIFY at all.
+DSN_FLAGS = ("OnSuccess", "OnFailure", "Delay")
+DSN_EXCLUSIVE = ("Never", "None")
+DSN_CHOICES = DSN_FLAGS + DSN_EXCLUSIVE
 MAX_HTML_BYTES = 32 * 1024  # Symfonia's limit for HTML templates: 32,768 bytes UTF-8
 
 
@@ -107,7 +111,7 @@ def validate_dsn_notify(value):
         )
     if len(flags) != len(set(flags)):
         raise ValidationError(_("A notification option is listed twice."), code="invalid_dsn")
-    for exclusive in ("Never", "None"):
+    for exclusive in DSN_EXCLUSIVE:
         if exclusive in flags and len(flags) > 1:
             raise ValidationError(
                 _("“%(option)s” cannot be combined with other notification options."),

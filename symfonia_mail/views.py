@@ -10,6 +10,11 @@ from .templates import TemplateNotFoundError, preview
 from .validators import validate_body_size
 
 
+def wants_json(request):
+    """Return True when *request* asks for a JSON answer (the admin's page script)."""
+    return "application/json" in request.headers.get("Accept", "")
+
+
 @require_POST
 def template_preview(request):
     """Render the posted subject and body with sample values; send nothing.
@@ -35,6 +40,6 @@ def template_preview(request):
         subject, text, html = "", "", ""
         problems.append(str(exc))
     result = {"subject": subject, "text": text, "html": html, "warnings": problems}
-    if "application/json" in request.headers.get("Accept", ""):
+    if wants_json(request):
         return JsonResponse(result)
     return TemplateResponse(request, "symfonia_mail/template_preview.html", result)

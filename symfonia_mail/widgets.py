@@ -3,17 +3,16 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-# RFC 3461 §4.1: NEVER must not be combined with SUCCESS, FAILURE or DELAY;
-# "None" (ask for nothing) is Symfonia's (.NET) flag for "no NOTIFY at all".
-DSN_FLAGS = ("OnSuccess", "OnFailure", "Delay")
-DSN_EXCLUSIVE = ("Never", "None")
-DSN_OPTIONS = (
-    ("OnSuccess", _("OnSuccess — when the message is delivered")),
-    ("OnFailure", _("OnFailure — when delivery fails")),
-    ("Delay", _("Delay — when delivery is delayed")),
-    ("Never", _("Never — never send notifications")),
-    ("None", _("None — do not ask (the server decides)")),
-)
+from .validators import DSN_CHOICES, DSN_EXCLUSIVE
+
+_DSN_LABELS = {
+    "OnSuccess": _("OnSuccess — when the message is delivered"),
+    "OnFailure": _("OnFailure — when delivery fails"),
+    "Delay": _("Delay — when delivery is delayed"),
+    "Never": _("Never — never send notifications"),
+    "None": _("None — do not ask (the server decides)"),
+}
+DSN_OPTIONS = tuple((name, _DSN_LABELS[name]) for name in DSN_CHOICES)
 
 
 class DsnNotifyWidget(forms.CheckboxSelectMultiple):

@@ -11,6 +11,21 @@ from symfonia_mail import resolver
 from .smtpd import SMTPServer
 
 
+@pytest.fixture(autouse=True)
+def _keep_active_language():
+    """Restore the active language after each test.
+
+    LocaleMiddleware activates the language of every test-client request and nothing
+    deactivates it, so a request with Accept-Language: en would make later tests (a
+    management command, a validation message) speak English.
+    """
+    from django.utils import translation
+
+    language = translation.get_language()
+    yield
+    translation.activate(language) if language else translation.deactivate()
+
+
 @pytest.fixture(scope="session")
 def tls_ca(tmp_path_factory):
     """A test CA trusted by ssl.create_default_context() through SSL_CERT_FILE."""
@@ -140,6 +155,30 @@ def oauth_config_values(server, endpoint, method="microsoft365", **overrides):
         "oauth_client_secret": endpoint.client_secret,
     }
     return config_values(server, **{**values, **overrides})
+# Modules whose tests talk SMTP to a real server: they run twice, with PIPELINING
+# (RFC 2920) used when offered and with it forced off, so both paths keep the same
+# behaviour (refusals, DSN, errors).
+SMTP_LEVEL_MODULES = {"test_backend", "test_diagnostics", "test_smtp_dialogue",
+                      "test_deadlines"}
+
+
+def pytest_generate_tests(metafunc):
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if module in SMTP_LEVEL_MODULES and "_pipelining" in metafunc.fixturenames:
+        metafunc.parametrize("_pipelining", [True, False], indirect=True,
+                             ids=["pipelining", "no-pipelining"])
+
+
+@pytest.fixture(autouse=True)
+def _pipelining(request, settings):
+    """SYMFONIA_MAIL["PIPELINING"] for the test (parametrized in SMTP-level modules)."""
+    enabled = getattr(request, "param", True)
+    if not enabled:
+        settings.SYMFONIA_MAIL = {**(getattr(settings, "SYMFONIA_MAIL", None) or {}),
+                                  "PIPELINING": False}
+    return enabled
+
+
 @pytest.fixture(scope="session")
 def postfix():
     """A private Postfix on 127.0.0.1 (tests/postfix.py); fails, never skips, if it cannot start."""

@@ -50,8 +50,9 @@ class RecordingHandler:
     """Accept mail, record it, refuse what the test asked to refuse."""
 
     def __init__(self, *, dsn=False, refuse_rcpt=None, refuse_sender=None, data_replies=(),
-                 data_delay=0.0):
+                 data_delay=0.0, pipelining=True):
         self.dsn = dsn
+        self.pipelining = pipelining
         self.data_delay = data_delay  # seconds before answering DATA (a slow server)
         # Replies to DATA given, in order, before messages are accepted (e.g. "451 ...").
         self.data_replies = list(data_replies)
@@ -66,6 +67,10 @@ class RecordingHandler:
         session.host_name = hostname
         if self.dsn:
             responses.insert(len(responses) - 1, "250-DSN")
+        if getattr(self, "pipelining", True):
+            # aiosmtpd 1.4.6 reads commands one by one from a stream, so it handles
+            # pipelined groups (RFC 2920) but does not say so: advertise it.
+            responses.insert(len(responses) - 1, "250-PIPELINING")
         return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
@@ -144,7 +149,7 @@ class SMTPServer:
     def __init__(self, *, tls="starttls", certificate=None, users=None, auth_required=None,
                  auth_failure=None, dsn=True, refuse_rcpt=None, refuse_sender=None,
                  data_replies=(), handler=None, smtp_options=None, data_delay=0.0,
-                 port=None):
+                 port=None, pipelining=True, smtp_class=None):
         """Start a server.
 
         tls: None, "starttls" or "ssl" (implicit). certificate: a trustme
@@ -159,7 +164,7 @@ class SMTPServer:
         """
         self.handler = handler or RecordingHandler(
             dsn=dsn, refuse_rcpt=refuse_rcpt, refuse_sender=refuse_sender,
-            data_replies=data_replies, data_delay=data_delay)
+            data_replies=data_replies, data_delay=data_delay, pipelining=pipelining)
         self.users = dict(users or {})
         self.auth_failure = auth_failure
         self.login_attempts = 0
@@ -182,7 +187,7 @@ class SMTPServer:
             kwargs["auth_require_tls"] = True
         kwargs.update(smtp_options or {})
         self.controller = _Controller(
-            self.handler, smtp_class=DSNSMTP if dsn else SMTP,
+            self.handler, smtp_class=smtp_class or (DSNSMTP if dsn else SMTP),
             hostname=self.host, port=self.port, **kwargs,
         )
         self.controller.start()

@@ -251,7 +251,6 @@ def test_switch_a_user_to_global_and_back_with_reload(page_for, live, global_con
     assert MessageTemplate.objects.get().subject.startswith("Faktura")
     preview.close()
     page.goto(url(live, "maillog_changelist"))
-    screenshot(page, "mail-log")
 
 
 
@@ -373,3 +372,47 @@ def test_send_again_today_asks_first_and_then_forces(page_for, live, global_conf
     page.wait_for_selector(".messagelist li.success")
     assert len(smtp_server.messages) == 2
     assert ReminderRecord.objects.filter(status="sent").count() == 2
+
+
+def test_mail_log_fits_1400_pixels_and_reads_as_text(chromium, live, transactional_db,
+                                                     screenshot):
+    admin = superuser("admin")
+    long_subject = ("Przypomnienie o zaległej płatności: FV/10/2026, FV/11/2026 – Firma Demo "
+                    "sp. z o.o.")
+    for number in range(6):
+        MailLog.objects.create(
+            status="failed" if number % 2 else "sent", scope="global", transport="smtp",
+            server="smtp.serwer-pocztowy-firmy.example:587", sender="biuro@firma.example",
+            recipients="ksiegowosc@kontrahent-o-dlugiej-nazwie.example, kopia@firma.example",
+            subject=long_subject, sent_by=admin, kind="test" if number == 5 else "message",
+            error="SMTPRecipientsRefused: {'odrzucony@kontrahent.example': (550, b'5.1.1 "
+                  "<odrzucony@kontrahent.example>: Recipient address rejected: User unknown')}"
+            if number % 2 else "")
+    context = chromium.new_context(locale="pl-PL", viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"{live.url}/admin/login/")
+        page.fill("#id_username", "admin")
+        page.fill("#id_password", PASSWORD)
+        page.click("input[type=submit]")
+        page.goto(url(live, "maillog_changelist"))
+        sizes = page.evaluate("""() => {
+            const table = document.querySelector('#result_list');
+            const server = document.querySelector('#result_list td.field-server_display');
+            const subject = document.querySelector('#result_list td.field-subject_short');
+            const box = document.querySelector('#changelist-form .results');
+            return {table: table.getBoundingClientRect().right,
+                    box: box.getBoundingClientRect().right,
+                    serverScroll: server.scrollWidth, serverClient: server.clientWidth,
+                    subject: subject.getBoundingClientRect().width};
+        }""")
+        screenshot(page, "mail-log")
+        assert sizes["table"] <= sizes["box"] + 1, sizes  # no horizontal scrolling
+        assert sizes["serverScroll"] <= sizes["serverClient"], sizes  # the server is not cut
+        assert sizes["subject"] >= 200, sizes  # the subject is not squeezed
+        text = page.inner_text("#result_list")
+        assert "odrzucony@kontrahent.example: 550 5.1.1" in text
+        assert "b'" not in text and "SMTPRecipientsRefused" not in text
+        screenshot(page, "mail-log")
+    finally:
+        context.close()

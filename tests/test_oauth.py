@@ -22,6 +22,7 @@ from symfonia_mail.exceptions import OAuthError
 from symfonia_mail.models import GlobalMailConfig, MailLog
 
 from .conftest import oauth_config_values
+from .smtpd import dead_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -283,3 +284,35 @@ def test_two_processes_refreshing_at_once_lose_no_rotation(token_endpoint, tmp_p
     assert used[1] != first  # the second process waited and used the saved rotation
     stored = worker_result(run_worker(env, "stored"))["token"]
     assert token_endpoint.refresh_tokens[stored]["alive"]
+
+
+@pytest.mark.django_db
+def test_background_sending_fails_a_revoked_sign_in_at_once(xoauth2_server, token_endpoint,
+                                                            settings,
+                                                            django_capture_on_commit_callbacks):
+    settings.SYMFONIA_MAIL = {**settings.SYMFONIA_MAIL, "BACKGROUND": True,
+                              "INLINE_RETRY_DELAY": 0.05}
+    token = token_endpoint.issue_refresh_token()
+    save_global(xoauth2_server, token_endpoint, oauth_refresh_token=token)
+    token_endpoint.revoke_all()
+    with django_capture_on_commit_callbacks(execute=True):
+        send()
+    log = MailLog.objects.get()
+    # Not retried: a revoked consent needs a person, not a backoff.
+    assert log.status == MailLog.Status.FAILED and log.attempts == 1
+    assert "invalid_grant" in log.error
+    assert len(token_endpoint.grants("refresh_token")) == 1
+
+
+@pytest.mark.django_db
+def test_background_sending_retries_an_unreachable_identity_platform(
+        xoauth2_server, token_endpoint, settings, django_capture_on_commit_callbacks):
+    settings.SYMFONIA_MAIL = {**settings.SYMFONIA_MAIL, "BACKGROUND": True,
+                              "INLINE_RETRY_DELAY": 0.05,
+                              "GOOGLE_TOKEN_URL": f"https://127.0.0.1:{dead_port()}/token"}
+    token = token_endpoint.issue_refresh_token(provider="google")
+    save_global(xoauth2_server, token_endpoint, "google", oauth_refresh_token=token)
+    with django_capture_on_commit_callbacks(execute=True):
+        send()
+    log = MailLog.objects.get()
+    assert log.attempts > 1 and "could not be reached" in log.error

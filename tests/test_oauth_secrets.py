@@ -62,3 +62,21 @@ def test_secrets_not_in_reprs():
     text = repr(config)
     assert "sekret-klienta" not in text and "rt-odświeżania" not in text
     assert "auth=microsoft365" in text
+
+
+def test_oauth_configuration_is_validated_per_method():
+    from django.core.exceptions import ValidationError
+
+    config = GlobalMailConfig(transport="smtp", host="smtp.office365.com", port=587,
+                              sender_email="biuro@firma.example", auth_method="microsoft365",
+                              username="biuro@firma.example", oauth_client_id="app-1",
+                              oauth_tenant="evil.example/../common")
+    with pytest.raises(ValidationError) as caught:
+        config.full_clean()
+    assert set(caught.value.message_dict) == {"oauth_tenant"}  # part of a URL: no slashes
+    config.oauth_tenant = "firma.onmicrosoft.com"
+    config.full_clean()  # no password needed, no secret either (Connect comes later)
+    config.auth_method = "google"
+    with pytest.raises(ValidationError) as caught:
+        config.full_clean()
+    assert set(caught.value.message_dict) == {"oauth_client_secret"}

@@ -1,8 +1,8 @@
 """Two reminder runs in two OS processes at once: every contractor gets exactly one message.
 
-A real race: two Python processes on one file SQLite database (writers wait
-for each other's lock, as on a server), started together on the same
-contractors, sending to one loopback SMTP server.
+A real race: two Python processes on one database (a file SQLite database,
+whose writers wait for each other's lock, and a PostgreSQL server), started
+together on the same contractors, sending to one loopback SMTP server.
 """
 
 import json
@@ -13,6 +13,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
+from .pg import PostgresServer
 from .reminder_race import REFUSED
 from .smtpd import SMTPServer
 
@@ -26,10 +29,23 @@ def python(*args, env, **kwargs):
                             text=True, **kwargs)
 
 
-def test_two_processes_at_once_send_each_contractor_exactly_one_reminder(tmp_path):
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_env(request, tmp_path):
+    """The environment that points tests/settings_file_db.py at the shared database."""
+    if request.param == "sqlite":
+        yield {"SYMFONIA_TEST_DB": str(tmp_path / "db.sqlite3")}
+        return
+    postgres = PostgresServer()  # raises with the reason when it cannot start
+    try:
+        yield postgres.env()
+    finally:
+        postgres.stop()
+
+
+def test_two_processes_at_once_send_each_contractor_exactly_one_reminder(tmp_path, database_env):
     server = SMTPServer(tls=None, dsn=False, refuse_rcpt={REFUSED: "550 5.1.1 User unknown"})
-    env = {**os.environ, "SYMFONIA_TEST_DB": str(tmp_path / "db.sqlite3"),
-           "DJANGO_SETTINGS_MODULE": "tests.settings_file_db"}
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("SYMFONIA_PG_")}
+    env = {**inherited, **database_env, "DJANGO_SETTINGS_MODULE": "tests.settings_file_db"}
     processes = []
     try:
         processes.append(python("setup", str(server.port), env=env))

@@ -5,7 +5,7 @@ import inspect
 import pytest
 
 import symfonia_mail
-from symfonia_mail import context, reminders, signals, templates
+from symfonia_mail import context, diagnostics, exceptions, reminders, signals, templates
 
 PUBLIC = [
     context.mail_context,
@@ -13,6 +13,8 @@ PUBLIC = [
     templates.send_templated,
     templates.preview,
     reminders.send_reminders,
+    diagnostics.run_smtp_test,
+    context.user_pk,
     signals.decode_refused,
     signals.settle,
     signals.SendStatus.maillog_id.fget,
@@ -28,6 +30,12 @@ def missing_annotations(function):
     if signature.return_annotation is inspect.Signature.empty:
         missing.append("return")
     return missing
+
+
+EXCEPTIONS = [cls for cls in vars(exceptions).values()
+              if isinstance(cls, type) and issubclass(cls, Exception)
+              and cls.__module__ == exceptions.__name__]
+PUBLIC += [cls.__init__ for cls in EXCEPTIONS if "__init__" in vars(cls)]
 
 
 @pytest.mark.parametrize("function", PUBLIC, ids=lambda f: f.__qualname__)

@@ -9,12 +9,13 @@ checks the state against the session before anything is stored.
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
 from .. import oauth_flows
 from ..exceptions import OAuthError
@@ -73,8 +74,6 @@ class OAuthAdminMixin:
         return [*urls, *super().get_urls()]
 
     def _oauth_object(self, request, object_id):
-        if request.method != "POST":
-            raise _NotPost
         obj = self.get_object(request, unquote(object_id))
         if obj is None or obj.pk is None:
             raise Http404
@@ -88,12 +87,10 @@ class OAuthAdminMixin:
             current_app=self.admin_site.name))
 
     @method_decorator(never_cache)
+    @method_decorator(require_POST)
     def oauth_connect_view(self, request, object_id):
         """Start the sign-in at the provider for the stored configuration (POST only)."""
-        try:
-            obj = self._oauth_object(request, object_id)
-        except _NotPost:
-            return HttpResponseNotAllowed(["POST"])
+        obj = self._oauth_object(request, object_id)
         unsaved = [name for name in CONNECT_USES
                    if name in request.POST and request.POST[name] != str(getattr(obj, name))]
         if obj.auth_method == AuthMethod.PASSWORD or not obj.oauth_client_id or unsaved:
@@ -110,12 +107,10 @@ class OAuthAdminMixin:
         return HttpResponseRedirect(url)
 
     @method_decorator(never_cache)
+    @method_decorator(require_POST)
     def oauth_disconnect_view(self, request, object_id):
         """Forget the connected account of a configuration (POST only)."""
-        try:
-            obj = self._oauth_object(request, object_id)
-        except _NotPost:
-            return HttpResponseNotAllowed(["POST"])
+        obj = self._oauth_object(request, object_id)
         oauth_flows.disconnect(obj)
         self.message_user(request, gettext(
             "The connected account was removed from this configuration."), messages.SUCCESS)
@@ -141,7 +136,3 @@ class OAuthAdminMixin:
                 "Connected as %(account)s. Messages of this configuration now sign in as "
                 "this account.") % {"account": account}, messages.SUCCESS)
         return model_admin._back(obj)
-
-
-class _NotPost(Exception):
-    pass

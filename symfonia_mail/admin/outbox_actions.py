@@ -24,29 +24,32 @@ class OutboxActionsMixin:
     @admin.action(description=_("Resend the selected failed or unknown messages"),
                   permissions=["resend"])
     def resend_messages(self, request, queryset):
-        chosen = outbox.resendable(queryset)
-        if request.POST.get("post") != "yes":
-            return self._confirm(request, queryset, chosen, "resend_messages", _(
-                "These messages will be sent again. A message whose state is unknown may "
-                "already have reached the recipient: resend it only if you checked."))
-        ids = outbox.resend(chosen)
-        self.message_user(request, ngettext(
-            "%(count)d message queued again.", "%(count)d messages queued again.", len(ids),
-        ) % {"count": len(ids)}, messages.SUCCESS)
-        return None
+        return self._confirmed(
+            request, queryset, outbox.resendable(queryset), "resend_messages",
+            _("These messages will be sent again. A message whose state is unknown may "
+              "already have reached the recipient: resend it only if you checked."),
+            lambda chosen: len(outbox.resend(chosen)),
+            lambda count: ngettext("%(count)d message queued again.",
+                                   "%(count)d messages queued again.", count))
 
     @admin.action(description=_("Cancel the selected queued messages"),
                   permissions=["resend"])
     def cancel_messages(self, request, queryset):
-        chosen = queryset.filter(status__in=outbox.CANCELLABLE)
+        return self._confirmed(
+            request, queryset, queryset.filter(status__in=outbox.CANCELLABLE),
+            "cancel_messages",
+            _("These messages will not be sent. A message already being sent cannot be "
+              "cancelled."),
+            outbox.cancel,
+            lambda count: ngettext("%(count)d message cancelled.",
+                                   "%(count)d messages cancelled.", count))
+
+    def _confirmed(self, request, queryset, chosen, action, warning, act, done):
+        """Ask to confirm *action* on *chosen*; once confirmed, *act* and report *done*."""
         if request.POST.get("post") != "yes":
-            return self._confirm(request, queryset, chosen, "cancel_messages", _(
-                "These messages will not be sent. A message already being sent cannot be "
-                "cancelled."))
-        count = outbox.cancel(chosen)
-        self.message_user(request, ngettext(
-            "%(count)d message cancelled.", "%(count)d messages cancelled.", count,
-        ) % {"count": count}, messages.SUCCESS)
+            return self._confirm(request, queryset, chosen, action, warning)
+        count = act(chosen)
+        self.message_user(request, done(count) % {"count": count}, messages.SUCCESS)
         return None
 
     def _confirm(self, request, queryset, chosen, action, warning):

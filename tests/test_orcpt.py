@@ -1,0 +1,46 @@
+"""ORCPT (RFC 3461 §4.2): every RCPT TO with NOTIFY also names the original address.
+
+Checked on the wire against the loopback aiosmtpd server that records each
+recipient's parameters (the Postfix tests show the reports that name it).
+"""
+
+import pytest
+from django.core.mail import EmailMessage
+
+from symfonia_mail.smtp_dialogue import orcpt_option
+
+from .test_backend import set_global
+
+pytestmark = pytest.mark.django_db
+
+
+def test_orcpt_is_xtext_encoded():
+    # RFC 3461 §4: "+", "=" and anything outside "!".."~" are written as "+HH".
+    assert orcpt_option("jan@firma.example") == "ORCPT=rfc822;jan@firma.example"
+    assert orcpt_option("jan+faktury@firma.example") == "ORCPT=rfc822;jan+2Bfaktury@firma.example"
+    assert orcpt_option("a=b@firma.example") == "ORCPT=rfc822;a+3Db@firma.example"
+
+
+def test_each_recipient_carries_its_own_orcpt(smtp_server):
+    set_global(smtp_server, dsn_notify="OnFailure", cc="kopia@firma.example",
+               bcc="jan+archiwum@firma.example")
+    EmailMessage("s", "b", to=["a@example.com", "b@example.com"]).send()
+    [received] = smtp_server.messages
+    expected = {
+        "a@example.com": "rfc822;a@example.com",
+        "b@example.com": "rfc822;b@example.com",
+        "kopia@firma.example": "rfc822;kopia@firma.example",
+        "jan+archiwum@firma.example": "rfc822;jan+2Barchiwum@firma.example",
+    }
+    # aiosmtpd upper-cases parameter values (FACTS.md).
+    assert {rcpt: received.param("ORCPT", rcpt) for rcpt in expected} == {
+        rcpt: value.upper() for rcpt, value in expected.items()
+    }
+    assert all(received.param("NOTIFY", rcpt) == "FAILURE" for rcpt in expected)
+
+
+@pytest.mark.parametrize("dsn_notify", ["", "None"])
+def test_no_orcpt_without_dsn(smtp_server, dsn_notify):
+    set_global(smtp_server, dsn_notify=dsn_notify)
+    EmailMessage("s", "b", to=["a@example.com"]).send()
+    assert smtp_server.messages[0].rcpt_options == {"a@example.com": []}
