@@ -66,6 +66,7 @@ from .context import UserLike
 from .exceptions import (
     AuthenticationFailed,
     GreetingRefused,
+    InvalidAddress,
     MessageRefused,
     OAuthError,
     RecipientsRefused,
@@ -267,6 +268,12 @@ class _Run:
         """Report DSN, then send the test message: mail_from, rcpt_to, data."""
         plan = self.transport.dsn_plan()
         self.dsn_step(plan)
+        try:
+            self.config.check_addresses()  # stored values the admin form never saw
+        except InvalidAddress as exc:
+            self.fail(exc, "mail_from" if exc.field.startswith("sender") else "rcpt_to",
+                      seconds=0)
+            return False
         message = self.test_message()
         recipients = self.recipients()
         _from, _rcpts, data, _mid = envelope(message)

@@ -10,9 +10,9 @@ used, and a rotated one is saved in the same transaction: two processes that
 refresh at once take turns, and the second uses the token the first saved.
 """
 
+import functools
 import hashlib
 import os
-import re
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -25,6 +25,7 @@ from . import conf
 from .exceptions import OAuthError
 from .fields import UnreadableSecret
 from .models import AuthMethod, GlobalMailConfig, UserMailConfig
+from .oauth_codes import checked_answer, unreachable
 
 # Microsoft: unattended sign-in (client credentials) asks for the app's own permissions
 # (SMTP.SendAsApp); delegated sign-in for SMTP.Send (MSAL adds offline_access, openid,
@@ -35,8 +36,6 @@ GOOGLE_SCOPE = "https://mail.google.com/"
 DEFAULT_MICROSOFT_AUTHORITY = "https://login.microsoftonline.com"
 
 REFRESH_MARGIN = 300  # seconds: replace a cached token this long before it expires
-
-_AADSTS = re.compile(r"AADSTS(\d+)")
 
 
 @dataclass(frozen=True, repr=False)
@@ -201,8 +200,6 @@ def _http_client(timeout):
     A session's own ``verify`` loses to REQUESTS_CA_BUNDLE from the environment
     (requests issue #3829); a per-request value does not.
     """
-    import functools
-
     import requests
     from requests.adapters import HTTPAdapter
 
@@ -238,7 +235,7 @@ def msal_app(config):
                          f"Microsoft does not know the directory {config.oauth_tenant!r}.",
                          error_codes=[90002], description=str(exc)) from None
     except OSError as exc:
-        raise _unreachable(exc) from None
+        raise unreachable(exc) from None
     _apps[key] = app
     return app
 
@@ -252,7 +249,7 @@ def _microsoft_app_token(config):
     try:
         result = app.acquire_token_for_client(scopes=[MICROSOFT_APP_SCOPE])
     except OSError as exc:
-        raise _unreachable(exc) from None
+        raise unreachable(exc) from None
     return checked_answer(result, "Microsoft")
 
 
@@ -261,7 +258,7 @@ def _microsoft_refresh(config, token):
     try:
         result = app.acquire_token_by_refresh_token(token, scopes=[MICROSOFT_DELEGATED_SCOPE])
     except OSError as exc:
-        raise _unreachable(exc) from None
+        raise unreachable(exc) from None
     return checked_answer(result, "Microsoft")
 
 
@@ -276,7 +273,7 @@ def google_token_request(config, fields):
         response = requests.post(conf.get("GOOGLE_TOKEN_URL"), data=data,
                                  timeout=config.timeout, verify=verify_setting())
     except OSError as exc:
-        raise _unreachable(exc) from None
+        raise unreachable(exc) from None
     try:
         answer = response.json()
     except ValueError:
@@ -286,49 +283,6 @@ def google_token_request(config, fields):
 
 def _google_refresh(config, token):
     return google_token_request(config, {"grant_type": "refresh_token", "refresh_token": token})
-
-
-# --- errors ----------------------------------------------------------------------
-
-def _unreachable(exc):
-    return OAuthError("oauth_unreachable",
-                      f"The sign-in service could not be reached ({type(exc).__name__}).")
-
-
-def checked_answer(answer, provider):
-    """Return *answer* when it holds an access token, else raise OAuthError for it."""
-    if isinstance(answer, dict) and answer.get("access_token"):
-        return answer
-    answer = answer if isinstance(answer, dict) else {}
-    error = str(answer.get("error") or "no_token")
-    description = str(answer.get("error_description") or "")
-    codes = [int(c) for c in answer.get("error_codes") or []] or [
-        int(c) for c in _AADSTS.findall(description)]
-    code = problem_code(error, codes)
-    # Microsoft appends trace ids and a timestamp: keep the sentence a person reads.
-    description = description.split(" Trace ID:")[0].strip()
-    raise OAuthError(code, f"{provider} refused to issue an access token.", error=error,
-                     error_codes=codes, description=description)
-
-
-def problem_code(error, codes):
-    """Return our problem code for an OAuth2 *error* and Microsoft's AADSTS *codes*."""
-    codes = set(codes)
-    if 7000222 in codes:
-        return "oauth_secret_expired"
-    if codes & {700016}:
-        return "oauth_app_not_found"
-    if codes & {65001, 65004, 650051} or error == "consent_required":
-        return "oauth_consent_required"
-    if codes & {90002, 90023, 900023}:
-        return "oauth_tenant_not_found"
-    if codes & {50076, 50079, 50158, 53003} or error == "interaction_required":
-        return "oauth_conditional_access"
-    if error in ("invalid_client", "unauthorized_client") or codes & {7000215, 7000218}:
-        return "oauth_client_invalid"
-    if error == "invalid_grant":
-        return "oauth_grant_revoked"
-    return "oauth_error"
 
 
 # --- what the SMTP login sends ------------------------------------------------------

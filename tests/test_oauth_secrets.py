@@ -80,3 +80,17 @@ def test_oauth_configuration_is_validated_per_method():
     with pytest.raises(ValidationError) as caught:
         config.full_clean()
     assert set(caught.value.message_dict) == {"oauth_client_secret"}
+
+
+def test_dumpdata_treats_oauth_secrets_like_the_password():
+    config = _oauth_row()
+    config.username, config.password = "biuro@firma.example", "hasło-zwykłe"
+    config.save()
+    out = io.StringIO()
+    call_command("dumpdata", "symfonia_mail.globalmailconfig", stdout=out)
+    dump = out.getvalue()
+    # Whatever rule the password follows in a dump (plain today, ciphertext once the
+    # field writes it), the client secret and the refresh token follow the same one.
+    password_plain = "hasło-zwykłe" in dump or "has\\u0142o" in dump
+    assert ("sekret-klienta" in dump) == password_plain
+    assert ("rt-od" in dump) == password_plain

@@ -106,3 +106,16 @@ def test_model_validation_refuses_the_same_values(global_config, field, value, q
     with pytest.raises(ValidationError) as caught:
         config.full_clean()
     assert field in caught.value.message_dict
+
+
+def test_test_smtp_of_a_stored_bad_value_fails_its_step_and_sends_nothing(smtp_server):
+    from symfonia_mail.diagnostics import run_smtp_test
+    from symfonia_mail.resolver import from_settings
+
+    config = GlobalMailConfig(**config_values(smtp_server, cc="kopia@firma.test\nX-Injected: yes"))
+    report = run_smtp_test(from_settings(config), language="en")
+    assert not report.ok
+    failed = report.failure
+    assert failed.name == "rcpt_to"
+    assert "(cc)" in failed.reply and "X-Injected: yes" in failed.reply, failed
+    assert smtp_server.messages == []
