@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_rtt.py [--messages 200] [--rtt-ms 20] [--rounds 2]
 
-This kernel has no netem qdisc (FACTS.md), so the delay is modelled in user
+This kernel has no netem qdisc (docs/architecture.md), so the delay is modelled in user
 space: a proxy in its own process holds every chunk the client writes for one
 RTT before passing it to the loopback sink (which advertises PIPELINING and
 DSN). A client that waits for each reply pays one RTT per command; a

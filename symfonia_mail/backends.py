@@ -1,6 +1,6 @@
 """ConfiguredEmailBackend: Django's send_mail through the configuration in the database.
 
-Per message (DESIGN.md §4): resolve the configuration -> prepare a copy
+Per message (docs/architecture.md): resolve the configuration -> prepare a copy
 (macros, protection, sender, CC/BCC) -> hand it to the system backend or send
 it over the configuration's SMTP connection (with DSN) -> record the outcome.
 """
@@ -254,7 +254,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         """Send over Django's own SMTP backend, keeping the refusals it would drop.
 
         Django's ``_send`` discards the refused recipients that ``sendmail``
-        returns (FACTS.md); we use its stable seams, ``open()`` and
+        returns (docs/architecture.md); we use its stable seams, ``open()`` and
         ``connection``, and call ``sendmail`` ourselves.
         """
         from_addr, recipients, data, _message_id = envelope(prepared)

@@ -24,7 +24,7 @@ DEFAULTS = {
     # rows are written in one bulk insert per chunk.
     "LOG_BATCH_SIZE": 500,
     # Open SMTP connections per backend instance (one per configuration in use);
-    # the least recently used is closed first (DESIGN.md §10).
+    # the least recently used is closed first (README "Settings").
     "MAX_CONNECTIONS": 8,
     # Cache alias that holds the configuration revision for all processes, so a
     # connection's freshness check needs no query; ignored for a per-process cache.

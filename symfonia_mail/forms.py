@@ -10,6 +10,7 @@ from . import kinds
 from .fields import UnreadableSecret
 from .macros import MACROS, unknown_macros
 from .models import AuthMethod, GlobalMailConfig, MessageTemplate, Scope, UserMailConfig
+from .problems import CODES
 from .validators import is_html, validate_body_size
 from .widgets import DsnNotifyField, OAuthConnectionWidget, ScopeSelect, SecretInput
 
@@ -149,8 +150,6 @@ def oauth_connection_state(instance):
     if method == AuthMethod.PASSWORD:
         return _("Not used: the sign-in method is the password.")
     if instance.oauth_problem:
-        from .problems import CODES
-
         code, _space, answer = instance.oauth_problem.partition(" ")
         return format_lazy("{} ({}) {}", _("Broken: the last sign-in failed."), answer,
                            CODES.get(code, ""))

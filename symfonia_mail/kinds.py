@@ -30,7 +30,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .macros import MACROS, canonical, used_macros
 
-# Macros with a documented default (DESIGN.md §5): always filled.
+# Macros with a documented default (README "Templates and macros"): always filled.
 DEFAULT_MACROS = ("firma", "wysyłający", "wystawiający")
 
 

@@ -15,6 +15,7 @@ from django.utils.html import escape
 from django.utils.module_loading import import_string
 
 from . import conf
+from .exceptions import UnfilledMacro
 
 # Symfonia name -> ASCII alias accepted from Python callers.
 MACROS = {
@@ -99,8 +100,6 @@ def fill(text, values, *, html=False, strict=False):
 
     result = MACRO_RE.sub(replace, text)
     if strict and missing:
-        from .exceptions import UnfilledMacro
-
         raise UnfilledMacro(missing)
     return result
 

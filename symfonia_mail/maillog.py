@@ -16,6 +16,7 @@ from django.utils import timezone
 from . import conf
 from .context import user_pk
 from .models import MailLog
+from .problems import explain, is_delivery_problem
 
 logger = logging.getLogger("symfonia_mail")
 
@@ -34,8 +35,6 @@ def redact(text, secrets):
 
 def describe_error(exc):
     """Return the reason for *exc*: a server's reply with a hint, else class and message."""
-    from .problems import explain, is_delivery_problem
-
     if is_delivery_problem(exc):
         return explain(exc)
     text = str(exc) or repr(exc)

@@ -131,7 +131,7 @@ def envelope_address(value, encoding):
 
 
 def prepare(message, config, *, user, context_macros):
-    """Return a prepared copy of *message* for *config* (DESIGN.md §4 steps 2-5)."""
+    """Return a prepared copy of *message* for *config* (docs/architecture.md, step 3)."""
     prepared = copy_message(message)
     values = macros.message_values(
         config=config, user=user, context_macros=context_macros,

@@ -10,6 +10,7 @@ used, and a rotated one is saved in the same transaction: two processes that
 refresh at once take turns, and the second uses the token the first saved.
 """
 
+import functools
 import hashlib
 import os
 import threading
@@ -199,8 +200,6 @@ def _http_client(timeout):
     A session's own ``verify`` loses to REQUESTS_CA_BUNDLE from the environment
     (requests issue #3829); a per-request value does not.
     """
-    import functools
-
     import requests
     from requests.adapters import HTTPAdapter
 

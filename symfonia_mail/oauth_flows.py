@@ -12,6 +12,7 @@ import base64
 import hashlib
 import secrets
 import time
+import warnings
 from urllib.parse import urlencode
 
 from django.utils.translation import gettext_lazy as _
@@ -38,9 +39,13 @@ def start(request, obj, redirect_uri):
     pending = {"model": "user" if isinstance(obj, UserMailConfig) else "global", "pk": obj.pk,
                "user": request.user.pk, "started": time.time(), "redirect_uri": redirect_uri}
     if obj.auth_method == AuthMethod.MICROSOFT365:
-        flow = oauth.msal_app(config).initiate_auth_code_flow(
-            [oauth.MICROSOFT_DELEGATED_SCOPE], redirect_uri=redirect_uri, state=state,
-            login_hint=obj.username or None)
+        # response_mode=query, not form_post: a cross-site POST back would arrive without
+        # the session cookie (SameSite=Lax), and the state is bound to that session.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "response_mode='form_post'", UserWarning)
+            flow = oauth.msal_app(config).initiate_auth_code_flow(
+                [oauth.MICROSOFT_DELEGATED_SCOPE], redirect_uri=redirect_uri, state=state,
+                login_hint=obj.username or None, response_mode="query")
         pending["flow"] = flow
         url = flow["auth_uri"]
     else:

@@ -1,5 +1,7 @@
 """The token step of Test SMTP: which sign-in, what the identity platform answered."""
 
+import base64
+
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -37,8 +39,6 @@ def outcome(config, grant):
 
 def redactor(redact, grant, config):
     """Return *redact* extended to blank the access token and its XOAUTH2 encoding."""
-    import base64
-
     forms = [base64.b64encode(oauth.xoauth2_string(config.username, grant.access_token)
                               .encode()).decode(), grant.access_token]
     if config.oauth_client_secret:

@@ -12,6 +12,7 @@ is sent after a rollback.
 from django.db import router, transaction
 from django.utils import timezone
 
+from . import taskq
 from .models import MailLog, OutboxMessage
 
 
@@ -56,7 +57,6 @@ class Buffer:
 
 def enqueue_ids(ids, run_after=None):
     """Enqueue one sending task per MailLog id."""
-    from . import taskq
     from .delivery import send_queued_task  # the task module imports the framework
 
     for log_id in ids:

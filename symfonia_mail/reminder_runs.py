@@ -14,6 +14,7 @@ the run. The last chunk to finish closes the run.
 import math
 from datetime import date
 
+from django.core.mail import get_connection
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -58,8 +59,6 @@ def run_chunk(run_id, index):
     error = ""
     try:
         items = import_string(run.source)(keys, as_of or timezone.localdate())
-        from django.core.mail import get_connection
-
         # The worker sends itself: its messages must not go back into the outbox.
         connection = get_connection(BACKEND, user=run.sent_by, background=False)
         results = send_reminders(items, user=run.sent_by, as_of=as_of, connection=connection,

@@ -1,4 +1,4 @@
-"""Overdue-payment reminders: the sales use of the mail configuration (DESIGN.md §8).
+"""Overdue-payment reminders: the sales use of the mail configuration.
 
 One message per contractor lists all their overdue documents (template key
 ``payment_reminder``; ``{numery}`` are the numbers, ``{kontrahent}`` the

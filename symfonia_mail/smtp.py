@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from django.core.mail.utils import DNS_NAME
 
-from . import conf
+from . import conf, oauth
 from .allowed import check_server
 from .models import AuthMethod, Security
 from .secret import NO_SCRUB
@@ -80,8 +80,6 @@ def credential_for(config, *, record=False, retry=True):
     *retry*: a refused cached token is replaced once (not in Test SMTP).
     """
     if config.auth_method != AuthMethod.PASSWORD:
-        from . import oauth
-
         return XOAuth2Login(config.username,
                             oauth.XOAuth2Credential(config, record=record, retry=retry))
     if not config.username:

@@ -28,6 +28,7 @@ reveals it only when writing it to the socket.
 import base64
 import hmac
 
+from .exceptions import OAuthError, OAuthLoginRefused
 from .secret import Scrubber, Secret, b64
 
 
@@ -97,8 +98,6 @@ class XOAuth2Login:
 
     def mechanism(self, offered):
         if "XOAUTH2" not in offered:
-            from .exceptions import OAuthError
-
             raise OAuthError("oauth_not_offered", "The server does not offer XOAUTH2 login.")
         return "XOAUTH2"
 
@@ -120,8 +119,7 @@ class XOAuth2Login:
         return True
 
     def refused(self, code, text):
-        from . import oauth
-        from .exceptions import OAuthLoginRefused
+        from . import oauth  # loads the models; the login classes stay importable without
 
         oauth.forget(self.source.config)  # the next login asks for a new token
         return OAuthLoginRefused(code, text)

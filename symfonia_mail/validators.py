@@ -8,6 +8,9 @@ from django.core.validators import validate_email
 from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
+from . import conf
+from .fields import UnreadableSecret
+
 # CR, LF and every other C0/C1 control character (TAB included: no header needs it).
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -122,11 +125,9 @@ def validate_dsn_notify(value):
 
 def attachment_password_problem(value):
     """Return why *value* cannot protect attachments (translated), or None."""
-    from .fields import UnreadableSecret
-
     if not value or isinstance(value, UnreadableSecret):
         return None
-    from . import conf
+    # The one upward import (docs/architecture.md): the ZIP rule lives with the ZIPs.
     from .protection import zip_password_problem  # cheap: pikepdf/pyzipper load lazily
 
     if zip_password_problem(value, conf.get("ZIP_ENCRYPTION")):

@@ -1,6 +1,7 @@
 """Admin widgets: delivery-notification checkboxes and a password input that never shows."""
 
 from django import forms
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from .validators import DSN_CHOICES, DSN_EXCLUSIVE
@@ -144,8 +145,6 @@ class OAuthConnectionWidget(forms.Widget):
         self.redirect_uri = redirect_uri
 
     def render(self, name, value, attrs=None, renderer=None):
-        from django.utils.html import format_html, format_html_join
-
         buttons = []
         if self.connect_url:
             for method, label in self.CONNECT_LABELS.items():

@@ -5,7 +5,7 @@ directories under one temporary directory; one SMTP listener on an ephemeral
 port of 127.0.0.1. Mail for ``@dsn.test`` is delivered by virtual(8) into
 Maildirs (``mailbox(local)``); ``@localhost`` goes to local(8), which accepts
 every address at RCPT (``local_recipient_maps =``) and bounces unknown users
-afterwards, so a real non-delivery report comes back (FACTS.md).
+afterwards, so a real non-delivery report comes back.
 
 Starting Postfix needs root (it drops to the ``postfix`` user itself); CI runs
 as root. When it cannot start, :func:`start` raises :class:`PostfixError`

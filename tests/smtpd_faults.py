@@ -1,7 +1,7 @@
 """Servers that misbehave in time: a trickling SMTP server and a round-trip delay proxy.
 
 Both listen on 127.0.0.1 only, on ephemeral ports, and stop() closes every
-socket. This kernel has no netem qdisc (FACTS.md), so network delay is
+socket. This kernel has no netem qdisc (docs/architecture.md), so network delay is
 modelled in user space: :class:`DelayProxy` holds each chunk the client
 writes for one round-trip time before passing it on, so a client that waits
 for each reply pays one RTT per command and a pipelining client one per group.

@@ -32,7 +32,7 @@ def test_each_recipient_carries_its_own_orcpt(smtp_server):
         "kopia@firma.example": "rfc822;kopia@firma.example",
         "jan+archiwum@firma.example": "rfc822;jan+2Barchiwum@firma.example",
     }
-    # aiosmtpd upper-cases parameter values (FACTS.md).
+    # aiosmtpd upper-cases parameter values (docs/architecture.md).
     assert {rcpt: received.param("ORCPT", rcpt) for rcpt in expected} == {
         rcpt: value.upper() for rcpt, value in expected.items()
     }

@@ -301,7 +301,7 @@ def test_pdfs_are_protected_when_an_attachment_password_is_set(
         right = subprocess.run(
             ["qpdf", "--requires-password", "--password=Hasło-do-PDF-7", str(path)]
         )
-        assert right.returncode == 3  # FACTS.md: 3 = the password opens it
+        assert right.returncode == 3  # qpdf --requires-password: 3 = the password opens it
         with pikepdf.open(path, password="Hasło-do-PDF-7") as opened:
             assert str(opened.docinfo["/Title"]) == name[:-4].replace("_", "/")
 

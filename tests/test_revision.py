@@ -1,7 +1,7 @@
 """The freshness check: one primary-key query per connection, none with a shared cache.
 
 A saved change must still be seen by the next connection in every process
-(DESIGN.md §4, no grace period): proven with two real processes sharing a
+(README "How a message goes out", no grace period): proven with two real processes sharing a
 SQLite file and a file-based cache.
 """
 

@@ -1,4 +1,4 @@
-"""A host project configured as symfonia_mail's DESIGN.md §2 shows (SQLite)."""
+"""A host project configured as symfonia_mail's README shows (SQLite)."""
 
 import os
 from pathlib import Path
@@ -56,7 +56,7 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 
-# symfonia_mail (DESIGN.md §2)
+# symfonia_mail (README "Adding it to a project")
 EMAIL_BACKEND = "symfonia_mail.backends.ConfiguredEmailBackend"
 # A demo key so `make demo` runs as is; a real project reads it from its secrets store.
 FIELD_ENCRYPTION_KEY = os.environ.get(
