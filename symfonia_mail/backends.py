@@ -132,8 +132,9 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
 
     # The pipeline, one message at a time.
 
-    # Django's error reports (admin e-mails, DEBUG pages) print local variables:
-    # hide the ones that hold passwords.
+    # Django's error reports print local variables. sensitive_variables hides these in
+    # the admin e-mails only: with DEBUG = True Django turns it off, so the passwords
+    # themselves travel as secret.Secret objects, whose repr is masked.
     @sensitive_variables("config", "secrets")
     def _send_one(self, message):
         user = self._user_for(message)
