@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from . import conf, ratelimit, resolver, signals, taskq
 from .backends import ConfiguredEmailBackend
-from .exceptions import OAuthError
+from .exceptions import OAuthError, RecipientsRefused
 from .maillog import describe_error, redact
 from .models import MailLog, OutboxMessage, UserMailConfig
 from .problems import format_refused as _format_refused
@@ -143,7 +143,7 @@ def attempt(outbox):
         refused = _format_refused(exc.recipients)
         temporary = all(400 <= code < 500 for code, _reply in exc.recipients.values())
         return Outcome(Status.RETRY if temporary else Status.FAILED,
-                       redact(f"Refused by the server: {refused}", secrets), refused=refused,
+                       redact(describe_error(exc), secrets), refused=refused,
                        refused_replies=signals.decode_refused(exc.recipients))
     except smtplib.SMTPResponseException as exc:
         status = Status.RETRY if 400 <= exc.smtp_code < 500 else Status.FAILED
@@ -168,7 +168,7 @@ def attempt(outbox):
         outcome.status = Status.PARTIAL
         outcome.refused = _format_refused(delivery.refused)
         outcome.refused_replies = signals.decode_refused(delivery.refused)
-        outcome.error = f"Refused by the server: {outcome.refused}"
+        outcome.error = redact(describe_error(RecipientsRefused(delivery.refused)), secrets)
     return outcome
 
 
