@@ -128,10 +128,25 @@ class DSNSMTP(SMTP):
 class _Controller(Controller):
     def __init__(self, handler, *, smtp_class, **kwargs):
         self.smtp_class = smtp_class
+        self.sessions = []  # every protocol instance served, to close them on stop()
         super().__init__(handler, **kwargs)
 
     def factory(self):
-        return self.smtp_class(self.handler, **self.SMTP_kwargs)
+        session = self.smtp_class(self.handler, **self.SMTP_kwargs)
+        self.sessions.append(session)
+        return session
+
+    def stop(self, *args, **kwargs):
+        # Python 3.12.1's Server.wait_closed() waits for every open connection, so a
+        # server still holding one (a trickling test server) hung stop() for ever:
+        # close them first (queued before aiosmtpd's own cleanup on the same loop).
+        loop = self.loop
+        if not loop.is_closed():
+            for session in self.sessions:
+                transport = getattr(session, "transport", None)
+                if transport is not None:
+                    loop.call_soon_threadsafe(transport.close)
+        return super().stop(*args, **kwargs)
 
 
 def free_port():
