@@ -20,6 +20,7 @@ import os
 import random
 import smtplib
 import socket
+import threading
 import time
 from datetime import timedelta
 
@@ -41,6 +42,10 @@ Status = MailLog.Status
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"[:255]
 TEMPORARY_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError)
 _last_sweep = 0.0
+_kept = threading.local()  # a worker's open connection, reused for the next message
+KEEP_IDLE = 30  # seconds: older idle connections are closed (servers drop them anyway)
+# Stages of the SMTP dialogue (ConfigTransport.failed_stage) before any byte of the message.
+BEFORE_MESSAGE = ("mail", "rcpt", "data")
 LOST_AFTER_DATA = (
     "The connection was lost after the message was sent, before the server confirmed it: "
     "it may or may not have been accepted. It is not sent again automatically; check with "
@@ -120,7 +125,7 @@ class Outcome:
 
 
 def attempt(outbox):
-    """Send *outbox* once over a fresh connection; return the Outcome."""
+    """Send *outbox* once; return the Outcome."""
     try:
         config = config_for_key(outbox.config_key)
     except LookupError as exc:
@@ -131,10 +136,8 @@ def attempt(outbox):
     secrets = (config.password, config.attachment_password)
     if config.rate_limit:
         ratelimit.acquire(config.key, config.rate_limit)
-    transport = ConfigTransport(config)
     try:
-        transport.open()
-        delivery = transport.deliver(outbox.sender, list(outbox.recipients), bytes(outbox.data))
+        delivery = _deliver(config, outbox)
     except smtplib.SMTPRecipientsRefused as exc:
         refused = _format_refused(exc.recipients)
         temporary = all(400 <= code < 500 for code, _reply in exc.recipients.values())
@@ -150,7 +153,7 @@ def attempt(outbox):
         status = Status.RETRY if exc.code == "oauth_unreachable" else Status.FAILED
         return Outcome(status, redact(describe_error(exc), secrets))
     except TEMPORARY_ERRORS as exc:
-        if getattr(transport, "failed_stage", "") == "message":
+        if getattr(exc, "symfonia_stage", "") == "message":
             # The whole message went out and the confirmation never came: the server may
             # have accepted it (RFC 5321 §4.1.1.4), so sending it again could double it.
             return Outcome(Status.UNKNOWN, redact(
@@ -158,8 +161,6 @@ def attempt(outbox):
         return Outcome(Status.RETRY, redact(describe_error(exc), secrets))
     except Exception as exc:  # noqa: BLE001 - anything else fails this message, logged, not the worker
         return Outcome(Status.FAILED, redact(describe_error(exc), secrets))
-    finally:
-        transport.discard()
     outcome = Outcome(Status.SENT, dsn_requested=delivery.dsn_requested,
                       envelope_id=delivery.envelope_id, note=redact(delivery.note, secrets))
     if delivery.refused:
@@ -168,6 +169,59 @@ def attempt(outbox):
         outcome.refused_replies = signals.decode_refused(delivery.refused)
         outcome.error = f"Refused by the server: {outcome.refused}"
     return outcome
+
+
+def _deliver(config, outbox):
+    """Deliver *outbox* through *config*; return the Delivery.
+
+    A worker keeps its connection for the next message of the same configuration
+    (no new TCP, TLS and login per message). A kept connection the server has
+    dropped meanwhile fails before the message is written: then once more, fresh.
+    """
+    keep = taskq.can_defer()  # a worker process; the immediate backend runs in the caller
+    for fresh in (False, True):
+        transport, reused = _connection(config, reuse=keep and not fresh)
+        try:
+            delivery = transport.deliver(outbox.sender, list(outbox.recipients),
+                                         bytes(outbox.data))
+        except BaseException as exc:
+            stage = getattr(transport, "failed_stage", "")
+            forget_connection()
+            if reused and stage in BEFORE_MESSAGE and isinstance(exc, TEMPORARY_ERRORS):
+                continue
+            exc.symfonia_stage = stage
+            raise
+        if not keep:
+            forget_connection()
+        return delivery
+    raise AssertionError("unreachable")  # the second round returns or raises
+
+
+def _connection(config, *, reuse):
+    """Return (an open ConfigTransport for *config*, whether it was kept from before)."""
+    kept = getattr(_kept, "transport", None)
+    if (reuse and kept is not None and kept.config == config
+            and kept.config.password == config.password
+            and time.monotonic() - _kept.used < KEEP_IDLE):
+        _kept.used = time.monotonic()
+        return kept, True
+    forget_connection()
+    transport = ConfigTransport(config)
+    try:
+        transport.open()
+    except BaseException:
+        transport.discard()
+        raise
+    _kept.transport, _kept.used = transport, time.monotonic()
+    return transport, False
+
+
+def forget_connection():
+    """Close this thread's kept connection, if any."""
+    kept = getattr(_kept, "transport", None)
+    _kept.transport = None
+    if kept is not None:
+        kept.discard()
 
 
 def finish(outbox, outcome, next_attempt_at=None):

@@ -191,3 +191,12 @@ def postfix():
     instance.setup_seconds = time.monotonic() - began
     yield instance
     instance.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_kept_smtp_connection():
+    """A background worker keeps its SMTP connection; no test inherits another's."""
+    yield
+    from symfonia_mail import delivery
+
+    delivery.forget_connection()

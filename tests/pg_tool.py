@@ -5,11 +5,14 @@
     ... enqueue N [--attach]              send_mail N messages in one transaction (outbox)
     ... state                             print {status: count} and per-row details (JSON)
     ... sweep                             run the stale/lost check now
+    ... seed_reminders N                  N contractors with two overdue invoices each
+    ... remind [--background]             send_payment_reminders (timed)
 Each prints one JSON line on stdout.
 """
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -32,6 +35,10 @@ def main(argv=None):
     enqueue.add_argument("--sync", action="store_true", help="send synchronously instead")
     sub.add_parser("state")
     sub.add_parser("sweep")
+    seed = sub.add_parser("seed_reminders")
+    seed.add_argument("count", type=int)
+    remind = sub.add_parser("remind")
+    remind.add_argument("--background", action="store_true")
     args = parser.parse_args(argv)
 
     from symfonia_mail import delivery
@@ -58,10 +65,43 @@ def main(argv=None):
         for _pk, status, _attempts, _mid in rows:
             counts[status] = counts.get(status, 0) + 1
         result = {"counts": counts, "rows": rows}
+    elif args.command == "seed_reminders":
+        result = _seed_reminders(args.count)
+    elif args.command == "remind":
+        from django.conf import settings
+        from django.test.utils import override_settings
+
+        start = time.perf_counter()
+        extra = ["--background"] if args.background else []
+        options = {**settings.SYMFONIA_MAIL, "BACKGROUND": args.background}
+        with open(os.devnull, "w") as devnull, override_settings(SYMFONIA_MAIL=options):
+            call_command("send_payment_reminders", *extra, stdout=devnull, stderr=devnull)
+        result = {"seconds": time.perf_counter() - start}
     else:
         unknown, requeued = delivery.sweep()
         result = {"unknown": unknown, "requeued": requeued}
     sys.stdout.write(json.dumps(result) + "\n")
+
+
+def _seed_reminders(count):
+    """Create *count* contractors with two overdue invoices each (bulk)."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+    from sales.models import Company, Contractor, Invoice
+
+    Company.objects.get_or_create(name="Firma Testowa sp. z o.o.", tax_id="5213000000")
+    contractors = Contractor.objects.bulk_create([
+        Contractor(name=f"Kontrahent {number:05d}", emails=f"k{number}@example.com")
+        for number in range(count)])
+    due = timezone.localdate() - timedelta(days=10)
+    Invoice.objects.bulk_create([
+        Invoice(contractor=contractor, number=f"FV/{contractor.pk}/{part}", amount=Decimal("100"),
+                issue_date=due - timedelta(days=14), due_date=due, paid_amount=Decimal("0"),
+                currency="PLN")
+        for contractor in contractors for part in (1, 2)])
+    return {"contractors": count}
 
 
 def _enqueue(count, sync, transaction):

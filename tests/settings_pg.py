@@ -25,6 +25,7 @@ SYMFONIA_MAIL = {
     "RETRY_BASE_DELAY": float(os.environ.get("SYMFONIA_RETRY_BASE_DELAY", "0.3")),
     "RETRY_MAX_DELAY": 2,
     "STALE_AFTER": float(os.environ.get("SYMFONIA_STALE_AFTER", "600")),
+    "REMINDER_CHUNK": int(os.environ.get("SYMFONIA_REMINDER_CHUNK", "50")),
 }
 LOGGING = {
     "version": 1,

@@ -263,3 +263,52 @@ def test_synchronous_sending_is_unchanged_without_the_setting(smtp_server):
     send_mail("s", "b", None, ["client@example.com"])
     assert MailLog.objects.get().status == "sent" and not OutboxMessage.objects.exists()
 
+
+
+def test_a_worker_reuses_its_connection_for_the_next_message(dummy_tasks, make_smtp_server,
+                                                             send):
+    from .smtpd import RecordingHandler
+
+    class CountingHandler(RecordingHandler):
+        greetings = 0
+
+        async def handle_EHLO(self, server, session, envelope, hostname, responses):
+            self.greetings += 1
+            return await super().handle_EHLO(server, session, envelope, hostname, responses)
+
+    server = make_smtp_server(tls=None, handler=CountingHandler(dsn=True))
+    set_global(server, security="none", username="", password="")
+    for number in range(3):
+        send(f"s{number}", "b", None, ["client@example.com"])
+    assert run_ready_tasks(dummy_tasks) == ["sent"] * 3
+    assert len(server.messages) == 3 and server.handler.greetings == 1  # one connection
+
+
+def test_a_reply_lost_after_the_message_was_written_is_unknown_not_resent(
+        dummy_tasks, make_smtp_server, send):
+    from .smtpd_faults import trickling_smtp_class
+
+    # The server takes the message, then trickles its "250" past the deadline.
+    server = make_smtp_server(tls=None, smtp_class=trickling_smtp_class("data"))
+    set_global(server, security="none", username="", password="", timeout_ms=1000)
+    send("s", "b", None, ["client@example.com"])
+    assert run_ready_tasks(dummy_tasks) == ["unknown"]
+    log = MailLog.objects.get()
+    assert log.status == "unknown" and log.attempts == 1 and "may or may not" in log.error
+    assert dummy_tasks.results == []  # no retry enqueued
+    assert len(server.messages) == 1
+
+
+def test_a_kept_connection_the_server_dropped_is_replaced_at_once(
+        dummy_tasks, make_smtp_server, send):
+    first = make_smtp_server(tls=None)
+    set_global(first, security="none", username="", password="")
+    send("s1", "b", None, ["client@example.com"])
+    assert run_ready_tasks(dummy_tasks) == ["sent"]  # the worker keeps the connection
+    first.stop()
+    second = make_smtp_server(tls=None, port=first.port)  # same server, restarted
+    first.stop = lambda: None  # already stopped (the fixture stops every server)
+    send("s2", "b", None, ["client@example.com"])
+    assert run_ready_tasks(dummy_tasks) == ["sent"]
+    assert MailLog.objects.get(subject="s2").attempts == 1
+    assert len(second.messages) == 1
