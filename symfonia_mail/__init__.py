@@ -8,7 +8,7 @@ __all__ = ["__version__", "mail_context", "send_templated"]
 
 if TYPE_CHECKING:  # type checkers see the real functions; at run time they load lazily
     from .context import mail_context as mail_context
-    from .templated import send_templated as send_templated
+    from .templates import send_templated as send_templated
 
 
 def __getattr__(name: str) -> Any:
@@ -19,7 +19,7 @@ def __getattr__(name: str) -> Any:
 
         return mail_context
     if name == "send_templated":
-        from .templated import send_templated
+        from .templates import send_templated
 
         return send_templated
     raise AttributeError(name)
