@@ -132,8 +132,9 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
 
     # The pipeline, one message at a time.
 
-    # Django's error reports (admin e-mails, DEBUG pages) print local variables:
-    # hide the ones that hold passwords.
+    # Django's error reports print local variables. sensitive_variables hides these in
+    # the admin e-mails only: with DEBUG = True Django turns it off, so the passwords
+    # themselves travel as secret.Secret objects, whose repr is masked.
     @sensitive_variables("config", "secrets")
     def _send_one(self, message):
         user = self._user_for(message)
@@ -222,7 +223,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
                 self._status.refused = signals.decode_refused(refused)
             row.status = MailLog.Status.PARTIAL
             row.refused_recipients = format_refused(refused)
-            row.error = f"Refused by the server: {row.refused_recipients}"
+            row.error = describe_error(RecipientsRefused(refused))  # replies and the hint
             self._log.add(row, secrets)
             if not self.fail_silently:
                 raise RecipientsRefused(refused, row.message_id, delivered=True)

@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from . import conf, ratelimit, resolver, signals, taskq
 from .backends import ConfiguredEmailBackend
-from .exceptions import OAuthError
+from .exceptions import OAuthError, RecipientsRefused
 from .maillog import describe_error, redact
 from .models import MailLog, OutboxMessage, UserMailConfig
 from .problems import format_refused as _format_refused
@@ -44,6 +44,7 @@ TEMPORARY_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OS
 _last_sweep = 0.0
 _kept = threading.local()  # a worker's open connection, reused for the next message
 KEEP_IDLE = 30  # seconds: older idle connections are closed (servers drop them anyway)
+REQUEUE_BATCH = 100  # rows a sweep enqueues again at most
 # Stages of the SMTP dialogue (ConfigTransport.failed_stage) before any byte of the message.
 BEFORE_MESSAGE = ("mail", "rcpt", "data")
 LOST_AFTER_DATA = (
@@ -142,7 +143,7 @@ def attempt(outbox):
         refused = _format_refused(exc.recipients)
         temporary = all(400 <= code < 500 for code, _reply in exc.recipients.values())
         return Outcome(Status.RETRY if temporary else Status.FAILED,
-                       redact(f"Refused by the server: {refused}", secrets), refused=refused,
+                       redact(describe_error(exc), secrets), refused=refused,
                        refused_replies=signals.decode_refused(exc.recipients))
     except smtplib.SMTPResponseException as exc:
         status = Status.RETRY if 400 <= exc.smtp_code < 500 else Status.FAILED
@@ -167,7 +168,7 @@ def attempt(outbox):
         outcome.status = Status.PARTIAL
         outcome.refused = _format_refused(delivery.refused)
         outcome.refused_replies = signals.decode_refused(delivery.refused)
-        outcome.error = f"Refused by the server: {outcome.refused}"
+        outcome.error = redact(describe_error(RecipientsRefused(delivery.refused)), secrets)
     return outcome
 
 
@@ -309,10 +310,13 @@ def sweep(now=None):
         "message. It is not sent again automatically; check with the recipient, then "
         "resend it from the mail log if needed."
     ))
+    # A row still waiting in a long queue looks the same as one whose task was lost:
+    # at most REQUEUE_BATCH rows a sweep, oldest first, so a backlog costs a few no-op
+    # tasks, not a second task for each of its rows.
     waiting = list(OutboxMessage.objects.filter(
         Q(log__status=Status.QUEUED) | Q(log__status=Status.RETRY, log__next_attempt_at__lt=stale),
         queued_at__lt=stale,
-    ).values_list("pk", flat=True))
+    ).order_by("queued_at").values_list("pk", flat=True)[:REQUEUE_BATCH])
     if waiting:
         # A lost task (its worker died before claiming) would leave the row queued for
         # ever; a second task for a row still in the queue is harmless (the claim).

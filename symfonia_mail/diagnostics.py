@@ -62,6 +62,7 @@ from django.utils import translation
 from django.utils.translation import gettext
 
 from . import conf, macros, oauth, oauth_step, templates
+from .allowed import is_restricted, server_allowed
 from .context import UserLike
 from .exceptions import (
     AuthenticationFailed,
@@ -381,6 +382,14 @@ class _SmtpTestRun:
             except UnreadableSecretError:
                 code = "unreadable_password"
         if code:
+            pass
+        elif config.transport != "system" and (
+                config.restricted or is_restricted(self.user)) and not server_allowed(
+                config.host, config.port):
+            code = "server_not_allowed"  # checked before any connection: not a probe
+        elif rate_limited(self.user):
+            code = "rate_limited"
+        if code:
             self.report.steps.append(Step("configuration", FAILED, code=code))
             return False
         return True
@@ -418,6 +427,27 @@ class _SmtpTestRun:
             return
         self.report.accepted.extend(self.recipients())
         self.add("system", time.perf_counter() - started, detail=backend)
+
+
+def rate_limited(user):
+    """Return True when *user* ran Test SMTP TEST_SMTP_PER_HOUR times in the last hour.
+
+    Counted from the MailLog rows of kind "test" (every run writes one), so the
+    limit holds across processes; the shell command (no user) is not limited.
+    """
+    limit = conf.get("TEST_SMTP_PER_HOUR")
+    pk = getattr(user, "pk", None) if getattr(user, "is_authenticated", False) else None
+    if not limit or pk is None:
+        return False
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from .models import MailLog
+
+    since = timezone.now() - timedelta(hours=1)
+    return MailLog.objects.filter(kind=MailLog.Kind.TEST, sent_by_id=pk,
+                                  created_at__gte=since).count() >= limit
 
 
 def _test_content(config, user):

@@ -256,8 +256,20 @@ class MailSettingsForm(forms.ModelForm):
             else:
                 cleaned[name] = stored
         self._check_password_follows_server(cleaned)
+        self._check_server_allowed(cleaned)
         self._check_oauth_follows_server(cleaned)
         return cleaned
+
+    def _check_server_allowed(self, cleaned):
+        """Refuse a server outside SYMFONIA_MAIL["ALLOWED_SERVERS"] for non-superusers."""
+        from .allowed import is_restricted, server_allowed
+
+        host, port = cleaned.get("host"), cleaned.get("port")
+        if (host and port and is_restricted(self.editor)
+                and not server_allowed(host, port)):
+            self.add_error("host", _(
+                "This server is not on the list of servers allowed for mail configurations "
+                "(ALLOWED_SERVERS in the site settings). Ask the site administrator."))
 
     # A connected account is bound to the application and mailbox it signed in for.
     OAUTH_BOUND_TO = ("auth_method", "oauth_tenant", "oauth_client_id")

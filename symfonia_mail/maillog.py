@@ -27,11 +27,10 @@ def LogEntry(**values):  # noqa: N802 - kept as the name callers know; it builds
 
 
 def redact(text, secrets):
-    """Return *text* with every non-empty secret replaced by ***."""
-    for secret in secrets:
-        if secret and len(secret) >= 3 and secret in text:
-            text = text.replace(secret, "***")
-    return text
+    """Return *text* with every secret (str or Secret), and its base64 forms, masked."""
+    from .secret import Scrubber
+
+    return Scrubber(*secrets)(text) if text else text
 
 
 def describe_error(exc):

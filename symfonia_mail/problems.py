@@ -145,6 +145,9 @@ CODES = {
         "This service did not answer like an SMTP server. Check the server name and "
         "the port."
     ),
+    "rate_limited": _(
+        "Test SMTP was run too often in the last hour. Wait a while and try again."
+    ),
     "server_not_allowed": _(
         "This server is not on the list of servers allowed for mail configurations "
         "(ALLOWED_SERVERS in the site settings). Ask the site administrator."

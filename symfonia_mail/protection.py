@@ -53,6 +53,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from . import conf, zipcrypto
 from .exceptions import AttachmentProtectionError
+from .secret import Secret, reveal
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ def protect_message(message, password):
     """
     if is_protected(message):
         return ()
+    password = Secret(password)  # never a plain local: DEBUG pages print frames
     protected, report = [], []
     for attachment in message.attachments:
         name, data = _file_of(attachment)
@@ -127,6 +129,7 @@ def protect_message(message, password):
 
 @sensitive_variables("password")
 def _protect(name, data, password, zip_encryption):
+    password = Secret(password)
     if is_pdf(data):
         try:
             return EmailAttachment(name, encrypt_pdf(data, password), PDF_MIMETYPE), "pdf"
@@ -154,7 +157,7 @@ def zip_password_problem(password, zip_encryption="aes"):
         # Also a system check (symfonia_mail.E004); here it must stop the message.
         return (f"SYMFONIA_MAIL['ZIP_ENCRYPTION'] = {zip_encryption!r} is not 'aes' or "
                 "'zipcrypto'")
-    size = len(password.encode("utf-8"))
+    size = len(reveal(password).encode("utf-8"))
     if zip_encryption == "aes" and size > AES_ZIP_PASSWORD_BYTES:
         # pyzipper writes it, but 7-Zip refuses longer AES ZIP passwords: the
         # recipient could never open the file.
@@ -173,24 +176,28 @@ def encrypt_pdf(data, password):
     """Return the PDF *data* encrypted with AES-256 (R6), *password* to open it."""
     import pikepdf
 
-    # PDF 2.0 §7.6.4.3.3: readers truncate the UTF-8 password to 127 bytes.
-    # qpdf truncates when opening but not when encrypting, so a longer password
-    # would give a PDF nobody can open: truncate it here the readers' way.
-    user = password
-    if len(password.encode("utf-8")) > PDF_PASSWORD_BYTES:
-        user = password.encode("utf-8")[:PDF_PASSWORD_BYTES]
-    # The owner password unlocks the permissions; nobody needs it, so it is
-    # random and forgotten.
-    encryption = pikepdf.Encryption(user=user, owner=secrets.token_urlsafe(32), R=6)
+    password = Secret(password)
     out = io.BytesIO()
     with pikepdf.open(io.BytesIO(data)) as pdf:
-        pdf.save(out, encryption=encryption)
+        # Built in the call, never a local: pikepdf.Encryption's repr shows the password.
+        # The owner password unlocks the permissions; nobody needs it: random, forgotten.
+        pdf.save(out, encryption=pikepdf.Encryption(
+            user=_pdf_user_password(password), owner=secrets.token_urlsafe(32), R=6))
     result = out.getvalue()
     # Belt and braces: an encrypted PDF names its /Encrypt dictionary in the
     # trailer (or xref stream), near the end; refuse output without one.
     if result.rfind(b"/Encrypt") == -1:
         raise RuntimeError("pikepdf wrote a PDF without encryption")
     return result
+
+
+def _pdf_user_password(password):
+    """Return the PDF user password, cut the readers' way (PDF 2.0 §7.6.4.3.3)."""
+    # Readers truncate the UTF-8 password to 127 bytes; qpdf truncates when opening
+    # but not when encrypting, so a longer one would give a PDF nobody can open.
+    if len(reveal(password).encode("utf-8")) > PDF_PASSWORD_BYTES:
+        return reveal(password).encode("utf-8")[:PDF_PASSWORD_BYTES]
+    return reveal(password)
 
 
 @sensitive_variables("password")
@@ -208,7 +215,7 @@ def zip_file(member, data, password, *, encryption="aes"):
     else:
         raise ValueError(f"unknown ZIP encryption {encryption!r}")
     with archive:
-        archive.setpassword(password.encode("utf-8"))
+        archive.setpassword(reveal(password).encode("utf-8"))
         archive.writestr(member, data, compresslevel=DEFLATE_LEVEL)
     result = out.getvalue()
     # Belt and braces: general purpose flag bit 0 = encrypted (APPNOTE 4.4.4).
@@ -309,21 +316,21 @@ def _check_password(name, password):
     # Imported here: encrypted_model_fields reads FIELD_ENCRYPTION_KEY at import.
     from .fields import UnreadableSecret
 
-    if isinstance(password, UnreadableSecret):
+    if isinstance(reveal(password), UnreadableSecret):
         raise AttachmentProtectionError(
             name, "the stored attachment password cannot be decrypted with FIELD_ENCRYPTION_KEY",
         )
-    if not isinstance(password, str) or not password:
+    if not isinstance(reveal(password), str) or not password:
         raise AttachmentProtectionError(name, "the attachment password is empty or not text")
 
 
 def _leaks(exc, password):
-    return password in str(exc)
+    return bool(password) and reveal(password) in str(exc)
 
 
 def _reason(exc, password):
     text = str(exc) or type(exc).__name__
-    return text.replace(password, "***") if password else text
+    return text.replace(reveal(password), "***") if password else text
 
 
 def _failure(name, exc, password):

@@ -25,6 +25,7 @@ from .models import (
     Scope,
     UserMailConfig,
 )
+from .secret import Secret, reveal
 from .validators import (
     address_list_problems,
     has_control_chars,
@@ -54,8 +55,9 @@ class ResolvedConfig:
     company_name: str
     rate_limit: int | None = None  # messages per minute, for all workers together
     ca_certificates: str = ""  # PEM trusted instead of the system store
-    password: str = field(default="", compare=False)
-    attachment_password: str = field(default="", compare=False)
+    # Secrets travel wrapped (masked repr): Django's DEBUG pages print every local.
+    password: Secret = field(default=Secret(""), compare=False)
+    attachment_password: Secret = field(default=Secret(""), compare=False)
     auth_method: str = "password"  # password | microsoft365 | google (OAuth2, XOAUTH2)
     oauth_tenant: str = ""
     oauth_client_id: str = ""
@@ -64,6 +66,8 @@ class ResolvedConfig:
     # (field name, bad entries) of stored values that are not addresses; raised per
     # message by check_addresses(), so one bad configuration fails only its own sends.
     address_problems: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # The individual configuration of a non-superuser: ALLOWED_SERVERS applies when sending.
+    restricted: bool = False
 
     @property
     def key(self):
@@ -111,7 +115,7 @@ class ResolvedConfig:
 
 
 def _readable(secret, what, label):
-    if isinstance(secret, UnreadableSecret):
+    if isinstance(reveal(secret), UnreadableSecret):
         raise UnreadableSecretError(what, label)
     return secret
 
@@ -146,15 +150,24 @@ def from_model(row, *, company_name=""):
         dsn_notify=parse_dsn_notify(row.dsn_notify),
         company_name=company_name or getattr(row, "company_name", ""),
         rate_limit=row.rate_limit_per_minute or None,
-        password=row.password or "",
-        attachment_password=row.attachment_password or "",
+        password=Secret(row.password),
+        attachment_password=Secret(row.attachment_password),
         auth_method=row.auth_method,
         oauth_tenant=row.oauth_tenant,
         oauth_client_id=row.oauth_client_id,
         oauth_client_secret=row.oauth_client_secret or "",
         oauth_refresh_token=row.oauth_refresh_token or "",
         address_problems=tuple((name, tuple(bad)) for name, bad in problems.items() if bad),
+        restricted=is_user and _owner_restricted(row),
     )
+
+
+def _owner_restricted(row):
+    """Return whether the owner of a UserMailConfig is not a superuser."""
+    if row.user_id is None:
+        return False
+    user = row.user  # select_related by the resolution queries
+    return not getattr(user, "is_superuser", False)
 
 
 # The 0.1 name: it took a model row, not Django settings.
@@ -235,7 +248,8 @@ class Session:
             return cache.by_user[user_id]
         except KeyError:
             pass
-        row = UserMailConfig.objects.filter(user_id=user_id, scope=Scope.INDIVIDUAL).first()
+        row = UserMailConfig.objects.filter(user_id=user_id, scope=Scope.INDIVIDUAL).select_related(
+            "user").first()
         if row is None:
             resolved = self.global_config()
         else:
@@ -251,7 +265,8 @@ class Session:
         if not missing:
             return
         global_config = self.global_config()
-        rows = UserMailConfig.objects.filter(user_id__in=missing, scope=Scope.INDIVIDUAL)
+        rows = UserMailConfig.objects.filter(
+            user_id__in=missing, scope=Scope.INDIVIDUAL).select_related("user")
         for row in rows:
             cache.by_user[row.user_id] = from_model(
                 row, company_name=global_config.company_name

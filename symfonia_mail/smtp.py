@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from django.core.mail.utils import DNS_NAME
 
 from . import conf, oauth
+from .allowed import check_server
 from .models import AuthMethod, Security
 from .secret import NO_SCRUB
 from .smtp_auth import PasswordLogin, XOAuth2Login
@@ -140,6 +141,8 @@ class ConfigTransport:
         """Connect, greet, secure and log in (once); return True when it opened now."""
         if self.dialogue is not None:
             return False
+        if self.config.restricted:  # a non-superuser's own configuration
+            check_server(self.config)
         dialogue = self.dialogue = self.last_dialogue = self.new_dialogue()
         try:
             with dialogue.within(OPEN_REPLIES * self.config.timeout):

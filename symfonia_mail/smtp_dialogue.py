@@ -8,7 +8,7 @@ per message: MAIL FROM + RCPT TO (with DSN parameters) + DATA, pipelined
 
 Why not smtplib: its timeout applies to each socket read, so a server that
 trickles one byte per second holds the caller forever, and watching each
-step (Test SMTP) needed its private ``_host`` and ``_get_socket``. Here:
+step (Test SMTP) needed two of its private attributes. Here:
 
 - every server reply must be complete within ``timeout`` seconds of waiting
   for it, and an operation may also run under a total deadline

@@ -8,6 +8,7 @@ for each reply pays one RTT per command and a pipelining client one per group.
 """
 
 import asyncio
+import socket
 import threading
 import time
 
@@ -137,3 +138,41 @@ class DelayProxy:
         asyncio.run_coroutine_threadsafe(close(), self.loop).result(5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+
+
+class BannerServer:
+    """Accept connections on 127.0.0.1, send *banner*, then wait: a non-SMTP service."""
+
+    host = "127.0.0.1"
+    username = password = ""
+
+    def __init__(self, banner):
+        self.banner = banner
+        self.sock = socket.create_server((self.host, 0), backlog=16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections = 0
+        self.clients = []
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stopped.is_set():
+            try:
+                client, _addr = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            self.clients.append(client)
+            try:
+                client.sendall(self.banner)
+            except OSError:
+                pass
+
+    def stop(self):
+        self.stopped.set()
+        self.thread.join(5)
+        for client in self.clients:
+            client.close()
+        self.sock.close()

@@ -312,3 +312,16 @@ def test_a_kept_connection_the_server_dropped_is_replaced_at_once(
     assert run_ready_tasks(dummy_tasks) == ["sent"]
     assert MailLog.objects.get(subject="s2").attempts == 1
     assert len(second.messages) == 1
+
+
+def test_a_sweep_enqueues_a_bounded_number_of_rows_oldest_first(dummy_tasks, smtp_server, send,
+                                                                 monkeypatch):
+    set_global(smtp_server)
+    for number in range(3):
+        send(f"s{number}", "b", None, ["client@example.com"])
+    dummy_tasks.clear()
+    monkeypatch.setattr(delivery, "REQUEUE_BATCH", 2)
+    later = timezone.now() + timedelta(minutes=11)
+    assert delivery.sweep(later) == (0, 2)
+    first_two = list(MailLog.objects.order_by("pk").values_list("pk", flat=True)[:2])
+    assert [result.args[0] for result in dummy_tasks.results] == first_two

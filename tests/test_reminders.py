@@ -369,7 +369,7 @@ def test_a_run_never_shows_the_passwords_in_its_repr(global_config):
                          session=resolver.Session(),
                          secrets=(config.password, config.attachment_password),
                          connection=None)
-    assert config.password and config.password not in repr(run)
+    assert config.password and config.password.reveal() not in repr(run)
 
 
 def test_a_contractor_another_run_is_reminding_is_skipped_with_that_reason(
