@@ -1,4 +1,5 @@
-# Quick start: `make demo` and `make test` on a fresh machine with Python 3.11 and make.
+# Quick start: `make demo` (Python 3.11) and `make test` (Python 3.11, 3.12 and 3.13: the
+# Django 5.2 / 6.0 / 6.1 matrix in noxfile.py) on a fresh machine with make.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -6,11 +7,28 @@ STAMP := $(VENV)/.installed
 # System tools the tests use: qpdf and 7z check protected attachments, chromium runs the
 # browser tests, gettext compiles translations, DejaVu renders Polish letters in PDFs,
 # Postfix is the real MTA of the DSN tests (tests/postfix.py starts a private instance),
-# PostgreSQL runs under the background-sending worker tests (tests/pg.py).
-TEST_APT := qpdf p7zip-full chromium fonts-dejavu-core gettext postfix postgresql
+# PostgreSQL runs under the background-sending worker tests (tests/pg.py), faketime moves
+# the clock for the date-sensitive rerun (noxfile.py, session "clock").
+TEST_APT := qpdf p7zip-full chromium fonts-dejavu-core gettext postfix postgresql faketime
 # Postfix asks how to configure itself when installed: "Local only", no prompt (FACTS.md).
 POSTFIX_DEBCONF := postfix postfix/main_mailer_type select Local only
 DEMO_APT := fonts-dejavu-core
+# `make demo DJANGO=6.1` (or 6.0) runs the demo on that Django in .venv-django6.1, with
+# the Python the matrix uses for it (on PATH or in pyenv).
+DJANGO ?=
+PYTHON_FOR_6.0 := 3.12
+PYTHON_FOR_6.1 := 3.13
+# pyenv's own folder first: its shims on PATH refuse a version that is not "global".
+PYENV_DIR := $(or $(PYENV_ROOT),$(HOME)/.pyenv)
+find_python = $(or $(lastword $(sort $(wildcard $(PYENV_DIR)/versions/$(1).*/bin/python$(1)))),$(shell command -v python$(1)))
+ifeq ($(DJANGO),)
+DEMO_PY := $(PY)
+DEMO_STAMP := $(STAMP)
+else
+DEMO_VENV := .venv-django$(DJANGO)
+DEMO_PY := $(DEMO_VENV)/bin/python
+DEMO_STAMP := $(DEMO_VENV)/.installed
+endif
 
 .PHONY: demo test lint check wheel-check bench clean
 
@@ -31,9 +49,17 @@ define apt_install
 	fi
 endef
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(call apt_install,$(DEMO_APT))
-	cd example_project && ../$(PY) manage.py demo
+	cd example_project && ../$(DEMO_PY) manage.py demo
+
+.venv-django%/.installed: pyproject.toml
+	@[ -n "$(PYTHON_FOR_$*)" ] || { echo "DJANGO=$* is not supported: use 6.0 or 6.1"; exit 1; }
+	@[ -n "$(call find_python,$(PYTHON_FOR_$*))" ] || { echo "Django $* needs Python $(PYTHON_FOR_$*): not on PATH nor in pyenv (pyenv install $(PYTHON_FOR_$*))"; exit 1; }
+	$(call find_python,$(PYTHON_FOR_$*)) -m venv .venv-django$*
+	.venv-django$*/bin/python -m pip install --quiet --upgrade pip
+	.venv-django$*/bin/python -m pip install --quiet -e ".[test]" "django~=$*.0"
+	touch $@
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -58,7 +84,7 @@ test: $(STAMP)
 		$$([ "$$(id -u)" = 0 ] || echo sudo) debconf-set-selections
 	$(call apt_install,$(TEST_APT))
 	$(MAKE) lint check typecheck
-	$(PY) -m pytest
+	$(PY) -m nox
 	$(MAKE) wheel-check
 
 bench: $(STAMP)
@@ -73,4 +99,4 @@ bench: $(STAMP)
 	$(PY) bench/bench_rtt.py
 
 clean:
-	rm -rf $(VENV) dist example_project/db.sqlite3 example_project/var
+	rm -rf $(VENV) .venv-django6.0 .venv-django6.1 .nox dist example_project/db.sqlite3 example_project/var

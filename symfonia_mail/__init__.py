@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "mail_context", "send_templated"]
+__all__ = ["__version__", "mail_context", "mailer", "send_templated"]
 
 if TYPE_CHECKING:  # type checkers see the real functions; at run time they load lazily
     from .context import mail_context as mail_context
@@ -18,6 +18,10 @@ def __getattr__(name: str) -> Any:
         from .context import mail_context
 
         return mail_context
+    if name == "mailer":
+        from .compat import mailer
+
+        return mailer
     if name == "send_templated":
         from .templates import send_templated
 

@@ -10,18 +10,20 @@ import smtplib
 import threading
 from collections import OrderedDict
 
-from django.core.mail import get_connection
 from django.core.mail.backends import smtp as django_smtp
+from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import make_msgid
 from django.core.mail.utils import DNS_NAME
 from django.views.decorators.debug import sensitive_variables
 
 from . import conf, outbox, ratelimit, resolver, signals
+from .compat import base_init_kwargs, make_backend
 from .context import context_macros, current_user, user_pk
-from .exceptions import RecipientsRefused, SendCancelled
+from .exceptions import ConfigurationIncomplete, RecipientsRefused, SendCancelled
 from .maillog import LogBuffer, LogEntry, describe_error
 from .message import copy_message, envelope, prepare
 from .models import MailLog, Transport
+from .overrides import connection_args
 from .problems import format_refused
 from .smtp import ConfigTransport
 
@@ -38,11 +40,30 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
     one reused connection per configuration.
     """
 
-    def __init__(self, user=None, fail_silently=False, background=None, **kwargs):
-        super().__init__(fail_silently=fail_silently, **kwargs)
+    @sensitive_variables("password", "kwargs")
+    def __init__(self, user=None, fail_silently=False, background=None, *, host=None,
+                 port=None, username=None, password=None, use_tls=None, use_ssl=None,
+                 timeout=None, ssl_keyfile=None, ssl_certfile=None, **kwargs):
+        # Not Django's SMTP __init__: it reads EMAIL_* settings (refused under
+        # MAILERS on 6.1) and wants a host; ours come from the database.
+        BaseEmailBackend.__init__(self, **base_init_kwargs(kwargs))
+        self.fail_silently = fail_silently
         self.user = user
         # None: SYMFONIA_MAIL["BACKGROUND"] decides; False sends now (a worker's own sends).
         self.background = background
+        # Django's attributes show the arguments; None: the stored configuration decides.
+        self.host, self.port, self.username, self.password = host, port, username, password
+        self.use_tls, self.use_ssl, self.timeout = bool(use_tls), bool(use_ssl), timeout
+        self.ssl_keyfile, self.ssl_certfile = ssl_keyfile, ssl_certfile
+        # Never ignored: they replace fields of every configuration this instance sends
+        # through (overrides.py; README "Connection arguments").
+        self._args = connection_args(
+            kwargs.get("alias"), host=host, port=port, username=username, password=password,
+            use_tls=use_tls, use_ssl=use_ssl, timeout=timeout, ssl_keyfile=ssl_keyfile,
+            ssl_certfile=ssl_certfile,
+        )
+        self.connection = None  # the open SMTP connection after open(), as Django's
+        self._partial_connection = None  # Django's attribute; ours are in the transports
         self._session = None
         self._transports = OrderedDict()  # config key -> ConfigTransport, LRU first
         self._broken = {}  # config key -> the error that made its server unusable
@@ -61,11 +82,41 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
     # Django's contract: open() says whether it opened; close() closes what is open.
 
     def open(self):
-        """Start a resolution session (the one freshness query); connect lazily."""
+        """Open the connection, as Django's SMTP backend does.
+
+        Return True when it opened, False when it was open already, None when
+        connecting failed and ``fail_silently`` swallowed the error. The server
+        is connected now when the configuration is known (``user=`` given, or
+        no user: the global one); messages of other users connect on demand.
+        """
+        if self.connection or not self._begin():
+            return False
+        config = self._config_for(self.user if self.user is not None else current_user())
+        if config.transport != Transport.SMTP or self._in_background():
+            return True
+        try:
+            # Django's .connection is an smtplib.SMTP; ours is the open SMTP dialogue.
+            self.connection = self._connected_transport(config).dialogue
+        except (smtplib.SMTPException, OSError):
+            if not self.fail_silently:
+                self.close()
+                raise
+            return None
+        return True
+
+    def _in_background(self):
+        return conf.get("BACKGROUND") if self.background is None else self.background
+
+    def _begin(self):
+        """Start a resolution session (the one freshness query); False if started."""
         if self._session is not None:
             return False
         self._session = resolver.Session()
         return True
+
+    def _config_for(self, user):
+        """Return the configuration for *user* with the connection arguments applied."""
+        return self._args.apply(self._session.config_for(user))
 
     def close(self):
         """Close every SMTP connection of this session and write the log."""
@@ -76,6 +127,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
                 self._system_backend.close()
         finally:
             self._transports = OrderedDict()
+            self.connection = None
             self._broken = {}
             self._system_backend = None
             self._session = None
@@ -94,8 +146,8 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         if not first:
             return 0
         with self._lock:
-            opened = self.open()
-            if conf.get("BACKGROUND") if self.background is None else self.background:
+            opened = self._begin()  # connections are made per configuration, on demand
+            if self._in_background():
                 self._outbox = outbox.Buffer()
             try:
                 sent = 0
@@ -138,7 +190,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
     @sensitive_variables("config", "secrets")
     def _send_one(self, message):
         user = self._user_for(message)
-        config = self._session.config_for(user)
+        config = self._config_for(user)
         row = _log_entry(message, user, config)
         status = self._status = message.symfonia_status = signals.SendStatus(_entry=row)
         secrets = (config.password, config.attachment_password)
@@ -174,9 +226,9 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         self._session.prefetch(self._user_for(message) for message in messages)
         for message in messages:
             user = self._user_for(message)
-            config = self._session.config_for(user)
+            config = self._config_for(user)
             row = _log_entry(message, user, config)
-            row.recipients = ", ".join(message.recipients())
+            row.recipients = ", ".join(map(str, message.recipients()))
             status = message.symfonia_status = signals.SendStatus(_entry=row)
             self._fail(row, f"Not attempted: an earlier message of the same call failed "
                             f"({describe_error(exc)}).",
@@ -198,8 +250,14 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         try:
             delivery = transport.deliver(from_addr, recipients, data)
         except smtplib.SMTPRecipientsRefused as exc:
+            # Every recipient refused: the log keeps the envelope that was tried.
             row.refused_recipients = format_refused(exc.recipients)
-            raise
+            row.envelope_id = getattr(exc, "envelope_id", "")
+            row.dsn_requested = getattr(exc, "dsn_requested", "")
+            if isinstance(exc, RecipientsRefused):
+                exc.message_id = message_id
+                raise
+            raise RecipientsRefused(exc.recipients, message_id) from exc
         except _CONNECTION_ERRORS:
             # The next message of this configuration reconnects.
             transport.discard()
@@ -269,7 +327,8 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             refused = backend.connection.sendmail(from_addr, recipients, data)
         except smtplib.SMTPRecipientsRefused as exc:
             row.refused_recipients = format_refused(exc.recipients)
-            raise
+            # Django's backend raises smtplib's own: ours, as on the SMTP route.
+            raise RecipientsRefused(exc.recipients, row.message_id) from exc
         return self._record_delivery(row, refused, secrets)
 
     # Helpers.
@@ -308,7 +367,10 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         while len(transports) >= max(conf.get("MAX_CONNECTIONS"), 1):
             _key, oldest = transports.popitem(last=False)
             oldest.discard()
-        transport = ConfigTransport(config)
+        if not config.host:
+            # Never Django's fallback to EMAIL_HOST: say which configuration to fill in.
+            raise ConfigurationIncomplete(config.label)
+        transport = ConfigTransport(config, client_certificate=self._args.client_certificate)
         try:
             transport.open()
         except Exception as exc:
@@ -320,7 +382,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
 
     def _system(self):
         if self._system_backend is None:
-            self._system_backend = get_connection(
+            self._system_backend = make_backend(
                 conf.get("SYSTEM_BACKEND"), fail_silently=self.fail_silently
             )
         return self._system_backend

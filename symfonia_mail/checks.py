@@ -5,6 +5,12 @@ from django.core.checks import Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from . import conf
+from .compat import HAS_MAILERS, is_mailer_alias, mailers_configured
+
+DJANGO_SMTP = "django.core.mail.backends.smtp.EmailBackend"
+MAILERS_EXAMPLE = (
+    'MAILERS = {"default": {"BACKEND": "symfonia_mail.backends.ConfiguredEmailBackend"}}'
+)
 
 # Every encrypted field of a mail configuration (the rotate_key command covers them too).
 SECRET_NAMES = ("password", "attachment_password", "oauth_client_secret", "oauth_refresh_token")
@@ -41,6 +47,8 @@ def check_settings(app_configs=None, **kwargs):
         return [*problems, Error(str(exc), id="symfonia_mail.E002",
                                  hint="Fix the SYMFONIA_MAIL setting.")]
     backend = options["SYSTEM_BACKEND"]
+    if is_mailer_alias(backend):
+        backend = settings.MAILERS[backend].get("BACKEND", DJANGO_SMTP)
     if backend == "symfonia_mail.backends.ConfiguredEmailBackend":
         problems.append(Error(
             "SYMFONIA_MAIL['SYSTEM_BACKEND'] points at ConfiguredEmailBackend itself.",
@@ -70,6 +78,7 @@ def check_settings(app_configs=None, **kwargs):
             hint="Trust the server's CA instead (SSL_CERT_FILE) and remove the setting.",
             id="symfonia_mail.W001",
         ))
+    problems.extend(check_mailers(options["SYSTEM_BACKEND"]))
     problems.extend(_background_problems(options))
     middleware = getattr(settings, "MIDDLEWARE", [])
     ours = "symfonia_mail.middleware.CurrentUserMiddleware"
@@ -82,6 +91,36 @@ def check_settings(app_configs=None, **kwargs):
             id="symfonia_mail.E005",
         ))
     return problems
+
+
+def check_mailers(system_backend):
+    """Tell a Django 6.1 project how to move from EMAIL_BACKEND to MAILERS."""
+    if not HAS_MAILERS:
+        return []
+    if not mailers_configured():
+        if not settings.is_overridden("EMAIL_BACKEND"):
+            return []
+        return [Warning(
+            "Django 6.1 deprecates EMAIL_BACKEND and the EMAIL_* settings; "
+            "symfonia_mail works with MAILERS.",
+            hint=f"Replace EMAIL_BACKEND with {MAILERS_EXAMPLE}. If a configuration uses "
+                 "transport 'system', add a mailer for it, e.g. MAILERS['system'] = "
+                 "{'BACKEND': '" + DJANGO_SMTP + "', 'OPTIONS': {'host': EMAIL_HOST, "
+                 "'port': EMAIL_PORT, ...}}, set SYMFONIA_MAIL['SYSTEM_BACKEND'] = 'system' "
+                 "and delete the EMAIL_* settings. Pick the sending user with "
+                 "mail_context(user=...) or message.user.",
+            id="symfonia_mail.W010",
+        )]
+    if system_backend == DJANGO_SMTP:
+        return [Warning(
+            "SYMFONIA_MAIL['SYSTEM_BACKEND'] names Django's SMTP backend, which under "
+            "MAILERS takes its server from a mailer's OPTIONS, not from EMAIL_HOST.",
+            hint="Add a mailer for transport 'system', e.g. MAILERS['system'] = "
+                 "{'BACKEND': '" + DJANGO_SMTP + "', 'OPTIONS': {'host': 'smtp.example.com'}}, "
+                 "and set SYMFONIA_MAIL['SYSTEM_BACKEND'] = 'system'.",
+            id="symfonia_mail.W011",
+        )]
+    return []
 
 
 def _background_problems(options):

@@ -15,7 +15,8 @@ from django.dispatch import receiver
 ZIP_ENCRYPTIONS = ("aes", "zipcrypto")
 
 DEFAULTS = {
-    # Where transport="system" hands messages over (Symfonia's MAPI counterpart).
+    # Where transport="system" hands messages over (Symfonia's MAPI counterpart): a
+    # backend's dotted path or, on Django 6.1+, a MAILERS alias.
     "SYSTEM_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
     # Dotted path to callable(user) -> str | None giving a user's "person data".
     "PERSON_NAME": None,

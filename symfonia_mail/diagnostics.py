@@ -55,7 +55,7 @@ a server echoes the password (or its AUTH PLAIN encoding) back.
 import smtplib
 import time
 
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import make_msgid
 from django.core.mail.utils import DNS_NAME
 from django.utils import translation
@@ -63,6 +63,7 @@ from django.utils.translation import gettext
 
 from . import conf, macros, oauth, oauth_step, templates
 from .allowed import is_restricted, server_allowed
+from .compat import make_backend
 from .context import UserLike
 from .exceptions import (
     AuthenticationFailed,
@@ -420,8 +421,7 @@ class _SmtpTestRun:
         started = time.perf_counter()
         try:
             message = self.test_message()
-            message.connection = get_connection(backend, fail_silently=False)
-            message.send()
+            make_backend(backend, fail_silently=False).send_messages([message])
         except _ERRORS as exc:
             self.fail(exc, "system", detail=backend, seconds=time.perf_counter() - started)
             return

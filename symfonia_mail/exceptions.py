@@ -102,6 +102,25 @@ class RecipientsRefused(_Explained, DeliveryError, smtplib.SMTPRecipientsRefused
         self.args = (self.refused,)
 
 
+class ConfigurationIncomplete(DeliveryError, ConfigurationError):
+    """The configuration has no SMTP server, so nothing can be sent through it.
+
+    Django's SMTP backend would fall back to ``EMAIL_HOST``; sending somewhere
+    the administrator did not choose is worse than failing, so we say what to fill in.
+    """
+
+    def __init__(self, config_label: str, missing: str = "host") -> None:
+        self.config_label = config_label
+        self.missing = missing
+        super().__init__(
+            f"{config_label[:1].upper()}{config_label[1:]} has no SMTP server ({missing}). "
+            "Fill it in the admin (Mail configuration) or choose the 'system' transport."
+        )
+
+    def __str__(self) -> str:
+        return str(self.args[0])  # not OSError's "[Errno ...]" form
+
+
 class ServerTimeout(_Explained, DeliveryError, TimeoutError):
     """A server reply did not arrive complete in time (or a deadline ran out)."""
 

@@ -10,9 +10,11 @@ import re
 from email.utils import parseaddr
 
 from django.conf import settings
-from django.core.mail.message import EmailAlternative, EmailAttachment, sanitize_address
+from django.core.mail.message import EmailAlternative, EmailAttachment
+from django.utils.functional import Promise
 
 from . import macros
+from .compat import addr_spec, detach_connection, message_bytes
 from .exceptions import InvalidMessageError
 from .mimebytes import large_attachments_spliced
 from .models import Transport
@@ -23,18 +25,28 @@ BODY_TYPES = ("text/plain", "text/html")
 
 
 def copy_message(message):
-    """Return a copy of *message* whose lists and dicts can be changed freely."""
+    """Return a copy of *message* whose lists and dicts can be changed freely.
+
+    Lazy strings (``gettext_lazy``) become plain ones, as Django accepts them
+    wherever text goes: subject, body, addresses and display names.
+    """
     clone = copy.copy(message)
-    clone.to = list(message.to)
-    clone.cc = list(message.cc)
-    clone.bcc = list(message.bcc)
-    clone.reply_to = list(message.reply_to)
+    clone.subject, clone.body = _text(message.subject), _text(message.body)
+    clone.from_email = _text(message.from_email)
+    clone.to = [_text(a) for a in message.to]
+    clone.cc = [_text(a) for a in message.cc]
+    clone.bcc = [_text(a) for a in message.bcc]
+    clone.reply_to = [_text(a) for a in message.reply_to]
     clone.attachments = list(message.attachments)
     clone.extra_headers = dict(message.extra_headers)
     if hasattr(message, "alternatives"):
         clone.alternatives = list(message.alternatives)
-    clone.connection = None
+    detach_connection(clone)
     return clone
+
+
+def _text(value):
+    return str(value) if isinstance(value, Promise) else value
 
 
 def fill_macros(message, values):
@@ -53,6 +65,7 @@ def fill_macros(message, values):
 
 def _fill_alternative(alternative, values):
     content, mimetype = alternative
+    content = _text(content)
     if isinstance(content, str) and mimetype in BODY_TYPES:
         content = macros.fill(content, values, html=mimetype == "text/html", strict=True)
     return EmailAlternative(content, mimetype)
@@ -125,9 +138,10 @@ def envelope_address(value, encoding):
     sanitize_address() parses every address with the email package (tens of
     microseconds); a plain ASCII address is returned as it is, so skip it.
     """
+    value = str(value)  # a lazy string (gettext_lazy) is accepted, as by Django
     if _PLAIN_ADDRESS_RE.match(value):
         return value
-    return bare_address(sanitize_address(value, encoding))
+    return addr_spec(value, encoding)
 
 
 def prepare(message, config, *, user, context_macros):
@@ -160,6 +174,6 @@ def envelope(message):
     from_addr = envelope_address(message.from_email, encoding)
     recipients = [envelope_address(addr, encoding) for addr in message.recipients()]
     with large_attachments_spliced(message) as splice:
-        mime = message.message()
-        data = splice(mime.as_bytes(linesep="\r\n"))
+        mime, data = message_bytes(message)
+        data = splice(data)
     return from_addr, recipients, data, mime.get("Message-ID", "")

@@ -122,6 +122,7 @@ def protect_message(message, password):
     message.attachments = protected
     if protected and getattr(message, "mixed_subtype", "mixed") == "related":
         # Inline parts became ZIP attachments: nothing is "related" any more.
+        # (Django 5.2 only: Django 6 refuses the attribute altogether.)
         message.mixed_subtype = "mixed"
     setattr(message, _MARK, True)
     return tuple(report)

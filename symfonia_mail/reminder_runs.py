@@ -14,7 +14,6 @@ the run. The last chunk to finish closes the run.
 import math
 from datetime import date
 
-from django.core.mail import get_connection
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -60,7 +59,8 @@ def run_chunk(run_id, index):
     try:
         items = import_string(run.source)(keys, as_of or timezone.localdate())
         # The worker sends itself: its messages must not go back into the outbox.
-        connection = get_connection(BACKEND, user=run.sent_by, background=False)
+        # (Not get_connection(): Django 6.1 deprecates it.)
+        connection = import_string(BACKEND)(user=run.sent_by, background=False)
         results = send_reminders(items, user=run.sent_by, as_of=as_of, connection=connection,
                                  force=options.get("force", False),
                                  language=options.get("language"))

@@ -70,12 +70,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from django.core.mail import get_connection
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import make_msgid
 from django.core.mail.utils import DNS_NAME
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -272,7 +272,7 @@ def send_reminders(contractors: Iterable[ContractorReminder], *, user: UserLike 
         user=user, as_of=as_of, today=timezone.localdate(), dry_run=dry_run, force=force,
         language=language, template_key=template_key, session=session,
         secrets=(config.password, config.attachment_password),
-        connection=connection or get_connection(BACKEND, user=user),
+        connection=connection or import_string(BACKEND)(user=user),
     )
     run.load_sent()
     if dry_run:

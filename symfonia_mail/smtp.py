@@ -12,6 +12,7 @@ within (3 + recipients + ⌈size / 1 MiB⌉) × T.
 """
 
 import math
+import smtplib
 import ssl
 import uuid
 from dataclasses import dataclass, field
@@ -114,8 +115,9 @@ class Delivery:
 class ConfigTransport:
     """The SMTP session of one ResolvedConfig: open once, deliver many, close."""
 
-    def __init__(self, config, *, observer=None, credential=None):
+    def __init__(self, config, *, observer=None, credential=None, client_certificate=None):
         self.config = config
+        self.client_certificate = client_certificate  # (certfile, keyfile): ssl_certfile=...
         self.observer = observer
         self.credential = (credential if credential is not None
                            else credential_for(config, record=True))
@@ -131,11 +133,18 @@ class ConfigTransport:
         config = self.config
         return Dialogue(
             config.host, config.port, timeout=config.timeout, security=config.security,
-            context=tls_context(config.verify_certificate, config.ca_certificates),
+            context=self.tls_context(),
             local_hostname=DNS_NAME.get_fqdn(), pipelining=conf.get("PIPELINING"),
             observer=self.observer,
             scrub=self.credential.scrubber() if self.credential else NO_SCRUB,
         )
+
+    def tls_context(self):
+        """Return the TLS context: the configuration's trust, plus a client certificate."""
+        context = tls_context(self.config.verify_certificate, self.config.ca_certificates)
+        if self.client_certificate:
+            context.load_cert_chain(*self.client_certificate)
+        return context
 
     def open(self):
         """Connect, greet, secure and log in (once); return True when it opened now."""
@@ -188,10 +197,13 @@ class ConfigTransport:
                                                   len(data))):
                 result = dialogue.send(from_addr, recipients, data,
                                        plan.mail_options, plan.rcpt_options, orcpt=plan.orcpt)
-        except BaseException:
+        except BaseException as error:
             self.failed_stage = dialogue.stage
             if dialogue.sock is None:  # the dialogue closed it: reconnect next time
                 self.dialogue = None
+            if isinstance(error, smtplib.SMTPRecipientsRefused):
+                # Every recipient refused: the log still names the envelope that was tried.
+                error.envelope_id, error.dsn_requested = plan.envelope_id, plan.dsn_requested
             raise
         return Delivery(refused=result.refused, dsn_requested=plan.dsn_requested,
                         envelope_id=plan.envelope_id, note=plan.note,

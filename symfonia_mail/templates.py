@@ -44,6 +44,7 @@ from django.utils import translation
 
 from . import kinds, resolver
 from . import macros as macro_utils
+from .compat import message_kwargs, send_one
 from .context import UserLike, context_macros, current_user
 from .exceptions import SymfoniaMailError
 from .htmltext import html_to_text
@@ -216,7 +217,8 @@ def build_templated(key: str, to: Sequence[str], user: UserLike = None,
     mimetype)`` tuples or MIME parts. ``msg.user`` is set, so the message goes
     out through *user*'s configuration over any connection. Pass an open
     *connection* of ConfiguredEmailBackend to build many messages with no
-    query per message.
+    query per message (Django 6.1 deprecates binding it to the message, so
+    there send them with ``connection.send_messages()``).
     """
     if user is None:
         user = getattr(connection, "user", None) or current_user()
@@ -229,7 +231,7 @@ def build_templated(key: str, to: Sequence[str], user: UserLike = None,
     )
     rendered = render(key, user, values=values, context=context, language=language,
                       session=session)
-    common = {"to": to, "cc": cc, "bcc": bcc, "connection": connection, **email_kwargs}
+    common = {"to": to, "cc": cc, "bcc": bcc, **message_kwargs(connection), **email_kwargs}
     message: EmailMessage
     if rendered.html:
         message = EmailMultiAlternatives(rendered.subject, rendered.text, **common)
@@ -252,13 +254,16 @@ def send_templated(key: str, to: Sequence[str], user: UserLike = None,
                    cc: Sequence[str] | None = None, bcc: Sequence[str] | None = None,
                    language: str | None = None, connection: BaseEmailBackend | None = None,
                    context: Mapping[str, Any] | None = None, fail_silently: bool = False,
-                   **email_kwargs: Any) -> int:
-    """Render template *key* for *user* and send it; return what ``send()`` returns."""
+                   using: str | None = None, **email_kwargs: Any) -> int:
+    """Render template *key* for *user* and send it; return what ``send()`` returns.
+
+    *using* names a MAILERS alias (Django 6.1+); *connection* an open backend.
+    """
     message = build_templated(
         key, to, user=user, macros=macros, attachments=attachments, cc=cc, bcc=bcc,
         language=language, connection=connection, context=context, **email_kwargs,
     )
-    return message.send(fail_silently=fail_silently)
+    return send_one(message, connection=connection, fail_silently=fail_silently, using=using)
 
 
 def _formatted(values, language):

@@ -115,8 +115,15 @@ def _fresh_config_cache():
 
 @pytest.fixture(autouse=True)
 def _configured_backend(settings):
-    """pytest-django swaps EMAIL_BACKEND for locmem; the host project uses ours."""
-    settings.EMAIL_BACKEND = "symfonia_mail.backends.ConfiguredEmailBackend"
+    """Django's test setup swaps the mail backend for locmem; the host project uses ours."""
+    from django.conf import settings as django_settings
+
+    from tests.settings import BACKEND
+
+    if hasattr(django_settings, "MAILERS"):
+        settings.MAILERS = {**settings.MAILERS, "default": {"BACKEND": BACKEND}}
+    else:
+        settings.EMAIL_BACKEND = BACKEND
 
 
 @pytest.fixture

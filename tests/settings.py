@@ -3,6 +3,8 @@
 import sys
 from pathlib import Path
 
+import django
+
 # The example project's apps (sales) are tested here too.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "example_project"))
 
@@ -51,11 +53,21 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 STATIC_URL = "/static/"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test logins
 
-EMAIL_BACKEND = "symfonia_mail.backends.ConfiguredEmailBackend"
+BACKEND = "symfonia_mail.backends.ConfiguredEmailBackend"
+if django.VERSION >= (6, 1):
+    # Django 6.1 deprecates EMAIL_BACKEND; MAILERS with no OPTIONS must work (issue 9).
+    # transport="system" goes through a mailer alias of its own (checks.py W011).
+    MAILERS = {
+        "default": {"BACKEND": BACKEND},
+        "system": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                   "OPTIONS": {"host": "localhost"}},
+    }
+else:
+    EMAIL_BACKEND = BACKEND
 DEFAULT_FROM_EMAIL = "webmaster@localhost"
 # A throwaway test key (Fernet); never use it outside tests.
 FIELD_ENCRYPTION_KEY = "1kBzrjKphtTwXxtuYXvg43JijZhjSwMQjyEq-Pq_zzY="
-SYMFONIA_MAIL = {}
+SYMFONIA_MAIL = {"SYSTEM_BACKEND": "system"} if django.VERSION >= (6, 1) else {}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

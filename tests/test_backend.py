@@ -12,6 +12,7 @@ from django.core import mail
 from django.core.mail import EmailMessage, get_connection, send_mail
 
 from symfonia_mail import mail_context
+from symfonia_mail.compat import mailers_configured
 from symfonia_mail.exceptions import InvalidMessageError, RecipientsRefused
 from symfonia_mail.models import GlobalMailConfig, MailLog
 
@@ -377,9 +378,15 @@ def io_pdf():
 def test_system_route_over_django_smtp_reports_refused_recipients(make_smtp_server, settings):
     server = make_smtp_server(tls=None, dsn=False,
                               refuse_rcpt={"bad@example.com": "550 5.1.1 No such user"})
-    settings.EMAIL_HOST, settings.EMAIL_PORT = server.host, server.port
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    if mailers_configured():  # Django 6.1: the system route is a MAILERS alias
+        settings.MAILERS = {**settings.MAILERS, "system": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": server.host, "port": server.port}}}
+        settings.SYMFONIA_MAIL = {"SYSTEM_BACKEND": "system"}
+    else:
+        settings.EMAIL_HOST, settings.EMAIL_PORT = server.host, server.port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
     config = GlobalMailConfig.get_solo()
     config.transport = "system"
     config.save()

@@ -27,6 +27,7 @@ from django.core.mail import EmailMessage, EmailMultiAlternatives
 from fpdf import FPDF
 
 from symfonia_mail import protection
+from symfonia_mail.compat import DJANGO_6
 from symfonia_mail.exceptions import AttachmentProtectionError, DeliveryError
 from symfonia_mail.fields import UnreadableSecret
 from symfonia_mail.message import copy_message
@@ -373,7 +374,8 @@ def test_mimebase_parts_are_protected_by_their_content(tmp_path):
 def test_inline_images_are_protected_too(tmp_path):
     message = EmailMultiAlternatives("Logo", "text", to=["client@example.com"])
     message.attach_alternative('<html><img src="cid:logo@firma.example"></html>', "text/html")
-    message.mixed_subtype = "related"
+    if not DJANGO_6:  # Django 6 dropped the attribute
+        message.mixed_subtype = "related"
     image = MIMEImage(PNG, "png")
     image.add_header("Content-ID", "<logo@firma.example>")
     image.add_header("Content-Disposition", "inline")

@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+import django
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("DEMO_VAR_DIR", BASE_DIR / "var"))
 
@@ -57,12 +59,20 @@ USE_TZ = True
 STATIC_URL = "static/"
 
 # symfonia_mail (README "Adding it to a project")
-EMAIL_BACKEND = "symfonia_mail.backends.ConfiguredEmailBackend"
+if django.VERSION >= (6, 1):
+    # Django 6.1+: MAILERS replaces EMAIL_BACKEND; transport="system" uses its own alias.
+    MAILERS = {
+        "default": {"BACKEND": "symfonia_mail.backends.ConfiguredEmailBackend"},
+        "system": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+                   "OPTIONS": {"host": "localhost", "port": 25}},
+    }
+else:
+    EMAIL_BACKEND = "symfonia_mail.backends.ConfiguredEmailBackend"
 # A demo key so `make demo` runs as is; a real project reads it from its secrets store.
 FIELD_ENCRYPTION_KEY = os.environ.get(
     "FIELD_ENCRYPTION_KEY", "Xz6XGz4wCeqUSxzrT9CnM0pW6qVmiMh7gkEOCe4oAAs="
 )
-SYMFONIA_MAIL = {}
+SYMFONIA_MAIL = {"SYSTEM_BACKEND": "system"} if django.VERSION >= (6, 1) else {}
 
 LOGGING = {
     "version": 1,

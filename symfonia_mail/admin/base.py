@@ -26,6 +26,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from .. import certificates, diagnostics, resolver
+from ..compat import DJANGO_61
 from ..fields import UnreadableSecret
 from ..forms import SECRET_FIELDS, secret_state
 from ..models import Scope
@@ -308,5 +309,8 @@ class MailSettingsAdmin(OAuthAdminMixin, TranslatedHistoryMixin, admin.ModelAdmi
             "errors": helpers.AdminErrorList(form, []),
             "preserved_filters": self.get_preserved_filters(request),
         }
+        if DJANGO_61:  # change-form actions: none offered on a form that is not saved yet
+            context.update(source_model=None, action_form=None,
+                           action_checkbox_name=helpers.ACTION_CHECKBOX_NAME)
         return self.render_change_form(request, context, add=add, change=not add,
                                        form_url=form_url, obj=obj)
