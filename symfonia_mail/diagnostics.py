@@ -61,7 +61,7 @@ from django.core.mail.utils import DNS_NAME
 from django.utils import translation
 from django.utils.translation import gettext
 
-from . import conf, macros, oauth, oauth_step, templates
+from . import conf, macros, oauth, oauth_step, templated
 from .allowed import is_restricted, server_allowed
 from .compat import make_backend
 from .context import UserLike
@@ -458,7 +458,7 @@ def _test_content(config, user):
     not of the saved one the backend would resolve.
     """
     values = macros.message_values(config=config, user=user)
-    rendered = templates.render("test", config.user_id, values=values)
+    rendered = templated.render("test", config.user_id, values=values)
     return (
         macros.fill(rendered.subject, values),
         macros.fill(rendered.text, values),

@@ -86,7 +86,7 @@ from .maillog import redact
 from .models import ReminderRecord, Transport
 from .problems import explain, format_refused
 from .reminder_claims import Taken, claim, mark_sent, release
-from .templates import build_templated
+from .templated import build_templated
 from .validators import parse_address_list
 
 logger = logging.getLogger("symfonia_mail.reminders")
