@@ -5,7 +5,7 @@ import inspect
 import pytest
 
 import symfonia_mail
-from symfonia_mail import context, diagnostics, exceptions, reminders, signals, templated
+from symfonia_mail import backends, context, diagnostics, exceptions, reminders, signals, templated
 
 PUBLIC = [
     context.mail_context,
@@ -14,6 +14,11 @@ PUBLIC = [
     templated.preview,
     reminders.send_reminders,
     diagnostics.run_smtp_test,
+    backends.ConfiguredEmailBackend.__init__,
+    backends.ConfiguredEmailBackend.open,
+    backends.ConfiguredEmailBackend.close,
+    backends.ConfiguredEmailBackend.send_messages,
+    backends.ConfiguredEmailBackend.session.fget,
     context.user_pk,
     signals.decode_refused,
     signals.settle,
