@@ -8,7 +8,7 @@ __all__ = ["__version__", "mail_context", "mailer", "send_templated"]
 
 if TYPE_CHECKING:  # type checkers see the real functions; at run time they load lazily
     from .context import mail_context as mail_context
-    from .templates import send_templated as send_templated
+    from .templated import send_templated as send_templated
 
 
 def __getattr__(name: str) -> Any:
@@ -23,7 +23,7 @@ def __getattr__(name: str) -> Any:
 
         return mailer
     if name == "send_templated":
-        from .templates import send_templated
+        from .templated import send_templated
 
         return send_templated
     raise AttributeError(name)

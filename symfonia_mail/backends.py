@@ -9,7 +9,10 @@ import itertools
 import smtplib
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any
 
+from django.core.mail import EmailMessage
 from django.core.mail.backends import smtp as django_smtp
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import make_msgid
@@ -18,7 +21,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from . import conf, outbox, ratelimit, resolver, signals
 from .compat import base_init_kwargs, make_backend
-from .context import context_macros, current_user, user_pk
+from .context import UserLike, context_macros, current_user, user_pk
 from .exceptions import ConfigurationIncomplete, RecipientsRefused, SendCancelled
 from .maillog import LogBuffer, LogEntry, describe_error
 from .message import copy_message, envelope, prepare
@@ -41,9 +44,13 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
     """
 
     @sensitive_variables("password", "kwargs")
-    def __init__(self, user=None, fail_silently=False, background=None, *, host=None,
-                 port=None, username=None, password=None, use_tls=None, use_ssl=None,
-                 timeout=None, ssl_keyfile=None, ssl_certfile=None, **kwargs):
+    def __init__(self, user: UserLike = None, fail_silently: bool = False,
+                 background: bool | None = None, *, host: str | None = None,
+                 port: int | None = None, username: str | None = None,
+                 password: str | None = None, use_tls: bool | None = None,
+                 use_ssl: bool | None = None, timeout: float | None = None,
+                 ssl_keyfile: str | None = None, ssl_certfile: str | None = None,
+                 **kwargs: Any) -> None:
         # Not Django's SMTP __init__: it reads EMAIL_* settings (refused under
         # MAILERS on 6.1) and wants a host; ours come from the database.
         BaseEmailBackend.__init__(self, **base_init_kwargs(kwargs))
@@ -52,7 +59,9 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         # None: SYMFONIA_MAIL["BACKGROUND"] decides; False sends now (a worker's own sends).
         self.background = background
         # Django's attributes show the arguments; None: the stored configuration decides.
-        self.host, self.port, self.username, self.password = host, port, username, password
+        # mypy: Django types them str/int; None here means "not overridden".
+        self.host, self.port = host, port  # type: ignore[assignment]
+        self.username, self.password = username, password  # type: ignore[assignment]
         self.use_tls, self.use_ssl, self.timeout = bool(use_tls), bool(use_ssl), timeout
         self.ssl_keyfile, self.ssl_certfile = ssl_keyfile, ssl_certfile
         # Never ignored: they replace fields of every configuration this instance sends
@@ -64,24 +73,28 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         )
         self.connection = None  # the open SMTP connection after open(), as Django's
         self._partial_connection = None  # Django's attribute; ours are in the transports
-        self._session = None
-        self._transports = OrderedDict()  # config key -> ConfigTransport, LRU first
-        self._broken = {}  # config key -> the error that made its server unusable
+        self._session: resolver.Session | None = None
+        # config key -> ConfigTransport, least recently used first
+        self._transports: OrderedDict[str, ConfigTransport] = OrderedDict()
+        # config key -> the error that made its server unusable
+        self._broken: dict[str, BaseException] = {}
         self._system_backend = None
         self._log = LogBuffer()
-        self._outbox = None  # an outbox.Buffer while a background send_messages runs
+        # an outbox.Buffer while a background send_messages runs
+        self._outbox: outbox.Buffer | None = None
         self._lock = threading.RLock()
-        self._status = None  # the SendStatus of the message being sent
-        self._finished = []  # (message, status, user) waiting for post_send
+        self._status: signals.SendStatus | None = None  # of the message being sent
+        # (message, status, user) waiting for post_send
+        self._finished: list[tuple[EmailMessage, signals.SendStatus, UserLike]] = []
 
     @property
-    def session(self):
+    def session(self) -> resolver.Session | None:
         """The resolution session while the connection is open (None when closed)."""
         return self._session
 
     # Django's contract: open() says whether it opened; close() closes what is open.
 
-    def open(self):
+    def open(self) -> bool | None:
         """Open the connection, as Django's SMTP backend does.
 
         Return True when it opened, False when it was open already, None when
@@ -118,7 +131,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         """Return the configuration for *user* with the connection arguments applied."""
         return self._args.apply(self._session.config_for(user))
 
-    def close(self):
+    def close(self) -> None:
         """Close every SMTP connection of this session and write the log."""
         try:
             for transport in self._transports.values():
@@ -133,7 +146,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             self._session = None
             self._flush_log()
 
-    def send_messages(self, email_messages):
+    def send_messages(self, email_messages: Iterable[EmailMessage]) -> int:
         """Send *email_messages*; return how many were delivered to a server.
 
         The input is read in chunks (``LOG_BATCH_SIZE`` messages): each chunk's

@@ -283,7 +283,7 @@ def config_for_key(key):
         row = UserMailConfig.objects.filter(user_id=int(key.partition(":")[2])).first()
         if row is None:
             raise LookupError(f"The configuration {key} no longer exists.")
-        return resolver.from_settings(row, company_name=session.global_config().company_name)
+        return resolver.from_model(row, company_name=session.global_config().company_name)
 
     return session.cached("outbox-config", key, build)
 

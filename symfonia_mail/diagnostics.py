@@ -8,7 +8,7 @@ Public API (the admin, the ``symfonia_mail_test`` command; nothing here saves):
 ``run_smtp_test(config, *, user=None, language=None) -> SmtpTestReport``
     *config* is a :class:`symfonia_mail.resolver.ResolvedConfig`; build one
     from a saved or unsaved model instance with
-    ``resolver.from_settings(instance, company_name=...)``. *user* is who runs
+    ``resolver.from_model(instance, company_name=...)``. *user* is who runs
     the test (the ``{wysyłający}`` macro); *language* is the language of the
     test message and of the report's texts (default: the active one). Never
     raises for a server, network, TLS or login problem: that is in the report.
@@ -61,7 +61,7 @@ from django.core.mail.utils import DNS_NAME
 from django.utils import translation
 from django.utils.translation import gettext
 
-from . import conf, macros, oauth, oauth_step, templates
+from . import conf, macros, oauth, oauth_step, templated
 from .allowed import is_restricted, server_allowed
 from .compat import make_backend
 from .context import UserLike
@@ -118,7 +118,7 @@ def run_smtp_test(config: ResolvedConfig, *, user: UserLike = None,
     report = SmtpTestReport(config, language)
     started = time.perf_counter()
     with translation.override(language):
-        _Run(config, report, user).run()
+        _SmtpTestRun(config, report, user).run()
     report.duration_ms = round((time.perf_counter() - started) * 1000, 1)
     with translation.override(language):
         record_test_run(report, config, user)  # MailLog kind "test" (issue 12)
@@ -142,7 +142,7 @@ class _Recorder:
         return events
 
 
-class _Run:
+class _SmtpTestRun:
     """One Test SMTP run: open the backend's transport, send, and report each step."""
 
     def __init__(self, config, report, user):
@@ -458,7 +458,7 @@ def _test_content(config, user):
     not of the saved one the backend would resolve.
     """
     values = macros.message_values(config=config, user=user)
-    rendered = templates.render("test", config.user_id, values=values)
+    rendered = templated.render("test", config.user_id, values=values)
     return (
         macros.fill(rendered.subject, values),
         macros.fill(rendered.text, values),

@@ -34,7 +34,7 @@ class FlowError(Exception):
 
 def start(request, obj, redirect_uri):
     """Remember a sign-in for *obj* in the session and return the provider's URL."""
-    config = resolver.from_settings(obj)
+    config = resolver.from_model(obj)
     state = secrets.token_urlsafe(32)
     pending = {"model": "user" if isinstance(obj, UserMailConfig) else "global", "pk": obj.pk,
                "user": request.user.pk, "started": time.time(), "redirect_uri": redirect_uri}
@@ -92,7 +92,7 @@ def finish(request, pending, obj):
     if "error" in query:
         raise FlowError(_("The sign-in was not completed: %(error)s %(description)s") % {
             "error": query["error"], "description": query.get("error_description", "")})
-    config = resolver.from_settings(obj)
+    config = resolver.from_model(obj)
     if obj.auth_method == AuthMethod.MICROSOFT365:
         # MSAL checks the state and the id token's nonce and sends the PKCE verifier.
         try:
@@ -131,7 +131,7 @@ def _checked(answer, provider):
 
 def disconnect(obj):
     """Forget *obj*'s connected account (the provider keeps its consent until revoked)."""
-    oauth.forget(resolver.from_settings(obj))
+    oauth.forget(resolver.from_model(obj))
     obj.oauth_refresh_token = ""
     obj.oauth_account = ""
     obj.oauth_problem = ""

@@ -86,6 +86,7 @@ from .maillog import redact
 from .models import ReminderRecord, Transport
 from .problems import explain, format_refused
 from .reminder_claims import Taken, claim, mark_sent, release
+from .templated import build_templated
 from .validators import parse_address_list
 
 logger = logging.getLogger("symfonia_mail.reminders")
@@ -267,7 +268,7 @@ def send_reminders(contractors: Iterable[ContractorReminder], *, user: UserLike 
     session = resolver.Session()
     config = session.config_for(user)
     require_smtp(config, user)
-    run = _Run(
+    run = _ReminderBatch(
         user=user, as_of=as_of, today=timezone.localdate(), dry_run=dry_run, force=force,
         language=language, template_key=template_key, session=session,
         secrets=(config.password, config.attachment_password),
@@ -293,7 +294,7 @@ def send_reminders(contractors: Iterable[ContractorReminder], *, user: UserLike 
 
 
 @dataclass
-class _Run:
+class _ReminderBatch:
     """One call of send_reminders: its settings and the day's sent reminders."""
 
     user: Any
@@ -391,8 +392,6 @@ class _Run:
         )
 
     def build(self, item, documents, emails):
-        from .templates import build_templated
-
         numbers = [doc.number for doc in documents]
         # Every macro of the payment_reminder kind gets a value (symfonia_mail.kinds):
         # with several documents {numer} lists them all and {z dnia} their issue dates.

@@ -120,54 +120,58 @@ def _readable(secret, what, label):
     return secret
 
 
-def from_settings(settings_obj, *, company_name=""):
+def from_model(row, *, company_name=""):
     """Build a ResolvedConfig from a GlobalMailConfig or UserMailConfig (saved or not)."""
-    is_user = isinstance(settings_obj, UserMailConfig)
-    cc, bad_cc = strict_address_list(settings_obj.cc)
-    bcc, bad_bcc = strict_address_list(settings_obj.bcc)
+    is_user = isinstance(row, UserMailConfig)
+    cc, bad_cc = strict_address_list(row.cc)
+    bcc, bad_bcc = strict_address_list(row.bcc)
     problems = {
-        "sender_email": _sender_problems(settings_obj.sender_email),
+        "sender_email": _sender_problems(row.sender_email),
         # A display name with a line break would end the From header early.
-        "sender_name": [settings_obj.sender_name] if has_control_chars(settings_obj.sender_name)
+        "sender_name": [row.sender_name] if has_control_chars(row.sender_name)
         else [],
         "cc": bad_cc, "bcc": bad_bcc,
     }
     return ResolvedConfig(
         scope=Scope.INDIVIDUAL if is_user else Scope.GLOBAL,
-        user_id=settings_obj.user_id if is_user else None,
-        transport=settings_obj.transport,
-        host=settings_obj.host,
-        port=settings_obj.port,
-        security=settings_obj.security,
-        verify_certificate=settings_obj.verify_certificate,
-        ca_certificates=settings_obj.ca_certificates or "",
-        timeout=settings_obj.timeout_ms / 1000,
-        username=settings_obj.username,
-        sender_email=settings_obj.sender_email,
-        sender_name=settings_obj.sender_name,
+        user_id=row.user_id if is_user else None,
+        transport=row.transport,
+        host=row.host,
+        port=row.port,
+        security=row.security,
+        verify_certificate=row.verify_certificate,
+        ca_certificates=row.ca_certificates or "",
+        timeout=row.timeout_ms / 1000,
+        username=row.username,
+        sender_email=row.sender_email,
+        sender_name=row.sender_name,
         cc=tuple(cc),
         bcc=tuple(bcc),
-        dsn_notify=parse_dsn_notify(settings_obj.dsn_notify),
-        company_name=company_name or getattr(settings_obj, "company_name", ""),
-        rate_limit=settings_obj.rate_limit_per_minute or None,
-        password=Secret(settings_obj.password),
-        attachment_password=Secret(settings_obj.attachment_password),
-        auth_method=settings_obj.auth_method,
-        oauth_tenant=settings_obj.oauth_tenant,
-        oauth_client_id=settings_obj.oauth_client_id,
-        oauth_client_secret=settings_obj.oauth_client_secret or "",
-        oauth_refresh_token=settings_obj.oauth_refresh_token or "",
+        dsn_notify=parse_dsn_notify(row.dsn_notify),
+        company_name=company_name or getattr(row, "company_name", ""),
+        rate_limit=row.rate_limit_per_minute or None,
+        password=Secret(row.password),
+        attachment_password=Secret(row.attachment_password),
+        auth_method=row.auth_method,
+        oauth_tenant=row.oauth_tenant,
+        oauth_client_id=row.oauth_client_id,
+        oauth_client_secret=row.oauth_client_secret or "",
+        oauth_refresh_token=row.oauth_refresh_token or "",
         address_problems=tuple((name, tuple(bad)) for name, bad in problems.items() if bad),
-        restricted=is_user and _owner_restricted(settings_obj),
+        restricted=is_user and _owner_restricted(row),
     )
 
 
-def _owner_restricted(settings_obj):
+def _owner_restricted(row):
     """Return whether the owner of a UserMailConfig is not a superuser."""
-    if settings_obj.user_id is None:
+    if row.user_id is None:
         return False
-    user = settings_obj.user  # select_related by the resolution queries
+    user = row.user  # select_related by the resolution queries
     return not getattr(user, "is_superuser", False)
+
+
+# The 0.1 name: it took a model row, not Django settings.
+from_settings = from_model
 
 
 def _sender_problems(value):
@@ -231,7 +235,7 @@ class Session:
     def global_config(self):
         cache = self.cache
         if cache.global_config is None:
-            cache.global_config = from_settings(GlobalMailConfig.get_solo())
+            cache.global_config = from_model(GlobalMailConfig.get_solo())
         return cache.global_config
 
     def config_for(self, user):
@@ -249,7 +253,7 @@ class Session:
         if row is None:
             resolved = self.global_config()
         else:
-            resolved = from_settings(row, company_name=self.global_config().company_name)
+            resolved = from_model(row, company_name=self.global_config().company_name)
         cache.by_user[user_id] = resolved
         return resolved
 
@@ -264,7 +268,7 @@ class Session:
         rows = UserMailConfig.objects.filter(
             user_id__in=missing, scope=Scope.INDIVIDUAL).select_related("user")
         for row in rows:
-            cache.by_user[row.user_id] = from_settings(
+            cache.by_user[row.user_id] = from_model(
                 row, company_name=global_config.company_name
             )
             missing.discard(row.user_id)

@@ -6,7 +6,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
 from .forms import template_warnings
-from .templates import TemplateNotFoundError, preview
+from .templated import TemplateNotFoundError, preview
 from .validators import validate_body_size
 
 

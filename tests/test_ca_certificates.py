@@ -70,11 +70,11 @@ def test_the_ca_replaces_the_system_store_for_that_configuration(smtp_server, co
 
 
 def test_test_smtp_uses_the_ca(company_server, company_ca):
-    config = resolver.from_settings(GlobalMailConfig(**config_values(
+    config = resolver.from_model(GlobalMailConfig(**config_values(
         company_server, ca_certificates=pem(company_ca))))
     report = diagnostics.run_smtp_test(config)
     assert report.ok, report.summary()
-    report = diagnostics.run_smtp_test(resolver.from_settings(GlobalMailConfig(
+    report = diagnostics.run_smtp_test(resolver.from_model(GlobalMailConfig(
         **config_values(company_server))))
     assert report.code == "certificate_not_trusted"
     with translation.override("en"):

@@ -16,7 +16,7 @@ from symfonia_mail.diagnostics import classify, run_smtp_test
 from symfonia_mail.exceptions import RecipientsRefused, UnreadableSecretError
 from symfonia_mail.fields import UnreadableSecret
 from symfonia_mail.models import GlobalMailConfig, MessageTemplate, UserMailConfig
-from symfonia_mail.resolver import from_settings
+from symfonia_mail.resolver import from_model
 
 from .conftest import config_values
 from .smtpd import SilentServer, dead_port
@@ -45,7 +45,7 @@ def unsaved(server=None, **overrides):
 
 
 def run(instance, **kwargs):
-    return run_smtp_test(from_settings(instance), language="en", **kwargs)
+    return run_smtp_test(from_model(instance), language="en", **kwargs)
 
 
 def names(report):
@@ -158,7 +158,7 @@ def test_user_configuration_is_tested_as_given(smtp_server, django_user_model):
     user = django_user_model.objects.create_user("ania", first_name="Anna", last_name="Nowak")
     row = UserMailConfig(user=user, scope="individual",
                          **config_values(smtp_server, sender_email="ania@firma.example"))
-    report = run_smtp_test(from_settings(row, company_name="Firma"), user=user, language="en")
+    report = run_smtp_test(from_model(row, company_name="Firma"), user=user, language="en")
     assert report.ok, report.summary()
     assert smtp_server.messages[0].rcpt_tos == ["ania@firma.example"]
     assert not UserMailConfig.objects.exists()
@@ -454,7 +454,7 @@ def test_system_transport_hands_the_test_message_to_the_system_backend(db, setti
 
 
 def test_language_picks_the_test_message_language(smtp_server, global_config):
-    report = run_smtp_test(from_settings(global_config), language="pl")
+    report = run_smtp_test(from_model(global_config), language="pl")
     assert report.ok and report.language == "pl"
     message = smtp_server.messages[0].message
     # .strip(): Django folds the long encoded word onto its own line ("Subject: \r\n =?utf-8?…").

@@ -197,7 +197,7 @@ def test_readme_permissions_let_an_office_user_open_the_mail_log(client, db):
 def test_resolved_config_of_a_test_run_is_not_saved(global_config, smtp_server):
     # Recording the run writes a MailLog row, nothing else.
     before = list(GlobalMailConfig.objects.values())
-    diagnostics.run_smtp_test(resolver.from_settings(GlobalMailConfig(**{
+    diagnostics.run_smtp_test(resolver.from_model(GlobalMailConfig(**{
         **{k: v for k, v in before[0].items() if k not in ("id",)}})))
     assert list(GlobalMailConfig.objects.values()) == before
     assert MailLog.objects.filter(kind="test").count() == 1

@@ -17,7 +17,7 @@ from symfonia_mail.exceptions import UnfilledMacro
 from symfonia_mail.forms import MessageTemplateForm
 from symfonia_mail.models import MailLog, MessageTemplate
 from symfonia_mail.reminders import Status, send_reminders
-from symfonia_mail.templates import BUILTIN_KEYS, render_default, send_templated
+from symfonia_mail.templated import BUILTIN_KEYS, render_default, send_templated
 
 from .test_admin import make_staff
 from .test_reminders import contractor, doc

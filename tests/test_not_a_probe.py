@@ -10,7 +10,7 @@ from symfonia_mail.diagnostics import run_smtp_test
 from symfonia_mail.exceptions import NotAnSMTPServer, ServerNotAllowed
 from symfonia_mail.forms import GlobalMailConfigForm
 from symfonia_mail.models import GlobalMailConfig, MailLog, UserMailConfig
-from symfonia_mail.resolver import from_settings
+from symfonia_mail.resolver import from_model
 
 from .conftest import config_values
 from .smtpd_faults import BannerServer
@@ -54,7 +54,7 @@ def unsaved(server, **overrides):
 
 def test_ssh_banner_is_not_quoted_by_test_smtp(banner_server):
     server = banner_server(SSH_BANNER)
-    report = run_smtp_test(from_settings(unsaved(server)), language="en")
+    report = run_smtp_test(from_model(unsaved(server)), language="en")
     assert report.code == "not_smtp"
     assert "did not answer like an SMTP server" in all_text(report)
     assert "OpenSSH" not in all_text(report) and "secret-host" not in all_text(report)
@@ -73,7 +73,7 @@ def test_ssh_banner_is_not_quoted_when_sending(banner_server):
 
 def test_a_refusing_greeting_is_not_quoted(banner_server):
     server = banner_server(b"554 secret-host.internal ESMTP not for you\r\n")
-    report = run_smtp_test(from_settings(unsaved(server)), language="en")
+    report = run_smtp_test(from_model(unsaved(server)), language="en")
     assert report.code == "greeting_refused"
     assert "554" in report.failure.reply
     assert "secret-host" not in all_text(report)
@@ -116,7 +116,7 @@ def test_test_smtp_refuses_for_non_superusers_without_connecting(settings, banne
     settings.SYMFONIA_MAIL = {"ALLOWED_SERVERS": ["*.firma.pl"]}
     server = banner_server(b"220 ok\r\n")
     staff = django_user_model.objects.create_user("staff", is_staff=True)
-    report = run_smtp_test(from_settings(unsaved(server)), user=staff, language="en")
+    report = run_smtp_test(from_model(unsaved(server)), user=staff, language="en")
     assert report.code == "server_not_allowed"
     assert server.connections == 0
 
@@ -143,7 +143,7 @@ def test_test_smtp_rate_limit_per_user(settings, smtp_server, django_user_model)
     settings.SYMFONIA_MAIL = {"TEST_SMTP_PER_HOUR": 2}
     staff = django_user_model.objects.create_user("staff", is_staff=True)
     other = django_user_model.objects.create_user("other", is_staff=True)
-    config = from_settings(GlobalMailConfig(**config_values(smtp_server)))
+    config = from_model(GlobalMailConfig(**config_values(smtp_server)))
     assert run_smtp_test(config, user=staff, language="en").ok
     assert run_smtp_test(config, user=staff, language="en").ok
     refused = run_smtp_test(config, user=staff, language="en")

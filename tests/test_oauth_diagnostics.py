@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 
 def oauth_config(server, endpoint, method="microsoft365", **overrides):
-    return resolver.from_settings(GlobalMailConfig(
+    return resolver.from_model(GlobalMailConfig(
         **oauth_config_values(server, endpoint, method, **overrides)))
 
 
@@ -86,7 +86,7 @@ def test_mailbox_refusing_the_token_is_explained(xoauth2_server, token_endpoint)
 def test_basic_auth_refusal_points_to_the_oauth_option(make_smtp_server):
     server = make_smtp_server(users={"biuro@firma.example": "right"}, auth_failure=(
         "535 5.7.139 Authentication unsuccessful, basic authentication is disabled."))
-    config = resolver.from_settings(GlobalMailConfig(
+    config = resolver.from_model(GlobalMailConfig(
         transport="smtp", host=server.host, port=server.port, security="starttls",
         timeout_ms=5000, username="biuro@firma.example", password="wrong",
         sender_email="biuro@firma.example"))

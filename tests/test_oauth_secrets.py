@@ -58,7 +58,7 @@ def test_unreadable_refresh_token_is_reported_and_blocks_rotation(monkeypatch):
 
 
 def test_secrets_not_in_reprs():
-    config = resolver.from_settings(_oauth_row())
+    config = resolver.from_model(_oauth_row())
     text = repr(config)
     assert "sekret-klienta" not in text and "rt-odświeżania" not in text
     assert "auth=microsoft365" in text

@@ -364,7 +364,7 @@ def test_a_run_never_shows_the_passwords_in_its_repr(global_config):
     from symfonia_mail import reminders, resolver
 
     config = resolver.resolve(None)
-    run = reminders._Run(user=None, as_of=None, today=None, dry_run=True, force=False,
+    run = reminders._ReminderBatch(user=None, as_of=None, today=None, dry_run=True, force=False,
                          language=None, template_key="payment_reminder",
                          session=resolver.Session(),
                          secrets=(config.password, config.attachment_password),

@@ -10,7 +10,7 @@ from django.utils import translation
 import symfonia_mail
 from symfonia_mail import mail_context, resolver
 from symfonia_mail.models import MessageTemplate, UserMailConfig
-from symfonia_mail.templates import SAMPLE_DOCUMENTS, build_templated
+from symfonia_mail.templated import SAMPLE_DOCUMENTS, build_templated
 
 from .conftest import config_values
 

@@ -110,10 +110,10 @@ def test_model_validation_refuses_the_same_values(global_config, field, value, q
 
 def test_test_smtp_of_a_stored_bad_value_fails_its_step_and_sends_nothing(smtp_server):
     from symfonia_mail.diagnostics import run_smtp_test
-    from symfonia_mail.resolver import from_settings
+    from symfonia_mail.resolver import from_model
 
     config = GlobalMailConfig(**config_values(smtp_server, cc="kopia@firma.test\nX-Injected: yes"))
-    report = run_smtp_test(from_settings(config), language="en")
+    report = run_smtp_test(from_model(config), language="en")
     assert not report.ok
     failed = report.failure
     assert failed.name == "rcpt_to"

@@ -13,7 +13,7 @@ from symfonia_mail import resolver
 from symfonia_mail.forms import MessageTemplateForm, template_warnings
 from symfonia_mail.htmltext import html_to_text
 from symfonia_mail.models import GlobalMailConfig, MessageTemplate, UserMailConfig
-from symfonia_mail.templates import (
+from symfonia_mail.templated import (
     BUILTIN_KEYS,
     MAX_HTML_BYTES,
     TemplateNotFoundError,

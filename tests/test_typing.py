@@ -5,15 +5,20 @@ import inspect
 import pytest
 
 import symfonia_mail
-from symfonia_mail import context, diagnostics, exceptions, reminders, signals, templates
+from symfonia_mail import backends, context, diagnostics, exceptions, reminders, signals, templated
 
 PUBLIC = [
     context.mail_context,
-    templates.build_templated,
-    templates.send_templated,
-    templates.preview,
+    templated.build_templated,
+    templated.send_templated,
+    templated.preview,
     reminders.send_reminders,
     diagnostics.run_smtp_test,
+    backends.ConfiguredEmailBackend.__init__,
+    backends.ConfiguredEmailBackend.open,
+    backends.ConfiguredEmailBackend.close,
+    backends.ConfiguredEmailBackend.send_messages,
+    backends.ConfiguredEmailBackend.session.fget,
     context.user_pk,
     signals.decode_refused,
     signals.settle,
@@ -45,4 +50,15 @@ def test_public_function_is_fully_annotated(function):
 
 def test_lazy_package_attributes_are_the_annotated_functions():
     assert symfonia_mail.mail_context is context.mail_context
-    assert symfonia_mail.send_templated is templates.send_templated
+    assert symfonia_mail.send_templated is templated.send_templated
+
+
+
+def test_the_0_1_import_paths_still_work():
+    """Renamed in 0.1.0 (docs/architecture.md); the old names stay valid."""
+    from symfonia_mail import resolver, templates
+    from symfonia_mail.templates import build_templated, preview
+
+    assert templates is templated
+    assert (build_templated, preview) == (templated.build_templated, templated.preview)
+    assert resolver.from_settings is resolver.from_model

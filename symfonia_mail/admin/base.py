@@ -268,7 +268,7 @@ class MailSettingsAdmin(OAuthAdminMixin, TranslatedHistoryMixin, admin.ModelAdmi
 
     def config_under_test(self, form):
         """Return the ResolvedConfig of the form's unsaved values."""
-        return resolver.from_settings(form.instance)
+        return resolver.from_model(form.instance)
 
     def reload_scope_view(self, request, object_id, form_url=""):
         """Fill the form with the stored values of the chosen scope; save nothing."""

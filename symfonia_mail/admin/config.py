@@ -142,8 +142,8 @@ class UserMailConfigAdmin(OwnRowsMixin, MailSettingsAdmin):
         stored_global = GlobalMailConfig.objects.filter(pk=GlobalMailConfig.SINGLETON_PK).first()
         if form.showing == Scope.GLOBAL:
             # The form shows the global values: those are what is tested.
-            return resolver.from_settings(stored_global or GlobalMailConfig())
-        return resolver.from_settings(
+            return resolver.from_model(stored_global or GlobalMailConfig())
+        return resolver.from_model(
             form.instance, company_name=stored_global.company_name if stored_global else "")
 
     def reloaded_form(self, request, obj):
