@@ -123,6 +123,11 @@ def merge_copies(message, config):
 # An address that needs no display-name parsing, quoting or IDNA encoding:
 # sanitize_address() would return it unchanged.
 _PLAIN_ADDRESS_RE = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+\Z")
+# "Biuro Firmy <biuro@firma.example>": a name of plain words (RFC 5322 atext) before
+# a plain address. Anything else (quotes, dots, commas, non-ASCII) takes the full parse.
+_NAMED_ADDRESS_RE = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~ -]*<([A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+)>\Z"
+)
 
 
 def bare_address(value):
@@ -135,12 +140,15 @@ def bare_address(value):
 def envelope_address(value, encoding):
     """Return the SMTP envelope form of *value*, as Django's backend computes it.
 
-    sanitize_address() parses every address with the email package (tens of
-    microseconds); a plain ASCII address is returned as it is, so skip it.
+    sanitize_address() parses every address with the email package (~50
+    microseconds): a plain ASCII address, alone or after a plain name, is
+    read with a regular expression instead (the same result, tested).
     """
     value = str(value)  # a lazy string (gettext_lazy) is accepted, as by Django
     if _PLAIN_ADDRESS_RE.match(value):
         return value
+    if named := _NAMED_ADDRESS_RE.match(value):
+        return named[1]
     return addr_spec(value, encoding)
 
 

@@ -134,6 +134,11 @@ class DelayProxy:
     def stop(self):
         async def close():
             self.server.close()
+            # Connections still forwarding (a client gone after QUIT) end here, not at GC.
+            tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(close(), self.loop).result(5)
         self.loop.call_soon_threadsafe(self.loop.stop)

@@ -58,6 +58,26 @@ def test_envelope_address_accepts_lazy_and_display_names():
         addr_spec("a@example.com, b@example.com", "utf-8")
 
 
+@pytest.mark.parametrize(("value", "shortcut"), [
+    ("biuro@firma.example", True), ("Biuro <biuro@firma.example>", True),
+    ("Biuro Firmy <b.k+x@firma.example>", True), ("<biuro@firma.example>", True),
+    ("  Biuro   <biuro@firma.example>", True), ("J. Kowalski <jk@firma.example>", False),
+    ('"Kowalski, Jan" <jk@firma.example>', False), ("Łukasz <l@firma.example>", False),
+    ("Biuro <biuro@żółw.pl>", False),
+])
+def test_envelope_address_shortcuts_agree_with_the_full_parse(value, shortcut, monkeypatch):
+    from symfonia_mail import message as message_module
+
+    expected = addr_spec(value, "utf-8")
+    assert message_module.envelope_address(value, "utf-8") == expected
+    # The plain forms never reach the email package's parser (the single-send cost).
+    parsed = []
+    monkeypatch.setattr(message_module, "addr_spec",
+                        lambda v, e: parsed.append(v) or expected)
+    message_module.envelope_address(value, "utf-8")
+    assert parsed == ([] if shortcut else [value])
+
+
 @only_61
 def test_mailers_default_without_options_sends_with_using(global_config, smtp_server):
     assert isinstance(mail.mailers["default"], ConfiguredEmailBackend)

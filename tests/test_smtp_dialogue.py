@@ -1,16 +1,19 @@
 """The one SMTP dialogue: pipelining (RFC 2920), observation, no smtplib privates."""
 
+import asyncio
 import re
+import time
 from pathlib import Path
 
 import pytest
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMessage, send_mail
 
 from symfonia_mail.models import GlobalMailConfig, MailLog
 from symfonia_mail.resolver import resolve
 from symfonia_mail.smtp import ConfigTransport
 
 from .conftest import config_values
+from .smtpd import DSNSMTP
 from .smtpd_faults import DelayProxy
 
 pytestmark = pytest.mark.django_db
@@ -71,9 +74,36 @@ def test_observer_hears_every_reply_of_a_real_send(smtp_server, global_config):
     transport.discard()
     steps = [event.step for event in events]
     assert steps[:6] == ["greeting", "ehlo", "starttls", "tls", "ehlo", "auth"]
-    assert steps[-5:] == ["mail", "rcpt", "data", "message", "quit"]
+    assert steps[-4:] == ["mail", "rcpt", "data", "message"]  # QUIT's reply is not awaited
     assert all(event.seconds >= 0 for event in events)
-    assert events[-2].reply.code == 250
+    assert events[-1].reply.code == 250
+
+
+class _SilentQuitSMTP(DSNSMTP):
+    """Takes QUIT and never answers it (a slow or lossy network looks the same)."""
+
+    quits = 0
+
+    async def smtp_QUIT(self, arg):
+        type(self).quits += 1
+        await asyncio.sleep(30)  # the client is gone long before; the server stops it
+
+
+def test_a_single_send_does_not_wait_for_the_reply_to_quit(make_smtp_server):
+    _SilentQuitSMTP.quits = 0
+    server = make_smtp_server(tls=None, smtp_class=_SilentQuitSMTP)
+    configure("127.0.0.1", server.port, server, security="none", username="", password="",
+              timeout_ms=5000)
+    started = time.monotonic()
+    assert send_mail("Faktura", "Treść", None, ["klient@example.com"]) == 1
+    elapsed = time.monotonic() - started
+    # Waiting for 221 would take the whole reply timeout (5 s) here.
+    assert elapsed < 2.5, elapsed
+    assert len(server.messages) == 1
+    deadline = time.monotonic() + 5
+    while _SilentQuitSMTP.quits == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _SilentQuitSMTP.quits == 1  # QUIT was said, only its reply is not awaited
 
 
 def test_two_messages_on_one_pipelined_connection(smtp_server, global_config):
