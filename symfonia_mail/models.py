@@ -537,6 +537,9 @@ class ReminderRun(models.Model):
     failed = models.PositiveIntegerField(_("failed"), default=0)
     skipped = models.PositiveIntegerField(_("skipped"), default=0)
     chunks_done = models.PositiveIntegerField(_("chunks done"), default=0)
+    # {"chunk index": {"sent": n, "failed": n, "skipped": n}}: each chunk counted once.
+    chunk_counts = models.JSONField(_("counts per chunk"), default=dict, blank=True)
+    progress_at = models.DateTimeField(_("last progress"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
 
     class Meta:
