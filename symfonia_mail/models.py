@@ -489,7 +489,7 @@ class OutboxMessage(models.Model):
 
 
 class SendRateWindow(models.Model):
-    """Messages sent through one configuration in one minute (the rate limit's counter)."""
+    """Messages sent through one configuration in one second (the rate limit's counter)."""
 
     config_key = models.CharField(max_length=40)
     window_start = models.DateTimeField()
@@ -504,7 +504,7 @@ class SendRateWindow(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.config_key} {self.window_start:%H:%M} {self.count}"
+        return f"{self.config_key} {self.window_start:%H:%M:%S} {self.count}"
 
 
 class ReminderRun(models.Model):
