@@ -289,11 +289,15 @@ def config_for_key(key):
 
 
 def sweep_if_due():
-    """Run :func:`sweep` at most once a minute per process."""
+    """Run :func:`sweep` and the reminder runs' sweep at most once a minute per process."""
     global _last_sweep
     if time.monotonic() - _last_sweep >= 60:
         _last_sweep = time.monotonic()
         sweep()
+        # Imported here: reminder_runs imports this module (its chunks sweep too).
+        from .reminder_runs import requeue_stalled
+
+        requeue_stalled()
 
 
 def sweep(now=None):

@@ -489,7 +489,7 @@ class OutboxMessage(models.Model):
 
 
 class SendRateWindow(models.Model):
-    """Messages sent through one configuration in one minute (the rate limit's counter)."""
+    """Messages sent through one configuration in one second (the rate limit's counter)."""
 
     config_key = models.CharField(max_length=40)
     window_start = models.DateTimeField()
@@ -504,7 +504,7 @@ class SendRateWindow(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.config_key} {self.window_start:%H:%M} {self.count}"
+        return f"{self.config_key} {self.window_start:%H:%M:%S} {self.count}"
 
 
 class ReminderRun(models.Model):
@@ -537,6 +537,9 @@ class ReminderRun(models.Model):
     failed = models.PositiveIntegerField(_("failed"), default=0)
     skipped = models.PositiveIntegerField(_("skipped"), default=0)
     chunks_done = models.PositiveIntegerField(_("chunks done"), default=0)
+    # {"chunk index": {"sent": n, "failed": n, "skipped": n}}: each chunk counted once.
+    chunk_counts = models.JSONField(_("counts per chunk"), default=dict, blank=True)
+    progress_at = models.DateTimeField(_("last progress"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
 
     class Meta:

@@ -9,18 +9,26 @@ rendered there, in the worker), sends them with
 :func:`~symfonia_mail.reminders.send_reminders` (whose claim sends each
 reminder once a day whatever the number of workers) and adds its counts to
 the run. The last chunk to finish closes the run.
+
+Each chunk is counted once, under its index (``chunk_counts``): a task run
+twice, or enqueued again, finds its chunk done and does nothing. A chunk
+whose worker was killed is not lost: :func:`requeue_stalled` (part of the
+workers' sweep and of ``symfonia_mail_cleanup --sweep``) enqueues the
+unfinished chunks of a run that made no progress for ``STALE_AFTER``
+seconds; the reminder claim keeps the contractors it reached from being
+reminded twice.
 """
 
 import math
-from datetime import date
+from datetime import date, timedelta
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from . import conf, taskq
 from .context import user_pk
+from .delivery import sweep_if_due
 from .maillog import describe_error
 from .models import ReminderRun
 from .reminders import BACKEND, Status, count, send_reminders
@@ -38,6 +46,7 @@ def start(source, keys, *, user=None, as_of=None, force=False, language=None,
         chunk_size=chunk_size or conf.get("REMINDER_CHUNK"),
         options={"as_of": as_of.isoformat() if as_of else None, "force": force,
                  "language": language},
+        progress_at=timezone.now(),
     )
     chunks = math.ceil(len(keys) / run.chunk_size)
     if not chunks:
@@ -49,8 +58,12 @@ def start(source, keys, *, user=None, as_of=None, force=False, language=None,
 
 def run_chunk(run_id, index):
     """Send the reminders of chunk *index* of run *run_id*; return its counts."""
+    sweep_if_due()
     run = ReminderRun.objects.select_related("sent_by").get(pk=run_id)
-    ReminderRun.objects.filter(pk=run_id, status=Run.QUEUED).update(status=Run.RUNNING)
+    if str(index) in run.chunk_counts:
+        return None  # done already: this task ran twice or was enqueued again
+    ReminderRun.objects.filter(pk=run_id, status__in=(Run.QUEUED, Run.RUNNING)).update(
+        status=Run.RUNNING, progress_at=timezone.now())
     keys = run.keys[index * run.chunk_size:(index + 1) * run.chunk_size]
     options = run.options
     as_of = date.fromisoformat(options["as_of"]) if options.get("as_of") else None
@@ -72,7 +85,7 @@ def run_chunk(run_id, index):
     except Exception as exc:  # noqa: BLE001 - one chunk's failure is the run's result, not a crash
         tally["failed"] = len(keys)
         error = describe_error(exc)
-    _add(run, tally, error)
+    _add(run.pk, index, tally, error)
     return tally
 
 
@@ -85,13 +98,46 @@ def run_chunk_task(run_id, index):
 run_chunk_task = taskq.define(run_chunk_task)
 
 
-def _add(run, tally, error):
-    chunks = math.ceil(run.total / run.chunk_size)
-    changes = {name: F(name) + value for name, value in tally.items()}
+def _add(run_id, index, tally, error):
+    """Count chunk *index* into its run, once; close the run after its last chunk."""
     with transaction.atomic():
-        rows = ReminderRun.objects.select_for_update().filter(pk=run.pk)
-        current = rows.values_list("error", flat=True).get()
+        run = ReminderRun.objects.select_for_update().defer("keys").get(pk=run_id)
+        if str(index) in run.chunk_counts:
+            return  # another worker finished this chunk first: its counts stand
+        run.chunk_counts[str(index)] = tally
+        run.chunks_done = len(run.chunk_counts)
+        for name, value in tally.items():
+            setattr(run, name, getattr(run, name) + value)
         if error:
-            changes["error"] = (current + "\n" + error).strip()[:10_000]
-        rows.update(chunks_done=F("chunks_done") + 1, **changes)
-        rows.filter(chunks_done__gte=chunks).update(status=Run.DONE, finished_at=timezone.now())
+            run.error = (run.error + "\n" + error).strip()[:10_000]
+        run.progress_at = timezone.now()
+        if run.chunks_done >= math.ceil(run.total / run.chunk_size):
+            run.status, run.finished_at = Run.DONE, run.progress_at
+        run.save(update_fields=["chunk_counts", "chunks_done", *tally, "error", "progress_at",
+                                "status", "finished_at"])
+
+
+def requeue_stalled(now=None):
+    """Enqueue again the unfinished chunks of runs with no progress for STALE_AFTER.
+
+    Return how many chunks were enqueued. A chunk still waiting behind a long
+    queue may get a second task: harmless, the first to finish counts it and
+    the claim sends each reminder once.
+    """
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=conf.get("STALE_AFTER"))
+    enqueued = 0
+    stalled = ReminderRun.objects.filter(
+        status__in=(Run.QUEUED, Run.RUNNING), progress_at__lt=stale).only(
+        "pk", "total", "chunk_size", "chunk_counts")
+    for run in stalled:
+        # Conditional: of several sweeping workers, one takes the run.
+        if not ReminderRun.objects.filter(pk=run.pk, progress_at__lt=stale).update(
+                progress_at=now):
+            continue
+        missing = [index for index in range(math.ceil(run.total / run.chunk_size))
+                   if str(index) not in run.chunk_counts]
+        transaction.on_commit(lambda pk=run.pk, missing=missing: [
+            taskq.enqueue(run_chunk_task, pk, index) for index in missing])
+        enqueued += len(missing)
+    return enqueued

@@ -7,6 +7,7 @@
     ... sweep                             run the stale/lost check now
     ... seed_reminders N                  N contractors with two overdue invoices each
     ... remind [--background]             send_payment_reminders (timed)
+    ... take N LIMIT AT MOMENT            at wall time AT, try N rate-limit slots at MOMENT
 Each prints one JSON line on stdout.
 """
 
@@ -39,6 +40,11 @@ def main(argv=None):
     seed.add_argument("count", type=int)
     remind = sub.add_parser("remind")
     remind.add_argument("--background", action="store_true")
+    take = sub.add_parser("take")
+    take.add_argument("count", type=int)
+    take.add_argument("limit", type=int)
+    take.add_argument("at", type=float, help="wall-clock time (epoch) to start at")
+    take.add_argument("moment", help="the frozen time of every attempt (ISO 8601)")
     args = parser.parse_args(argv)
 
     from symfonia_mail import delivery
@@ -77,10 +83,42 @@ def main(argv=None):
         with open(os.devnull, "w") as devnull, override_settings(SYMFONIA_MAIL=options):
             call_command("send_payment_reminders", *extra, stdout=devnull, stderr=devnull)
         result = {"seconds": time.perf_counter() - start}
+    elif args.command == "take":
+        result = _take(args.count, args.limit, args.at, args.moment)
     else:
         unknown, requeued = delivery.sweep()
         result = {"unknown": unknown, "requeued": requeued}
     sys.stdout.write(json.dumps(result) + "\n")
+
+
+def _take(count, limit, at, moment):
+    """Try *count* rate-limit slots at the frozen *moment*; a slot that would wait is refused."""
+    from datetime import datetime
+
+    from django.db import connection
+
+    from symfonia_mail import ratelimit
+
+    class Refused(Exception):
+        pass
+
+    class FrozenClock:
+        now = staticmethod(lambda: datetime.fromisoformat(moment))
+
+        @staticmethod
+        def sleep(seconds):
+            raise Refused
+
+    connection.ensure_connection()  # connected before the start, like the others
+    time.sleep(max(at - time.time(), 0))
+    taken = 0
+    for _attempt in range(count):
+        try:
+            ratelimit.acquire("global", limit, clock=FrozenClock)
+            taken += 1
+        except Refused:
+            pass
+    return {"taken": taken}
 
 
 def _seed_reminders(count):

@@ -1,10 +1,12 @@
 """Payment reminder runs as tasks: chunks, progress, once per contractor per day."""
 
 import io
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 from sales.models import Contractor
 from sales.reminders import SOURCE
 
@@ -55,9 +57,59 @@ def test_a_run_is_chunked_and_each_contractor_reminded_once(
     assert run.status == "done" and run.finished_at is not None
     assert len(smtp_server.messages) == 9  # 9 owe money; each reminded once
     assert (run.sent, run.failed) == (9, 0)
-    # The repeated chunk counted its contractors again, as skipped ("already reminded").
-    assert run.skipped == 1 + 2
+    # The repeated chunk is counted once: its second task found it done.
+    assert run.skipped == 1 and run.remaining == 0 and run.chunks_done == 5
     assert MailLog.objects.filter(status="sent").count() == 9  # sent by the worker itself
+
+
+def test_a_chunk_lost_with_its_worker_is_sent_by_the_sweep(
+        many, global_config, smtp_server, dummy_tasks, django_capture_on_commit_callbacks):
+    keys = list(many.values_list("pk", flat=True))
+    with django_capture_on_commit_callbacks(execute=True):
+        run = reminder_runs.start(SOURCE, keys, as_of=TODAY)
+    tasks = list(dummy_tasks.results)
+    # The worker of chunk 1 was killed after sending one reminder: emulated by
+    # sending that contractor's reminder alone and dropping the chunk's task.
+    from sales.reminders import reminders_for_keys
+
+    from symfonia_mail.backends import ConfiguredEmailBackend
+    from symfonia_mail.reminders import send_reminders
+
+    [reached] = send_reminders(reminders_for_keys(keys[3:4], TODAY), as_of=TODAY,
+                               connection=ConfiguredEmailBackend(background=False))
+    assert reached.status == "sent"
+    dummy_tasks.clear()
+    for result in tasks[:1] + tasks[2:]:
+        result.task.call(*result.args)
+    run.refresh_from_db()
+    assert run.status == "running" and run.remaining == 2  # stuck: chunk 1 never ends
+    assert reminder_runs.requeue_stalled() == 0  # progress was made just now
+
+    later = timezone.now() + timedelta(seconds=601)  # STALE_AFTER
+    with django_capture_on_commit_callbacks(execute=True):
+        assert reminder_runs.requeue_stalled(later) == 1  # only the unfinished chunk
+        assert reminder_runs.requeue_stalled(later) == 0  # one sweeper takes the run
+    assert run_ready_tasks(dummy_tasks)
+    run.refresh_from_db()
+    assert (run.status, run.remaining, run.sent + run.skipped) == ("done", 0, 10)
+    sent_to = [m.rcpt_tos[0] for m in smtp_server.messages]
+    assert len(sent_to) == len(set(sent_to)) == 9  # each contractor reminded once
+
+
+def test_cleanup_sweep_queues_stalled_runs_again(
+        many, global_config, smtp_server, dummy_tasks, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        run = reminder_runs.start(SOURCE, list(many.values_list("pk", flat=True)), as_of=TODAY)
+    dummy_tasks.clear()  # every task lost (say, the queue was flushed)
+    ReminderRun.objects.filter(pk=run.pk).update(
+        progress_at=timezone.now() - timedelta(hours=1))
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("symfonia_mail_cleanup", "--sweep", stdout=out)
+    assert "5" in out.getvalue().splitlines()[-1]  # five chunks queued again
+    assert run_ready_tasks(dummy_tasks)
+    run.refresh_from_db()
+    assert (run.status, run.sent) == ("done", 9)
 
 
 def test_immediate_backend_runs_the_whole_run_at_commit(

@@ -170,3 +170,20 @@ def test_a_worker_killed_mid_batch_loses_and_doubles_nothing(postgres):
     check_exactly_once(state, received)
     assert len(state["rows"]) == 60
     assert state["counts"].get("unknown", 0) <= 1  # only the message the victim held
+
+
+def test_processes_sharing_a_rate_limit_never_take_more_than_it(project):
+    # Four processes at once, ten attempts each, all within the same second: the lock
+    # row makes them take turns, so exactly the limit's worth of slots is handed out.
+    moment = "2026-01-05T12:00:30+00:00"
+    start = time.time() + 4  # every process connected and waiting by then
+    processes = [subprocess.Popen(
+        [sys.executable, "-m", "tests.pg_tool", "take", "10", "25", str(start), moment],
+        cwd=ROOT, env=project.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(4)]
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1])["taken"])
+    assert sum(results) == 25, results

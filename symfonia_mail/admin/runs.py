@@ -17,12 +17,13 @@ class ReminderRunAdmin(_ReadOnlyRecordAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["sent_by"]
     fields = ["created_at", "status", "sent_by", "total", "sent", "failed", "skipped",
-              "remaining_display", "chunks_done", "finished_at", "error", "options"]
+              "remaining_display", "chunks_done", "progress_at", "finished_at", "error",
+              "options"]
     readonly_fields = ["remaining_display"]
 
     def get_queryset(self, request):
-        # The contractor keys can be long: the pages never show them.
-        return super().get_queryset(request).defer("keys")
+        # The contractor keys and chunk counts can be long: the pages never show them.
+        return super().get_queryset(request).defer("keys", "chunk_counts")
 
     @admin.display(description=_("remaining"))
     def remaining_display(self, obj):

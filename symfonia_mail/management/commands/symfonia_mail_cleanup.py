@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from symfonia_mail import delivery
+from symfonia_mail import delivery, reminder_runs
 from symfonia_mail.models import MailLog, OutboxMessage
 
 # Never a message still on its way: queued, sending or waiting to retry.
@@ -18,7 +18,8 @@ class Command(BaseCommand):
     help = _(
         "Delete the stored messages of finished mail older than --days N (MailLog rows "
         "stay unless --logs). --sweep marks messages whose worker died as unknown and "
-        "queues lost ones again (safe to run every minute)."
+        "queues lost ones and the unfinished chunks of stalled reminder runs again (safe to "
+        "run every minute)."
     )
 
     def add_arguments(self, parser):
@@ -26,7 +27,8 @@ class Command(BaseCommand):
         parser.add_argument("--logs", action="store_true",
                             help=_("Also delete the finished MailLog rows older than --days."))
         parser.add_argument("--sweep", action="store_true",
-                            help=_("Find stale 'sending' and lost 'queued' messages."))
+                            help=_("Find stale 'sending' and lost 'queued' messages, and stalled "
+                                   "reminder runs."))
 
     def handle(self, *args, days=None, logs=False, sweep=False, **options):
         if days is None and not sweep:
@@ -37,6 +39,9 @@ class Command(BaseCommand):
             unknown, requeued = delivery.sweep()
             self.stdout.write(_("Marked %(unknown)d message(s) unknown; queued %(requeued)d "
                                 "again.") % {"unknown": unknown, "requeued": requeued})
+            chunks = reminder_runs.requeue_stalled()
+            self.stdout.write(_("Queued %(chunks)d unfinished chunk(s) of stalled reminder "
+                                "runs again.") % {"chunks": chunks})
         if days is None:
             return
         cutoff = timezone.now() - timedelta(days=days)
