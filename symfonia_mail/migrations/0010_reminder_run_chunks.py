@@ -9,7 +9,7 @@ NEW_FIELDS = {
 
 
 class Migration(migrations.Migration):
-    dependencies = [("symfonia_mail", "0009_oauth_state")]
+    dependencies = [("symfonia_mail", "0005_squashed_0009_oauth_state")]
 
     operations = [migrations.AddField(model_name="reminderrun", name=name, field=field)
                   for name, field in NEW_FIELDS.items()]
