@@ -8,4 +8,5 @@ class SymfoniaMailConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import checks, resolver  # noqa: F401  (register checks and signal handlers)
+        # Register checks and signal handlers (reminder_runs: the workers' sweep).
+        from . import checks, reminder_runs, resolver  # noqa: F401

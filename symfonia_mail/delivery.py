@@ -26,6 +26,7 @@ from datetime import timedelta
 
 from django.db import transaction
 from django.db.models import F, Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from . import conf, ratelimit, resolver, signals, taskq
@@ -42,6 +43,9 @@ Status = MailLog.Status
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"[:255]
 TEMPORARY_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError)
 _last_sweep = 0.0
+# Sent with each worker's sweep: modules of later layers (reminder_runs) find their own
+# lost work on it, without this module importing them.
+housekeeping = Signal()
 _kept = threading.local()  # a worker's open connection, reused for the next message
 KEEP_IDLE = 30  # seconds: older idle connections are closed (servers drop them anyway)
 REQUEUE_BATCH = 100  # rows a sweep enqueues again at most
@@ -289,15 +293,12 @@ def config_for_key(key):
 
 
 def sweep_if_due():
-    """Run :func:`sweep` and the reminder runs' sweep at most once a minute per process."""
+    """Run :func:`sweep` and send :data:`housekeeping` at most once a minute per process."""
     global _last_sweep
     if time.monotonic() - _last_sweep >= 60:
         _last_sweep = time.monotonic()
         sweep()
-        # Imported here: reminder_runs imports this module (its chunks sweep too).
-        from .reminder_runs import requeue_stalled
-
-        requeue_stalled()
+        housekeeping.send(sender=sweep)
 
 
 def sweep(now=None):

@@ -23,12 +23,13 @@ import math
 from datetime import date, timedelta
 
 from django.db import transaction
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from . import conf, taskq
 from .context import user_pk
-from .delivery import sweep_if_due
+from .delivery import housekeeping, sweep_if_due
 from .maillog import describe_error
 from .models import ReminderRun
 from .reminders import BACKEND, Status, count, send_reminders
@@ -141,3 +142,8 @@ def requeue_stalled(now=None):
             taskq.enqueue(run_chunk_task, pk, index) for index in missing])
         enqueued += len(missing)
     return enqueued
+
+
+@receiver(housekeeping, dispatch_uid="symfonia_mail.reminder_runs")
+def _sweep_runs(sender, **kwargs):
+    requeue_stalled()

@@ -153,3 +153,19 @@ def test_admin_action_starts_a_run_and_shows_its_progress(
     run.refresh_from_db()
     assert page.status_code == 200 and (run.sent, run.skipped) == (2, 1)
     assert run.get_status_display() in page.content.decode()
+
+
+def test_the_workers_sweep_finds_stalled_runs(
+        many, global_config, smtp_server, dummy_tasks, django_capture_on_commit_callbacks,
+        monkeypatch):
+    from symfonia_mail import delivery
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = reminder_runs.start(SOURCE, list(many.values_list("pk", flat=True)), as_of=TODAY)
+    dummy_tasks.clear()
+    ReminderRun.objects.filter(pk=run.pk).update(
+        progress_at=timezone.now() - timedelta(hours=1))
+    monkeypatch.setattr(delivery, "_last_sweep", 0.0)  # due: the last sweep was long ago
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery.sweep_if_due()  # what each worker does before a task
+    assert len(dummy_tasks.results) == 5
