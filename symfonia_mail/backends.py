@@ -28,7 +28,7 @@ from .message import copy_message, envelope, prepare
 from .models import MailLog, Transport
 from .overrides import connection_args
 from .problems import format_refused
-from .smtp import ConfigTransport
+from .smtp import SmtpConnection
 
 # Errors after which a connection cannot be trusted for the next message.
 _CONNECTION_ERRORS = (smtplib.SMTPServerDisconnected, OSError)
@@ -72,10 +72,10 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             ssl_certfile=ssl_certfile,
         )
         self.connection = None  # the open SMTP connection after open(), as Django's
-        self._partial_connection = None  # Django's attribute; ours are in the transports
+        self._partial_connection = None  # Django's attribute; ours are in _smtp_connections
         self._session: resolver.Session | None = None
-        # config key -> ConfigTransport, least recently used first
-        self._transports: OrderedDict[str, ConfigTransport] = OrderedDict()
+        # config key -> SmtpConnection, least recently used first
+        self._smtp_connections: OrderedDict[str, SmtpConnection] = OrderedDict()
         # config key -> the error that made its server unusable
         self._broken: dict[str, BaseException] = {}
         self._system_backend = None
@@ -109,7 +109,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             return True
         try:
             # Django's .connection is an smtplib.SMTP; ours is the open SMTP dialogue.
-            self.connection = self._connected_transport(config).dialogue
+            self.connection = self._smtp_connection(config).dialogue
         except (smtplib.SMTPException, OSError):
             if not self.fail_silently:
                 self.close()
@@ -134,12 +134,12 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
     def close(self) -> None:
         """Close every SMTP connection of this session and write the log."""
         try:
-            for transport in self._transports.values():
-                transport.discard()
+            for smtp in self._smtp_connections.values():
+                smtp.discard()
             if self._system_backend is not None:
                 self._system_backend.close()
         finally:
-            self._transports = OrderedDict()
+            self._smtp_connections = OrderedDict()
             self.connection = None
             self._broken = {}
             self._system_backend = None
@@ -259,9 +259,9 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             return self._outbox.add(row, config, from_addr, recipients, data)
         if config.rate_limit:
             ratelimit.acquire(config.key, config.rate_limit)
-        transport = self._connected_transport(config)
+        smtp = self._smtp_connection(config)
         try:
-            delivery = transport.deliver(from_addr, recipients, data)
+            delivery = smtp.deliver(from_addr, recipients, data)
         except smtplib.SMTPRecipientsRefused as exc:
             # Every recipient refused: the log keeps the envelope that was tried.
             row.refused_recipients = format_refused(exc.recipients)
@@ -273,8 +273,8 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             raise RecipientsRefused(exc.recipients, message_id) from exc
         except _CONNECTION_ERRORS:
             # The next message of this configuration reconnects.
-            transport.discard()
-            self._transports.pop(config.key, None)
+            smtp.discard()
+            self._smtp_connections.pop(config.key, None)
             raise
         row.dsn_requested, row.envelope_id, row.note = (
             delivery.dsn_requested, delivery.envelope_id, delivery.note,
@@ -361,7 +361,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             return user
         return self.user if self.user is not None else current_user()
 
-    def _connected_transport(self, config):
+    def _smtp_connection(self, config):
         """Return the open connection for *config*, connecting on first use.
 
         When connecting or logging in fails, the rest of this batch fails fast
@@ -370,28 +370,28 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         """
         if config.key in self._broken:
             raise self._broken[config.key]
-        transports = self._transports
-        transport = transports.get(config.key)
-        if transport is not None:
-            transports.move_to_end(config.key)  # most recently used last
-            return transport
+        connections = self._smtp_connections
+        smtp = connections.get(config.key)
+        if smtp is not None:
+            connections.move_to_end(config.key)  # most recently used last
+            return smtp
         # At most MAX_CONNECTIONS stay open: a batch for 1,000 users must not hold
         # 1,000 sockets (the usual limit is 1,024 open files per process).
-        while len(transports) >= max(conf.get("MAX_CONNECTIONS"), 1):
-            _key, oldest = transports.popitem(last=False)
+        while len(connections) >= max(conf.get("MAX_CONNECTIONS"), 1):
+            _key, oldest = connections.popitem(last=False)
             oldest.discard()
         if not config.host:
             # Never Django's fallback to EMAIL_HOST: say which configuration to fill in.
             raise ConfigurationIncomplete(config.label)
-        transport = ConfigTransport(config, client_certificate=self._args.client_certificate)
+        smtp = SmtpConnection(config, client_certificate=self._args.client_certificate)
         try:
-            transport.open()
+            smtp.open()
         except Exception as exc:
-            transport.discard()
+            smtp.discard()
             self._broken[config.key] = exc
             raise
-        transports[config.key] = transport
-        return transport
+        connections[config.key] = smtp
+        return smtp
 
     def _system(self):
         if self._system_backend is None:

@@ -35,7 +35,7 @@ from .exceptions import OAuthError, RecipientsRefused
 from .maillog import describe_error, redact
 from .models import MailLog, OutboxMessage, UserMailConfig
 from .problems import format_refused as _format_refused
-from .smtp import ConfigTransport
+from .smtp import SmtpConnection
 
 logger = logging.getLogger("symfonia_mail")
 Status = MailLog.Status
@@ -49,7 +49,7 @@ housekeeping = Signal()
 _kept = threading.local()  # a worker's open connection, reused for the next message
 KEEP_IDLE = 30  # seconds: older idle connections are closed (servers drop them anyway)
 REQUEUE_BATCH = 100  # rows a sweep enqueues again at most
-# Stages of the SMTP dialogue (ConfigTransport.failed_stage) before any byte of the message.
+# Stages of the SMTP dialogue (SmtpConnection.failed_stage) before any byte of the message.
 BEFORE_MESSAGE = ("mail", "rcpt", "data")
 LOST_AFTER_DATA = (
     "The connection was lost after the message was sent, before the server confirmed it: "
@@ -185,12 +185,12 @@ def _deliver(config, outbox):
     """
     keep = taskq.can_defer()  # a worker process; the immediate backend runs in the caller
     for fresh in (False, True):
-        transport, reused = _connection(config, reuse=keep and not fresh)
+        smtp, reused = _connection(config, reuse=keep and not fresh)
         try:
-            delivery = transport.deliver(outbox.sender, list(outbox.recipients),
-                                         bytes(outbox.data))
+            delivery = smtp.deliver(outbox.sender, list(outbox.recipients),
+                                    bytes(outbox.data))
         except BaseException as exc:
-            stage = getattr(transport, "failed_stage", "")
+            stage = getattr(smtp, "failed_stage", "")
             forget_connection()
             if reused and stage in BEFORE_MESSAGE and isinstance(exc, TEMPORARY_ERRORS):
                 continue
@@ -203,28 +203,28 @@ def _deliver(config, outbox):
 
 
 def _connection(config, *, reuse):
-    """Return (an open ConfigTransport for *config*, whether it was kept from before)."""
-    kept = getattr(_kept, "transport", None)
+    """Return (an open SmtpConnection for *config*, whether it was kept from before)."""
+    kept = getattr(_kept, "smtp", None)
     if (reuse and kept is not None and kept.config == config
             and kept.config.password == config.password
             and time.monotonic() - _kept.used < KEEP_IDLE):
         _kept.used = time.monotonic()
         return kept, True
     forget_connection()
-    transport = ConfigTransport(config)
+    smtp = SmtpConnection(config)
     try:
-        transport.open()
+        smtp.open()
     except BaseException:
-        transport.discard()
+        smtp.discard()
         raise
-    _kept.transport, _kept.used = transport, time.monotonic()
-    return transport, False
+    _kept.smtp, _kept.used = smtp, time.monotonic()
+    return smtp, False
 
 
 def forget_connection():
     """Close this thread's kept connection, if any."""
-    kept = getattr(_kept, "transport", None)
-    _kept.transport = None
+    kept = getattr(_kept, "smtp", None)
+    _kept.smtp = None
     if kept is not None:
         kept.discard()
 

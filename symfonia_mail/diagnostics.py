@@ -40,7 +40,7 @@ Public API (the admin, the ``symfonia_mail_test`` command; nothing here saves):
     ``.reply`` (the server's reply, or the error), ``.code`` / ``.hint``
     (failure or warning; keys of ``CODES``), ``.help_url`` (provider help).
 
-The run drives :class:`symfonia_mail.smtp.ConfigTransport` (the one SMTP
+The run drives :class:`symfonia_mail.smtp.SmtpConnection` (the one SMTP
 client sending uses) and builds its steps from the events the dialogue
 reports: nothing here speaks SMTP.
 
@@ -87,7 +87,7 @@ from .problems import (
     what_happened,
 )
 from .resolver import ResolvedConfig
-from .smtp import ConfigTransport, credential_for, notify_value
+from .smtp import SmtpConnection, credential_for, notify_value
 from .smtp_report import FAILED, OK, SKIPPED, WARNING, SmtpTestReport, Step
 
 __all__ = [
@@ -143,14 +143,14 @@ class _Recorder:
 
 
 class _SmtpTestRun:
-    """One Test SMTP run: open the backend's transport, send, and report each step."""
+    """One Test SMTP run: open the backend's SMTP connection, send, and report each step."""
 
     def __init__(self, config, report, user):
         self.config = config
         self.report = report
         self.user = user
         self.recorder = _Recorder()
-        self.transport = None
+        self.smtp = None
         self.after_starttls = False
 
     def run(self):
@@ -163,13 +163,13 @@ class _SmtpTestRun:
             return
         # Form values under test: an OAuth2 failure is reported, not written on the row;
         # a refused token is reported, not replaced (the token step showed which one).
-        self.transport = ConfigTransport(self.config, observer=self.recorder,
+        self.smtp = SmtpConnection(self.config, observer=self.recorder,
                                          credential=credential_for(self.config, retry=False))
         try:
             if self.open() and self.send():
                 return
         finally:
-            self.transport.discard()
+            self.smtp.discard()
 
     def token_step(self):
         """Get the OAuth2 access token the login will use (cached for it)."""
@@ -190,19 +190,19 @@ class _SmtpTestRun:
     def open(self):
         """Open the session exactly as sending does; report connect..login."""
         try:
-            self.transport.open()
+            self.smtp.open()
         except _ERRORS as exc:
             self.steps_from_events(opening=True)
-            self.fail(exc, self.transport_stage(exc))
+            self.fail(exc, self.smtp_stage(exc))
             return False
         self.steps_from_events(opening=True)
         return True
 
-    def transport_stage(self, exc):
+    def smtp_stage(self, exc):
         for kind, step in _STEP_OF_ERROR:
             if isinstance(exc, kind):
                 return step
-        stage = self.transport.failed_stage or self.last_stage
+        stage = self.smtp.failed_stage or self.last_stage
         step = _STEP_OF_STAGE.get(stage, "connect")
         if step == "ehlo" and self.after_starttls:
             return "starttls"
@@ -243,8 +243,8 @@ class _SmtpTestRun:
             elif event.step == "auth" and event.reply.code != 334:
                 self.add("login", event.seconds, reply=str(event.reply),
                          detail=self.login_detail())
-        if opening and self.transport.dialogue is not None:  # opened: the login step
-            if self.transport.credential is None:
+        if opening and self.smtp.dialogue is not None:  # opened: the login step
+            if self.smtp.credential is None:
                 self.add("login", 0, status=SKIPPED,
                          detail=gettext("no user name: sending without login"))
             elif config.security == "none":
@@ -258,17 +258,17 @@ class _SmtpTestRun:
 
     def login_detail(self):
         """Return "MECHANISM, username": the one mechanism the login uses."""
-        dialogue = self.transport.last_dialogue
+        dialogue = self.smtp.last_dialogue
         offered = dialogue.features.get("auth", "").upper().split() if dialogue else []
         try:
-            mechanism = self.transport.credential.mechanism(offered) if offered else None
+            mechanism = self.smtp.credential.mechanism(offered) if offered else None
         except _ERRORS:  # e.g. XOAUTH2 not offered: the step's reply says so
             mechanism = None
         return f"{mechanism or '-'}, {self.config.username}"
 
     def send(self):
         """Report DSN, then send the test message: mail_from, rcpt_to, data."""
-        plan = self.transport.dsn_plan()
+        plan = self.smtp.dsn_plan()
         self.dsn_step(plan)
         try:
             self.config.check_addresses()  # stored values the admin form never saw
@@ -282,7 +282,7 @@ class _SmtpTestRun:
         self.recorder.take()
         self.recorder.mark = time.perf_counter()
         try:
-            delivery = self.transport.deliver(self.config.sender_email, recipients, data, plan)
+            delivery = self.smtp.deliver(self.config.sender_email, recipients, data, plan)
         except _ERRORS as exc:
             self.transaction_steps(plan, recipients, exc)
             return False
@@ -290,7 +290,7 @@ class _SmtpTestRun:
         return True
 
     def dsn_step(self, plan):
-        advertised = self.transport.dialogue.has("dsn")
+        advertised = self.smtp.dialogue.has("dsn")
         if not notify_value(self.config.dsn_notify):
             self.add("dsn", 0, status=SKIPPED, detail=gettext(
                 "not requested (the server advertises DSN)") if advertised else gettext(
@@ -307,7 +307,7 @@ class _SmtpTestRun:
         by_step = {"mail": [], "rcpt": [], "data": [], "message": []}
         for event in events:
             by_step.setdefault(event.step, []).append(event)
-        failed_at = self.transport_stage(exc) if exc is not None else ""
+        failed_at = self.smtp_stage(exc) if exc is not None else ""
         sender = self.config.sender_email
         mail_detail = " ".join((sender, *plan.mail_options))
         mail = by_step["mail"][:1]
@@ -355,7 +355,7 @@ class _SmtpTestRun:
             seconds = time.perf_counter() - self.recorder.mark
         if not detail and name == "connect":
             detail = f"{self.config.host}:{self.config.port}"
-        elif not detail and name == "login" and self.transport.credential is not None:
+        elif not detail and name == "login" and self.smtp.credential is not None:
             detail = self.login_detail()
         self.add(name, seconds, status=FAILED, detail=detail,
                  reply=reply or (exc.provider_answer() if isinstance(exc, OAuthError)
@@ -365,7 +365,7 @@ class _SmtpTestRun:
     def refine(self, name, exc):
         """Return classify()'s code, more precise where the step knows more."""
         if name == "connect" and is_timeout(exc):
-            dialogue = self.transport.last_dialogue
+            dialogue = self.smtp.last_dialogue
             if dialogue is not None and not dialogue.tcp_connected:
                 return "connect_timeout"
             if self.config.security != "ssl" and self.config.port == 465:

@@ -1,6 +1,6 @@
 """One SMTP connection per configuration, with RFC 3461 delivery status notifications.
 
-`ConfigTransport` binds a ResolvedConfig to a :class:`~symfonia_mail.smtp_dialogue.
+`SmtpConnection` binds a ResolvedConfig to a :class:`~symfonia_mail.smtp_dialogue.
 Dialogue` (the app's one SMTP client): it opens the session (connect, EHLO,
 STARTTLS, login) and delivers messages (MAIL/RCPT with DSN, DATA, pipelined
 when offered). Test SMTP drives the very same object and only observes it.
@@ -26,8 +26,8 @@ from .secret import NO_SCRUB
 from .smtp_auth import PasswordLogin, XOAuth2Login
 from .smtp_dialogue import Dialogue
 
-__all__ = ["ConfigTransport", "Delivery", "DsnPlan", "credential_for", "message_deadline",
-           "notify_value", "tls_context"]
+__all__ = ["ConfigTransport", "Delivery", "DsnPlan", "SmtpConnection", "credential_for",
+           "message_deadline", "notify_value", "tls_context"]
 
 # RFC 3461 §4.1: the NOTIFY keywords for Symfonia's (.NET) DeliveryNotificationOptions.
 NOTIFY_KEYWORDS = {
@@ -112,7 +112,7 @@ class Delivery:
     reply: str = ""  # the server's final reply, e.g. "250 2.0.0 Ok: queued as 4F2"
 
 
-class ConfigTransport:
+class SmtpConnection:
     """The SMTP session of one ResolvedConfig: open once, deliver many, close."""
 
     def __init__(self, config, *, observer=None, credential=None, client_certificate=None):
@@ -126,7 +126,7 @@ class ConfigTransport:
         self.failed_stage = ""  # the dialogue's stage when the last error came (Test SMTP)
 
     def __repr__(self):
-        return f"<ConfigTransport {self.config.key} {self.config.server}>"
+        return f"<SmtpConnection {self.config.key} {self.config.server}>"
 
     def new_dialogue(self):
         """Return an unconnected Dialogue for the configuration."""
@@ -218,3 +218,8 @@ class ConfigTransport:
                 dialogue.quit()
 
     close = discard
+
+
+# The 0.1 development name, kept for imports; "transport" is the configuration's
+# smtp/system choice (models.Transport), not this class.
+ConfigTransport = SmtpConnection

@@ -228,11 +228,11 @@ def test_password_never_leaks(make_smtp_server, caplog):
     with pytest.raises(smtplib.SMTPAuthenticationError) as caught:
         send_mail("s", "b", None, ["a@example.com"])
     from symfonia_mail.resolver import resolve
-    from symfonia_mail.smtp import ConfigTransport
+    from symfonia_mail.smtp import SmtpConnection
 
     log = MailLog.objects.get()
     texts = [log.error, log.note, caplog.text, repr(resolve()), repr(config),
-             repr(ConfigTransport(resolve()))]
+             repr(SmtpConnection(resolve()))]
     for text in texts:
         assert secret not in text
         assert "Att-Secret" not in text

@@ -10,7 +10,7 @@ from django.core.mail import EmailMessage, send_mail
 
 from symfonia_mail.models import GlobalMailConfig, MailLog
 from symfonia_mail.resolver import resolve
-from symfonia_mail.smtp import ConfigTransport
+from symfonia_mail.smtp import SmtpConnection
 
 from .conftest import config_values
 from .smtpd import DSNSMTP
@@ -46,14 +46,14 @@ def test_pipelining_sends_mail_rcpts_and_data_in_one_write(make_smtp_server, set
     try:
         configure("127.0.0.1", proxy.port, server, security="none", username="",
                   password="", dsn_notify="OnFailure")
-        transport = ConfigTransport(resolve())
-        transport.open()
+        smtp = SmtpConnection(resolve())
+        smtp.open()
         before = proxy.chunks
-        delivery = transport.deliver("biuro@firma.example",
-                                     ["a@example.com", "b@example.com", "c@example.com"],
-                                     b"Subject: x\r\n\r\nbody\r\n")
+        delivery = smtp.deliver("biuro@firma.example",
+                                ["a@example.com", "b@example.com", "c@example.com"],
+                                b"Subject: x\r\n\r\nbody\r\n")
         writes = proxy.chunks - before
-        transport.discard()
+        smtp.discard()
     finally:
         proxy.stop()
     assert delivery.pipelined is enabled
@@ -68,10 +68,10 @@ def test_pipelining_sends_mail_rcpts_and_data_in_one_write(make_smtp_server, set
 
 def test_observer_hears_every_reply_of_a_real_send(smtp_server, global_config):
     events = []
-    transport = ConfigTransport(resolve(), observer=events.append)
-    transport.open()
-    transport.deliver("biuro@firma.example", ["a@example.com"], b"Subject: x\r\n\r\nb\r\n")
-    transport.discard()
+    smtp = SmtpConnection(resolve(), observer=events.append)
+    smtp.open()
+    smtp.deliver("biuro@firma.example", ["a@example.com"], b"Subject: x\r\n\r\nb\r\n")
+    smtp.discard()
     steps = [event.step for event in events]
     assert steps[:6] == ["greeting", "ehlo", "starttls", "tls", "ehlo", "auth"]
     assert steps[-4:] == ["mail", "rcpt", "data", "message"]  # QUIT's reply is not awaited

@@ -62,3 +62,6 @@ def test_the_0_1_import_paths_still_work():
     assert templates is templated
     assert (build_templated, preview) == (templated.build_templated, templated.preview)
     assert resolver.from_settings is resolver.from_model
+    from symfonia_mail.smtp import ConfigTransport, SmtpConnection
+
+    assert ConfigTransport is SmtpConnection
