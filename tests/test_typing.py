@@ -57,10 +57,12 @@ def test_lazy_package_attributes_are_the_annotated_functions():
 def test_the_0_1_import_paths_still_work():
     """Renamed in 0.1.0 (docs/architecture.md); the old names stay valid."""
     from symfonia_mail import resolver, templates
-    from symfonia_mail.templates import build_templated, preview
+    from symfonia_mail.templates import build_templated, preview, send_templated
 
     assert templates is templated
-    assert (build_templated, preview) == (templated.build_templated, templated.preview)
+    assert (build_templated, preview, send_templated) == (
+        templated.build_templated, templated.preview, templated.send_templated
+    )
     assert resolver.from_settings is resolver.from_model
     from symfonia_mail.smtp import ConfigTransport, SmtpConnection
 
