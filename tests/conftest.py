@@ -85,17 +85,22 @@ def config_values(server, **overrides):
     return values
 
 
-@pytest.fixture
-def global_config(db, smtp_server):
-    """The saved GlobalMailConfig, pointing at smtp_server."""
+def save_global(server, **overrides):
+    """Save the GlobalMailConfig with config_values(server, **overrides), validated."""
     from symfonia_mail.models import GlobalMailConfig
 
     config = GlobalMailConfig.get_solo()
-    for name, value in config_values(smtp_server, company_name="Firma Testowa sp. z o.o.").items():
+    for name, value in config_values(server, **overrides).items():
         setattr(config, name, value)
     config.full_clean()
     config.save()
     return config
+
+
+@pytest.fixture
+def global_config(db, smtp_server):
+    """The saved GlobalMailConfig, pointing at smtp_server."""
+    return save_global(smtp_server, company_name="Firma Testowa sp. z o.o.")
 
 
 @pytest.fixture(autouse=True)

@@ -16,18 +16,10 @@ from symfonia_mail.compat import mailers_configured
 from symfonia_mail.exceptions import InvalidMessageError, RecipientsRefused
 from symfonia_mail.models import GlobalMailConfig, MailLog
 
-from .conftest import config_values
+from .conftest import save_global
 
 pytestmark = pytest.mark.django_db
 
-
-def set_global(server, **overrides):
-    config = GlobalMailConfig.get_solo()
-    for name, value in config_values(server, **overrides).items():
-        setattr(config, name, value)
-    config.full_clean()
-    config.save()
-    return config
 
 
 def test_send_mail_goes_through_the_global_configuration(global_config, smtp_server):
@@ -61,7 +53,7 @@ def test_explicit_sender_is_kept(global_config, smtp_server):
 
 
 def test_default_cc_and_bcc_are_merged_without_duplicates(smtp_server):
-    set_global(smtp_server, cc="Kopia <kopia@firma.example>, szef@firma.example",
+    save_global(smtp_server, cc="Kopia <kopia@firma.example>, szef@firma.example",
                bcc="archiwum@firma.example")
     msg = EmailMessage("s", "b", to=["client@example.com"], cc=["SZEF@firma.example"])
     assert msg.send() == 1
@@ -84,7 +76,7 @@ def test_default_cc_and_bcc_are_merged_without_duplicates(smtp_server):
     ("Never", "NEVER"),
 ])
 def test_dsn_parameters_reach_the_server(smtp_server, dsn_notify, notify):
-    set_global(smtp_server, dsn_notify=dsn_notify)
+    save_global(smtp_server, dsn_notify=dsn_notify)
     send_mail("s", "b", None, ["a@example.com", "b@example.com"])
     [received] = smtp_server.messages
     assert received.param("RET") == "HDRS"
@@ -99,7 +91,7 @@ def test_dsn_parameters_reach_the_server(smtp_server, dsn_notify, notify):
 
 @pytest.mark.parametrize("dsn_notify", ["", "None"])
 def test_no_dsn_parameters_when_none_requested(smtp_server, dsn_notify):
-    set_global(smtp_server, dsn_notify=dsn_notify)
+    save_global(smtp_server, dsn_notify=dsn_notify)
     send_mail("s", "b", None, ["a@example.com"])
     [received] = smtp_server.messages
     assert [o for o in received.mail_options if not o.startswith("SIZE=")] == []
@@ -108,7 +100,7 @@ def test_no_dsn_parameters_when_none_requested(smtp_server, dsn_notify):
 
 def test_dsn_requested_but_not_offered_sends_without_and_says_so(make_smtp_server):
     server = make_smtp_server(tls="starttls", users={"u": "p4ss"}, dsn=False)
-    set_global(server, username="u", password="p4ss", dsn_notify="OnFailure")
+    save_global(server, username="u", password="p4ss", dsn_notify="OnFailure")
     assert send_mail("s", "b", None, ["a@example.com"]) == 1
     [received] = server.messages
     assert received.param("RET") is None and received.param("ENVID") is None
@@ -120,7 +112,7 @@ def test_dsn_requested_but_not_offered_sends_without_and_says_so(make_smtp_serve
 
 def test_implicit_tls(make_smtp_server):
     server = make_smtp_server(tls="ssl", users={"u": "p4ss"})
-    set_global(server, security="ssl", username="u", password="p4ss")
+    save_global(server, security="ssl", username="u", password="p4ss")
     assert send_mail("s", "b", None, ["a@example.com"]) == 1
     [received] = server.messages
     assert received.tls and received.login == "u"
@@ -128,7 +120,7 @@ def test_implicit_tls(make_smtp_server):
 
 def test_starttls_required_but_not_offered_fails_instead_of_plain_text(make_smtp_server):
     server = make_smtp_server(tls=None, dsn=False)
-    set_global(server, username="", password="")
+    save_global(server, username="", password="")
     with pytest.raises(smtplib.SMTPNotSupportedError):
         send_mail("s", "b", None, ["a@example.com"])
     assert server.messages == []
@@ -142,18 +134,18 @@ def test_untrusted_certificate_is_refused_unless_verification_is_off(make_smtp_s
     other_ca = trustme.CA()
     server = make_smtp_server(tls="starttls", users={"u": "p4ss"},
                               certificate=other_ca.issue_cert("127.0.0.1"))
-    set_global(server, username="u", password="p4ss")
+    save_global(server, username="u", password="p4ss")
     with pytest.raises(OSError, match="CERTIFICATE_VERIFY_FAILED"):
         send_mail("s", "b", None, ["a@example.com"])
     assert server.messages == []
-    set_global(server, username="u", password="p4ss", verify_certificate=False)
+    save_global(server, username="u", password="p4ss", verify_certificate=False)
     assert send_mail("s", "b", None, ["a@example.com"]) == 1
 
 
 def test_partly_refused_recipients_are_reported_not_dropped(make_smtp_server):
     server = make_smtp_server(users={"u": "p4ss"},
                               refuse_rcpt={"nobody@example.com": "550 5.1.1 No such user"})
-    set_global(server, username="u", password="p4ss")
+    save_global(server, username="u", password="p4ss")
     with pytest.raises(RecipientsRefused) as caught:
         send_mail("s", "b", None, ["a@example.com", "nobody@example.com"])
     assert "nobody@example.com" in str(caught.value)
@@ -172,7 +164,7 @@ def test_partly_refused_recipients_are_reported_not_dropped(make_smtp_server):
 def test_all_recipients_refused_is_a_failure(make_smtp_server):
     server = make_smtp_server(users={"u": "p4ss"},
                               refuse_rcpt={"nobody@example.com": "550 5.1.1 No such user"})
-    set_global(server, username="u", password="p4ss")
+    save_global(server, username="u", password="p4ss")
     with pytest.raises(smtplib.SMTPRecipientsRefused):
         send_mail("s", "b", None, ["nobody@example.com"])
     log = MailLog.objects.get()
@@ -187,7 +179,7 @@ def _dead_port():
 
 
 def test_dead_port_raises_and_logs(db, smtp_server):
-    set_global(smtp_server, port=_dead_port())
+    save_global(smtp_server, port=_dead_port())
     with pytest.raises(ConnectionRefusedError):
         send_mail("s", "b", None, ["a@example.com"])
     assert MailLog.objects.get().status == "failed"
@@ -200,7 +192,7 @@ def test_silent_server_times_out_within_timeout_ms(db, smtp_server):
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
     try:
-        set_global(smtp_server, port=listener.getsockname()[1], timeout_ms=300)
+        save_global(smtp_server, port=listener.getsockname()[1], timeout_ms=300)
         started = time.monotonic()
         # smtplib reports a read timeout as SMTPServerDisconnected("... timed out").
         with pytest.raises((TimeoutError, smtplib.SMTPServerDisconnected), match="timed out"):
@@ -213,7 +205,7 @@ def test_silent_server_times_out_within_timeout_ms(db, smtp_server):
 
 def test_one_connection_failure_fails_the_batch_fast_without_a_second_login(make_smtp_server):
     server = make_smtp_server(users={"u": "right-pass"})
-    set_global(server, username="u", password="wrong-pass")
+    save_global(server, username="u", password="wrong-pass")
     messages = [EmailMessage("s", "b", to=[f"r{i}@example.com"]) for i in range(3)]
     assert get_connection(fail_silently=True).send_messages(messages) == 0
     assert server.login_attempts == 1
@@ -223,7 +215,7 @@ def test_one_connection_failure_fails_the_batch_fast_without_a_second_login(make
 def test_password_never_leaks(make_smtp_server, caplog):
     secret = "Very-S3cret-Pass"
     server = make_smtp_server(users={"u": "other"}, auth_failure=f"535 5.7.8 bad {secret}")
-    config = set_global(server, username="u", password=secret, attachment_password="Att-Secret")
+    config = save_global(server, username="u", password=secret, attachment_password="Att-Secret")
     caplog.set_level(logging.DEBUG, logger="symfonia_mail")
     with pytest.raises(smtplib.SMTPAuthenticationError) as caught:
         send_mail("s", "b", None, ["a@example.com"])
@@ -252,7 +244,7 @@ def test_bad_subject_is_refused_clearly_and_logged(global_config, smtp_server):
 
 def test_system_transport_hands_over_unchanged(smtp_server, settings):
     settings.SYMFONIA_MAIL = {"SYSTEM_BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
-    set_global(smtp_server, transport="system", cc="kopia@firma.example", dsn_notify="OnSuccess")
+    save_global(smtp_server, transport="system", cc="kopia@firma.example", dsn_notify="OnSuccess")
     mail.outbox = []
     with mail_context(numer="7"):
         assert send_mail("Nr {numer}", "b", None, ["a@example.com"]) == 1
@@ -301,7 +293,7 @@ def test_contexts_do_not_leak_between_threads(db, global_config):
 def test_a_polish_password_logs_in(make_smtp_server):
     # smtplib alone encodes credentials as ASCII and cannot send this password at all.
     server = make_smtp_server(users={"księgowa": "zażółć-gęślą-jaźń"})
-    set_global(server, username="księgowa", password="zażółć-gęślą-jaźń")
+    save_global(server, username="księgowa", password="zażółć-gęślą-jaźń")
     assert send_mail("s", "b", None, ["a@example.com"]) == 1
     assert server.messages[0].login == "księgowa"
 
@@ -309,7 +301,7 @@ def test_a_polish_password_logs_in(make_smtp_server):
 def test_messages_after_a_failure_are_logged_as_not_attempted(make_smtp_server):
     server = make_smtp_server(users={"u": "p4ss"},
                               refuse_rcpt={"nobody@example.com": "550 5.1.1 No such user"})
-    set_global(server, username="u", password="p4ss")
+    save_global(server, username="u", password="p4ss")
     messages = [EmailMessage("first", "b", to=["a@example.com"]),
                 EmailMessage("second", "b", to=["nobody@example.com"]),
                 EmailMessage("third", "b", to=["c@example.com"])]
@@ -331,7 +323,7 @@ def test_error_reports_never_show_the_passwords(smtp_server, settings):
     from django.views.debug import ExceptionReporter
 
     settings.DEBUG = False
-    set_global(smtp_server, port=_dead_port(), attachment_password="Attach-Secret-77")
+    save_global(smtp_server, port=_dead_port(), attachment_password="Attach-Secret-77")
     try:
         send_mail("x", "y", None, ["a@example.com"])
     except OSError:
@@ -346,7 +338,7 @@ def test_file_alternatives_are_protected_like_attachments(smtp_server):
     import pikepdf
     from django.core.mail import EmailMultiAlternatives
 
-    set_global(smtp_server, attachment_password="Zał-Hasło-1")
+    save_global(smtp_server, attachment_password="Zał-Hasło-1")
     pdf = io_pdf()
     msg = EmailMultiAlternatives("Faktura", "w załączniku", to=["client@example.com"])
     msg.attach_alternative("<p>Faktura</p>", "text/html")

@@ -17,7 +17,7 @@ from django.utils import timezone
 from symfonia_mail import delivery, taskq
 from symfonia_mail.models import GlobalMailConfig, MailLog, OutboxMessage
 
-from .conftest import config_values
+from .conftest import save_global
 
 pytestmark = pytest.mark.django_db
 
@@ -25,14 +25,6 @@ pytestmark = pytest.mark.django_db
 TASKS_PACKAGE = taskq.task.__module__.rpartition(".")[0]
 DUMMY = {"default": {"BACKEND": f"{TASKS_PACKAGE}.backends.dummy.DummyBackend"}}
 
-
-def set_global(server, **overrides):
-    config = GlobalMailConfig.get_solo()
-    for name, value in config_values(server, **overrides).items():
-        setattr(config, name, value)
-    config.full_clean()
-    config.save()
-    return config
 
 
 @pytest.fixture
@@ -73,7 +65,7 @@ def run_ready_tasks(backend):
 
 def test_send_mail_returns_at_once_and_sends_after_commit(
         background, smtp_server, django_capture_on_commit_callbacks):
-    set_global(smtp_server, dsn_notify="OnFailure,Delay", cc="kopia@firma.example",
+    save_global(smtp_server, dsn_notify="OnFailure,Delay", cc="kopia@firma.example",
                bcc="archiwum@firma.example")
     with django_capture_on_commit_callbacks() as callbacks:
         sent = send_mail("Faktura FV/1/2026", "Treść", None, ["client@example.com"])
@@ -102,7 +94,7 @@ def test_send_mail_returns_at_once_and_sends_after_commit(
 
 def test_nothing_is_queued_or_sent_after_a_rollback(
         background, smtp_server, django_capture_on_commit_callbacks):
-    set_global(smtp_server)
+    save_global(smtp_server)
     with django_capture_on_commit_callbacks() as callbacks:
         with pytest.raises(ZeroDivisionError), transaction.atomic():
             send_mail("s", "b", None, ["client@example.com"])
@@ -113,7 +105,7 @@ def test_nothing_is_queued_or_sent_after_a_rollback(
 
 
 def test_attachments_are_protected_before_they_are_stored(background, smtp_server):
-    set_global(smtp_server, attachment_password="Tajne-Haslo-1")
+    save_global(smtp_server, attachment_password="Tajne-Haslo-1")
     message = EmailMessage("Umowa", "W załączniku.", to=["client@example.com"])
     message.attach("umowa.txt", "POUFNA-TRESC-UMOWY " * 50, "text/plain")
     with transaction.atomic():  # keep the immediate backend from sending (no commit here)
@@ -130,7 +122,7 @@ def test_attachments_are_protected_before_they_are_stored(background, smtp_serve
 def test_temporary_failures_are_retried_in_process_by_the_immediate_backend(
         background, make_smtp_server, send):
     server = make_smtp_server(data_replies=["451 4.3.0 Try again later"] * 2)
-    set_global(server)
+    save_global(server)
     assert send("s", "b", None, ["client@example.com"]) == 1
     assert len(server.messages) == 1 and server.handler.data_attempts == 3
     log = MailLog.objects.get()
@@ -140,7 +132,7 @@ def test_temporary_failures_are_retried_in_process_by_the_immediate_backend(
 def test_bounded_in_process_retries_then_failed(background, make_smtp_server, settings, send):
     settings.SYMFONIA_MAIL = {**settings.SYMFONIA_MAIL, "INLINE_RETRIES": 1}
     server = make_smtp_server(data_replies=["451 4.3.0 Try again later"] * 5)
-    set_global(server)
+    save_global(server)
     send("s", "b", None, ["client@example.com"])
     log = MailLog.objects.get()
     assert server.messages == [] and server.handler.data_attempts == 2
@@ -150,7 +142,7 @@ def test_bounded_in_process_retries_then_failed(background, make_smtp_server, se
 
 def test_a_permanent_refusal_fails_at_once(background, make_smtp_server, send):
     server = make_smtp_server(data_replies=["554 5.6.0 Message rejected"])
-    set_global(server)
+    save_global(server)
     send("s", "b", None, ["client@example.com"])
     log = MailLog.objects.get()
     assert log.status == "failed" and log.attempts == 1 and "554" in log.error
@@ -159,7 +151,7 @@ def test_a_permanent_refusal_fails_at_once(background, make_smtp_server, send):
 def test_retry_is_a_deferred_task_with_backoff(dummy_tasks, make_smtp_server, settings, send):
     settings.SYMFONIA_MAIL = {**settings.SYMFONIA_MAIL, "RETRY_BASE_DELAY": 0.2}
     server = make_smtp_server(data_replies=["451 4.3.0 Try again later"] * 2)
-    set_global(server)
+    save_global(server)
     send("s", "b", None, ["client@example.com"])
     [first] = dummy_tasks.results
     assert first.task.run_after is None
@@ -182,7 +174,7 @@ def test_gives_up_after_the_configured_attempts(dummy_tasks, make_smtp_server, s
     settings.SYMFONIA_MAIL = {**settings.SYMFONIA_MAIL, "RETRY_ATTEMPTS": 2,
                               "RETRY_BASE_DELAY": 0.01}
     server = make_smtp_server(data_replies=["421 4.7.0 Too many requests"] * 5)
-    set_global(server)
+    save_global(server)
     send("s", "b", None, ["client@example.com"])
     run_ready_tasks(dummy_tasks)
     time.sleep(0.05)
@@ -218,7 +210,7 @@ def test_backoff_grows_exponentially_with_jitter(background):
 
 
 def test_a_message_is_claimed_once(dummy_tasks, smtp_server, send):
-    set_global(smtp_server)
+    save_global(smtp_server)
     send("s", "b", None, ["client@example.com"])
     log_id = MailLog.objects.get().pk
     assert delivery.send_queued(log_id) == "sent"
@@ -227,7 +219,7 @@ def test_a_message_is_claimed_once(dummy_tasks, smtp_server, send):
 
 
 def test_stale_sending_becomes_unknown_and_is_never_resent(dummy_tasks, smtp_server, send):
-    set_global(smtp_server)
+    save_global(smtp_server)
     send("s", "b", None, ["client@example.com"])
     log_id = MailLog.objects.get().pk
     assert delivery.claim(log_id) is not None  # a worker claims it ... and dies
@@ -241,7 +233,7 @@ def test_stale_sending_becomes_unknown_and_is_never_resent(dummy_tasks, smtp_ser
 
 
 def test_a_lost_queued_task_is_enqueued_again(dummy_tasks, smtp_server, send):
-    set_global(smtp_server)
+    save_global(smtp_server)
     send("s", "b", None, ["client@example.com"])
     dummy_tasks.clear()  # the worker that held the task died
     assert delivery.sweep(timezone.now() + timedelta(minutes=11)) == (0, 1)
@@ -251,7 +243,7 @@ def test_a_lost_queued_task_is_enqueued_again(dummy_tasks, smtp_server, send):
 
 def test_refused_recipients_in_the_background(background, make_smtp_server, send):
     server = make_smtp_server(refuse_rcpt={"zly@example.com": "550 5.1.1 No such user"})
-    set_global(server)
+    save_global(server)
     send("s", "b", None, ["client@example.com", "zly@example.com"])
     log = MailLog.objects.get()
     assert log.status == "partial" and "zly@example.com (550" in log.refused_recipients
@@ -259,7 +251,7 @@ def test_refused_recipients_in_the_background(background, make_smtp_server, send
 
 
 def test_synchronous_sending_is_unchanged_without_the_setting(smtp_server):
-    set_global(smtp_server)
+    save_global(smtp_server)
     send_mail("s", "b", None, ["client@example.com"])
     assert MailLog.objects.get().status == "sent" and not OutboxMessage.objects.exists()
 
@@ -277,7 +269,7 @@ def test_a_worker_reuses_its_connection_for_the_next_message(dummy_tasks, make_s
             return await super().handle_EHLO(server, session, envelope, hostname, responses)
 
     server = make_smtp_server(tls=None, handler=CountingHandler(dsn=True))
-    set_global(server, security="none", username="", password="")
+    save_global(server, security="none", username="", password="")
     for number in range(3):
         send(f"s{number}", "b", None, ["client@example.com"])
     assert run_ready_tasks(dummy_tasks) == ["sent"] * 3
@@ -290,7 +282,7 @@ def test_a_reply_lost_after_the_message_was_written_is_unknown_not_resent(
 
     # The server takes the message, then trickles its "250" past the deadline.
     server = make_smtp_server(tls=None, smtp_class=trickling_smtp_class("data"))
-    set_global(server, security="none", username="", password="", timeout_ms=1000)
+    save_global(server, security="none", username="", password="", timeout_ms=1000)
     send("s", "b", None, ["client@example.com"])
     assert run_ready_tasks(dummy_tasks) == ["unknown"]
     log = MailLog.objects.get()
@@ -302,7 +294,7 @@ def test_a_reply_lost_after_the_message_was_written_is_unknown_not_resent(
 def test_a_kept_connection_the_server_dropped_is_replaced_at_once(
         dummy_tasks, make_smtp_server, send):
     first = make_smtp_server(tls=None)
-    set_global(first, security="none", username="", password="")
+    save_global(first, security="none", username="", password="")
     send("s1", "b", None, ["client@example.com"])
     assert run_ready_tasks(dummy_tasks) == ["sent"]  # the worker keeps the connection
     first.stop()
@@ -316,7 +308,7 @@ def test_a_kept_connection_the_server_dropped_is_replaced_at_once(
 
 def test_a_sweep_enqueues_a_bounded_number_of_rows_oldest_first(dummy_tasks, smtp_server, send,
                                                                  monkeypatch):
-    set_global(smtp_server)
+    save_global(smtp_server)
     for number in range(3):
         send(f"s{number}", "b", None, ["client@example.com"])
     dummy_tasks.clear()

@@ -59,14 +59,18 @@ def live(live_server):
 
 @pytest.fixture
 def page_for(chromium, live, transactional_db):
-    """Return a function that opens a logged-in page for a user (Polish admin)."""
+    """Return a function that opens a logged-in page for a user (Polish admin).
+
+    Keyword arguments go to the browser context (e.g. ``ignore_https_errors``).
+    """
     contexts = []
 
-    def open_page(user):
-        context = chromium.new_context(locale="pl-PL", viewport={"width": 1280, "height": 900})
+    def open_page(user, *, timeout_ms=15_000, **context_options):
+        context = chromium.new_context(locale="pl-PL", viewport={"width": 1280, "height": 900},
+                                       **context_options)
         contexts.append(context)
         page = context.new_page()
-        page.set_default_timeout(15_000)
+        page.set_default_timeout(timeout_ms)
         page.goto(f"{live.url}/admin/login/")
         page.fill("#id_username", user.username)
         page.fill("#id_password", PASSWORD)

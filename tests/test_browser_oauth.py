@@ -6,15 +6,17 @@ loopback token endpoint's certificate; the server side (MSAL) verifies it.
 Set ``SYMFONIA_SCREENSHOTS=docs/screenshots`` to refresh the README's screenshots.
 """
 
+import functools
+
 import pytest
 
 from symfonia_mail.models import GlobalMailConfig
 
 from .conftest import oauth_config_values
 from .test_browser import (  # noqa: F401 - fixtures
-    PASSWORD,
     chromium,
     live,
+    page_for,
     screenshot,
     superuser,
     url,
@@ -25,25 +27,9 @@ pytestmark = browser_marks
 
 
 @pytest.fixture
-def page_of(chromium, live, transactional_db):  # noqa: F811
-    contexts = []
-
-    def open_page(user):
-        context = chromium.new_context(locale="pl-PL", viewport={"width": 1280, "height": 900},
-                                       ignore_https_errors=True)
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(20_000)
-        page.goto(f"{live.url}/admin/login/")
-        page.fill("#id_username", user.username)
-        page.fill("#id_password", PASSWORD)
-        page.click("input[type=submit]")
-        page.wait_for_url(f"{live.url}/admin/")
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
+def page_of(page_for):  # noqa: F811
+    """page_for in a context that accepts the loopback token endpoint's certificate."""
+    return functools.partial(page_for, timeout_ms=20_000, ignore_https_errors=True)
 
 
 def row_visible(page, name):

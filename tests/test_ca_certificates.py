@@ -17,7 +17,7 @@ from django.utils import translation
 from symfonia_mail import certificates, diagnostics, resolver
 from symfonia_mail.models import GlobalMailConfig, MailLog
 
-from .conftest import config_values
+from .conftest import config_values, save_global
 from .test_admin import GLOBAL_URL, form_data, make_staff
 
 pytestmark = pytest.mark.django_db
@@ -39,24 +39,16 @@ def pem(ca):
     return ca.cert_pem.bytes().decode()
 
 
-def saved_global(server, **values):
-    config = GlobalMailConfig.get_solo()
-    for name, value in config_values(server, **values).items():
-        setattr(config, name, value)
-    config.full_clean()
-    config.save()
-    return config
-
 
 def test_without_the_ca_the_server_is_not_trusted(company_server):
-    saved_global(company_server)
+    save_global(company_server)
     with pytest.raises(ssl.SSLCertVerificationError):
         send_mail("Faktura", "b", None, ["k@example.com"])
     assert company_server.messages == []
 
 
 def test_the_configurations_ca_is_trusted_for_sending(company_server, company_ca):
-    saved_global(company_server, ca_certificates=pem(company_ca))
+    save_global(company_server, ca_certificates=pem(company_ca))
     assert send_mail("Faktura", "b", None, ["k@example.com"]) == 1
     assert len(company_server.messages) == 1
 
@@ -64,7 +56,7 @@ def test_the_configurations_ca_is_trusted_for_sending(company_server, company_ca
 def test_the_ca_replaces_the_system_store_for_that_configuration(smtp_server, company_ca):
     # smtp_server's certificate comes from the suite's CA, trusted via SSL_CERT_FILE; a
     # configuration that names another CA no longer trusts it.
-    saved_global(smtp_server, ca_certificates=pem(company_ca))
+    save_global(smtp_server, ca_certificates=pem(company_ca))
     with pytest.raises(ssl.SSLCertVerificationError):
         send_mail("Faktura", "b", None, ["k@example.com"])
 
@@ -82,7 +74,7 @@ def test_test_smtp_uses_the_ca(company_server, company_ca):
 
 
 def test_a_second_process_resolves_the_ca_from_the_database(company_server, company_ca):
-    saved_global(company_server, ca_certificates=pem(company_ca))
+    save_global(company_server, ca_certificates=pem(company_ca))
     resolver.clear_cache()  # what another process sees: only the database
     assert resolver.resolve().ca_certificates.strip() == pem(company_ca).strip()
 
@@ -117,7 +109,7 @@ def test_an_expired_certificate_is_refused():
 
 def test_admin_shows_subject_and_expiry_and_saves(client, smtp_server, company_ca):
     admin = make_staff("admin", superuser=True)
-    config = saved_global(smtp_server)
+    config = save_global(smtp_server)
     config.password_set_by = admin
     config.save()
     client.force_login(admin)
@@ -137,7 +129,7 @@ def test_admin_shows_subject_and_expiry_and_saves(client, smtp_server, company_c
 
 def test_changing_the_ca_needs_the_password_again(client, smtp_server, company_ca):
     admin = make_staff("admin", superuser=True)
-    config = saved_global(smtp_server)
+    config = save_global(smtp_server)
     client.force_login(admin)
     response = client.post(GLOBAL_URL, form_data(config, ca_certificates=pem(company_ca),
                                                  _save="1"))
@@ -145,7 +137,7 @@ def test_changing_the_ca_needs_the_password_again(client, smtp_server, company_c
 
 
 def test_a_send_failing_on_the_certificate_is_logged_with_a_plain_hint(client, company_server):
-    saved_global(company_server)
+    save_global(company_server)
     with pytest.raises(ssl.SSLError):
         send_mail("Faktura", "b", None, ["k@example.com"])
     row = MailLog.objects.get()

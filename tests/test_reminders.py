@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from symfonia_mail.exceptions import TransportNotAllowed
-from symfonia_mail.models import GlobalMailConfig, MailLog, ReminderRecord, UserMailConfig
+from symfonia_mail.models import MailLog, ReminderRecord, UserMailConfig
 from symfonia_mail.reminder_claims import claim
 from symfonia_mail.reminders import (
     ContractorReminder,
@@ -23,7 +23,7 @@ from symfonia_mail.reminders import (
     send_reminders,
 )
 
-from .conftest import config_values
+from .conftest import config_values, save_global
 
 pytestmark = pytest.mark.django_db
 
@@ -156,10 +156,7 @@ def test_one_failure_does_not_stop_the_others(db, make_smtp_server):
     server = make_smtp_server(tls="starttls", users={"mailer": "pw-123456"}, refuse_rcpt={
         REFUSED: "550 5.1.1 <odrzucony@kontrahent.example>: Recipient address rejected",
     })
-    config = GlobalMailConfig.get_solo()
-    for name, value in config_values(server).items():
-        setattr(config, name, value)
-    config.save()
+    save_global(server)
 
     def broken_pdf():
         raise OSError("the invoice archive is offline")
@@ -192,10 +189,7 @@ def test_a_partly_refused_reminder_is_partial_with_the_refused_address_and_recor
 ):
     server = make_smtp_server(tls="starttls", users={"mailer": "pw-123456"},
                               refuse_rcpt={REFUSED: "550 5.1.1 User unknown"})
-    config = GlobalMailConfig.get_solo()
-    for name, value in config_values(server).items():
-        setattr(config, name, value)
-    config.save()
+    save_global(server)
     results = send_reminders(
         [contractor("Half", ["ok@x.example", REFUSED], doc("FV/1/2026"))], as_of=AS_OF,
     )
@@ -218,10 +212,7 @@ def test_a_reminder_refused_for_every_address_fails_and_gives_its_claim_up(
 ):
     server = make_smtp_server(tls="starttls", users={"mailer": "pw-123456"},
                               refuse_rcpt={REFUSED: "550 5.1.1 User unknown"})
-    config = GlobalMailConfig.get_solo()
-    for name, value in config_values(server).items():
-        setattr(config, name, value)
-    config.save()
+    save_global(server)
     results = send_reminders([contractor("None", [REFUSED], doc("FV/1/2026"))], as_of=AS_OF)
     assert results[0].status == Status.FAILED
     assert results[0].refused == (REFUSED,)
