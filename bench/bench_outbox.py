@@ -19,10 +19,8 @@ Not a timed test: a measurement. PostgreSQL comes from Debian's package (tests/p
 
 import argparse
 import json
-import multiprocessing
 import os
 import signal
-import socket
 import socketserver
 import subprocess
 import sys
@@ -33,6 +31,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT)]
+
+from benchlib import serve_in_child  # noqa: E402
+from smtp_sink import ThreadingServer  # noqa: E402
 
 from tests.pg import PostgresServer  # noqa: E402
 
@@ -77,13 +78,8 @@ class _Session(socketserver.StreamRequestHandler):
                 self.reply(b"250 OK\r\n")
 
 
-class _Server(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-def _serve(port, delay, log_path, ready):
-    with _Server(("127.0.0.1", port), _Session) as server:
+def _serve(port, ready, delay, log_path):
+    with ThreadingServer(("127.0.0.1", port), _Session) as server:
         server.delay = delay
         server.log = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         ready.set()
@@ -91,17 +87,7 @@ def _serve(port, delay, log_path, ready):
 
 
 def start_sink(delay, log_path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    ready = multiprocessing.Event()
-    process = multiprocessing.Process(target=_serve, args=(port, delay, log_path, ready),
-                                      daemon=True)
-    process.start()
-    if not ready.wait(10):
-        process.terminate()
-        raise RuntimeError("sink did not start")
-    return process, port
+    return serve_in_child(_serve, delay, log_path, what="sink")
 
 
 def sink_log(path):

@@ -24,7 +24,6 @@ import multiprocessing
 import os
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "example_project")]
+
+from benchlib import serve_in_child  # noqa: E402
+
 PASSWORD = "Bench-Hasło-2026"
 
 
@@ -52,7 +54,7 @@ class _SinkHandler:
         return "250 2.0.0 queued"
 
 
-def _serve(port, counter, first_path, ready):
+def _serve(port, ready, counter, first_path):
     from aiosmtpd.controller import Controller
 
     controller = Controller(_SinkHandler(counter, first_path), hostname="127.0.0.1", port=port,
@@ -67,16 +69,9 @@ def _serve(port, counter, first_path, ready):
 
 
 def start_sink(first_path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    counter, ready = multiprocessing.Value("i", 0), multiprocessing.Event()
-    process = multiprocessing.Process(target=_serve, args=(port, counter, first_path, ready),
-                                      daemon=True)
-    process.start()
-    if not ready.wait(15):
-        process.terminate()
-        raise RuntimeError("the aiosmtpd sink did not start")
+    counter = multiprocessing.Value("i", 0)
+    process, port = serve_in_child(_serve, counter, first_path, timeout=15,
+                                   what="the aiosmtpd sink")
     return process, port, counter
 
 

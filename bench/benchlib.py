@@ -1,5 +1,7 @@
 """What the benchmarks share: a Django set-up on a SQLite file, and timing helpers."""
 
+import multiprocessing
+import socket
 import statistics
 import sys
 import time
@@ -76,3 +78,21 @@ def median_ms(func, repeat):
         func()
         times.append(time.perf_counter() - started)
     return statistics.median(times) * 1000
+
+
+def serve_in_child(serve, *args, timeout=10, what="server"):
+    """Run ``serve(port, ready, *args)`` in a daemon process on a free 127.0.0.1 port.
+
+    Return (process, port) once *serve* has set the *ready* event; a server that is
+    not ready within *timeout* seconds is terminated and RuntimeError raised.
+    """
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    ready = multiprocessing.Event()
+    process = multiprocessing.Process(target=serve, args=(port, ready, *args), daemon=True)
+    process.start()
+    if not ready.wait(timeout):
+        process.terminate()
+        raise RuntimeError(f"{what} did not start")
+    return process, port

@@ -8,6 +8,8 @@ import multiprocessing
 import socket
 import socketserver
 
+from benchlib import serve_in_child
+
 
 class _Session(socketserver.StreamRequestHandler):
     def setup(self):
@@ -63,13 +65,15 @@ class _Session(socketserver.StreamRequestHandler):
                 write(b"250 OK\r\n")
 
 
-class _Server(socketserver.ThreadingTCPServer):
+class ThreadingServer(socketserver.ThreadingTCPServer):
+    """A TCP server with a thread per connection that does not wait for them at exit."""
+
     daemon_threads = True
     allow_reuse_address = True
 
 
 def _serve(port, ready, counters):
-    with _Server(("127.0.0.1", port), _Session) as server:
+    with ThreadingServer(("127.0.0.1", port), _Session) as server:
         server.counters = counters
         ready.set()
         server.serve_forever()
@@ -81,18 +85,10 @@ def start_sink():
     ``process.counters`` holds shared values: connections ``open`` now, their
     ``peak`` and the ``total`` accepted (reset them with reset_counters()).
     """
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    ready = multiprocessing.Event()
     counters = {"lock": multiprocessing.Lock(), "open": multiprocessing.Value("i", 0),
                 "peak": multiprocessing.Value("i", 0), "total": multiprocessing.Value("i", 0)}
-    process = multiprocessing.Process(target=_serve, args=(port, ready, counters), daemon=True)
+    process, port = serve_in_child(_serve, counters, what="SMTP sink")
     process.counters = counters
-    process.start()
-    if not ready.wait(10):
-        process.terminate()
-        raise RuntimeError("SMTP sink did not start")
     return process, port
 
 
