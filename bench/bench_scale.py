@@ -26,12 +26,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import setup_django  # noqa: E402
 
+from tests.send_child import smtp_values, users  # noqa: E402  (the scale test's own)
+
 BODY = "Dzień dobry,\n\nprzypominamy o płatności za fakturę {numer}.\n" * 20
-
-
-def smtp_values(port):
-    return {"transport": "smtp", "host": "127.0.0.1", "port": port, "security": "none",
-            "timeout_ms": 10_000, "sender_email": "biuro@firma.example"}
 
 
 def child_memory(port, count, stock):
@@ -64,31 +61,6 @@ def child_memory(port, count, stock):
     return {"sent": sent, "added_mib": (after - before) / 1024}
 
 
-def child_users(port, count):
-    from django.contrib.auth.models import User
-    from django.core.mail import EmailMessage, get_connection
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from symfonia_mail.models import GlobalMailConfig, UserMailConfig
-
-    GlobalMailConfig.objects.update_or_create(pk=1, defaults=smtp_values(port))
-    User.objects.bulk_create([User(username=f"u{i}") for i in range(count)])
-    ids = list(User.objects.order_by("pk").values_list("pk", flat=True))
-    UserMailConfig.objects.bulk_create(
-        [UserMailConfig(user_id=pk, scope="individual", **smtp_values(port)) for pk in ids])
-    messages = []
-    for pk in ids:
-        message = EmailMessage("Faktura", "Dzień dobry.", to=[f"k{pk}@example.com"])
-        message.user = pk
-        messages.append(message)
-    with CaptureQueriesContext(connection) as captured:
-        sent = get_connection().send_messages(messages)
-    sql = [q["sql"].lower() for q in captured.captured_queries]
-    return {"sent": sent, "queries": len(sql),
-            "config_queries": sum("usermailconfig" in q for q in sql)}
-
-
 def run_child(*args):
     done = subprocess.run([sys.executable, __file__, "--child", *map(str, args)],
                           capture_output=True, text=True, timeout=900, check=False)
@@ -104,7 +76,7 @@ def child(args):
     with tempfile.TemporaryDirectory() as tmp:
         setup_django(str(Path(tmp) / "scale.sqlite3"))
         if mode == "users":
-            result = child_users(port, count)
+            result = users(port, count)
         else:
             result = child_memory(port, count, stock=mode == "stock-memory")
     print(json.dumps(result))

@@ -60,8 +60,9 @@ def users(port, count):
         messages.append(message)
     with CaptureQueriesContext(connection) as captured:
         sent = get_connection().send_messages(messages)
-    config_queries = sum("usermailconfig" in q["sql"].lower() for q in captured.captured_queries)
-    return {"sent": sent, "config_queries": config_queries,
+    sql = [q["sql"].lower() for q in captured.captured_queries]
+    return {"sent": sent, "queries": len(sql),
+            "config_queries": sum("usermailconfig" in q for q in sql),
             "logged": MailLog.objects.filter(status="sent").count()}
 
 
