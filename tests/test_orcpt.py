@@ -9,7 +9,7 @@ from django.core.mail import EmailMessage
 
 from symfonia_mail.smtp_dialogue import orcpt_option
 
-from .test_backend import set_global
+from .conftest import save_global
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,7 @@ def test_orcpt_is_xtext_encoded():
 
 
 def test_each_recipient_carries_its_own_orcpt(smtp_server):
-    set_global(smtp_server, dsn_notify="OnFailure", cc="kopia@firma.example",
+    save_global(smtp_server, dsn_notify="OnFailure", cc="kopia@firma.example",
                bcc="jan+archiwum@firma.example")
     EmailMessage("s", "b", to=["a@example.com", "b@example.com"]).send()
     [received] = smtp_server.messages
@@ -41,6 +41,6 @@ def test_each_recipient_carries_its_own_orcpt(smtp_server):
 
 @pytest.mark.parametrize("dsn_notify", ["", "None"])
 def test_no_orcpt_without_dsn(smtp_server, dsn_notify):
-    set_global(smtp_server, dsn_notify=dsn_notify)
+    save_global(smtp_server, dsn_notify=dsn_notify)
     EmailMessage("s", "b", to=["a@example.com"]).send()
     assert smtp_server.messages[0].rcpt_options == {"a@example.com": []}

@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from symfonia_mail.models import MailLog, OutboxMessage
 
-from .test_background import DUMMY, run_ready_tasks, set_global
+from .conftest import save_global
+from .test_background import DUMMY, run_ready_tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +30,7 @@ def queued(settings, smtp_server, django_capture_on_commit_callbacks):
     settings.TASKS = DUMMY
     backend = taskq.backend()
     backend.clear()
-    set_global(smtp_server)
+    save_global(smtp_server)
     with django_capture_on_commit_callbacks(execute=True):
         for number in range(3):
             send_mail(f"Faktura {number}", "b", None, ["client@example.com"])

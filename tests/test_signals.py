@@ -13,10 +13,10 @@ from symfonia_mail import signals
 from symfonia_mail.exceptions import RecipientsRefused, SendCancelled
 from symfonia_mail.models import GlobalMailConfig, MailLog
 
-from .smtpd import free_port
-
 # Fixtures of the background tests (pytest finds them by name in this module).
-from .test_background import background, dummy_tasks, run_ready_tasks, set_global  # noqa: F401
+from .conftest import save_global
+from .smtpd import free_port
+from .test_background import background, dummy_tasks, run_ready_tasks  # noqa: F401
 from .test_protection import CSV, PASSWORD, assert_zip_protected
 from .test_protection_e2e import received_attachments
 
@@ -160,7 +160,7 @@ def test_post_send_for_failed_and_not_attempted_messages(global_config, smtp_ser
 
 def test_background_send_reports_in_the_worker(dummy_tasks, smtp_server, post_sends,  # noqa: F811
                                                django_capture_on_commit_callbacks):
-    set_global(smtp_server)
+    save_global(smtp_server)
     message = EmailMessage("Faktura", "…", to=["client@example.com"])
     with django_capture_on_commit_callbacks(execute=True):  # the task is enqueued on commit
         assert message.send() == 1
