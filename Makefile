@@ -63,6 +63,9 @@ demo: $(DEMO_STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	# No block of 6 or more lines repeated inside the package (pylint's similarity checker).
+	$(VENV)/bin/pylint --disable=all --enable=duplicate-code --min-similarity-lines=6 \
+		--score=n symfonia_mail
 
 .PHONY: typecheck
 typecheck: $(STAMP)

@@ -23,23 +23,31 @@ from .validators import (
 TENANT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,254}")
 
 class Transport(models.TextChoices):
+    """How a message leaves: this app speaks SMTP, or the host's own mail route."""
+
     SMTP = "smtp", _("SMTP (this application talks to the mail server)")
     SYSTEM = "system", _("System (the site's default mail route)")
 
 
 class Security(models.TextChoices):
+    """How the SMTP connection is encrypted."""
+
     NONE = "none", _("None (plain text)")
     STARTTLS = "starttls", _("STARTTLS (usually port 587)")
     SSL = "ssl", _("SSL/TLS from the start (usually port 465)")
 
 
 class AuthMethod(models.TextChoices):
+    """How the app signs in to the server: a password, or OAuth2 (XOAUTH2)."""
+
     PASSWORD = "password", _("Password")
     MICROSOFT365 = "microsoft365", _("Microsoft 365 (OAuth2)")
     GOOGLE = "google", _("Google (OAuth2)")
 
 
 class Scope(models.TextChoices):
+    """Whose configuration a user's messages go through: the global one or their own."""
+
     GLOBAL = "global", _("Common for all users — all messages are sent from one address")
     INDIVIDUAL = "individual", _(
         "Only for this user — stored for this user, no effect on others"
@@ -320,6 +328,8 @@ class MailLog(models.Model):
     """One row per message handed to the backend: what happened to it."""
 
     class Status(models.TextChoices):
+        """queued → sending → sent | partial | retry | failed | unknown; or cancelled."""
+
         SENT = "sent", _("sent")
         PARTIAL = "partial", _("sent, some recipients refused")
         FAILED = "failed", _("failed")
@@ -330,6 +340,8 @@ class MailLog(models.Model):
         CANCELLED = "cancelled", _("cancelled")
 
     class Kind(models.TextChoices):
+        """What the row records: a message handed to the backend, or a Test SMTP run."""
+
         MESSAGE = "message", _("message")
         TEST = "test", _("Test SMTP")
 
@@ -409,6 +421,8 @@ class ReminderRecord(models.Model):
     """
 
     class Status(models.TextChoices):
+        """Claimed before sending; sent or partial after (a failed send gives the claim up)."""
+
         CLAIMED = "claimed", _("being sent")
         SENT = "sent", _("sent")
         PARTIAL = "partial", _("partial")
@@ -511,6 +525,8 @@ class ReminderRun(models.Model):
     """A payment reminder run sent in the background: its progress and result."""
 
     class Status(models.TextChoices):
+        """queued → running → done; the failures of its messages are counted in failed."""
+
         QUEUED = "queued", _("queued")
         RUNNING = "running", _("running")
         DONE = "done", _("done")

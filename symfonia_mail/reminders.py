@@ -102,6 +102,8 @@ SEND_ERRORS = (smtplib.SMTPException, OSError, ValueError)
 
 
 class Status(models.TextChoices):
+    """What happened to one contractor's reminder in a run."""
+
     SENT = "sent", _("sent")
     PARTIAL = "partial", _("partial")
     FAILED = "failed", _("failed")
