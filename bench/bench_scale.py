@@ -9,7 +9,8 @@ open at once:
 - *messages* from a generator in one ``send_messages``: peak RSS added by
   the call (after a warm-up of 1,000), ours and stock;
 - *users* users with individual configurations, one message each, in one
-  call: connections open at once at the sink, connections in total, and our
+  call: sockets open at once in the sending process (read from /proc before
+  each message), connections open at once and in total at the sink, and our
   queries for configurations (one per chunk of 500).
 
 Not a timed test: a measurement.
@@ -104,8 +105,10 @@ def main():
         counters = sink.counters
         print(f"{args.users:,} users with individual configurations, one call "
               f"(soft limit 1,024 open files): sent {result.get('sent')}, "
-              f"{counters['peak'].value} connections open at once "
-              f"({counters['total'].value} in total), {result.get('queries')} queries "
+              f"at most {result.get('peak_sockets')} sockets open in the sending process "
+              f"(the sink saw {counters['peak'].value} at once: its threads count a "
+              f"connection closed when they read QUIT, which can lag the client's close by "
+              f"one; {counters['total'].value} in total), {result.get('queries')} queries "
               f"({result.get('config_queries')} for configurations) "
               f"{result.get('error', '')}")
     finally:

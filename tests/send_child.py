@@ -8,6 +8,7 @@ own SQLite file, and prints one JSON line with what it measured.
 """
 
 import json
+import os
 import resource
 import sys
 from pathlib import Path
@@ -46,6 +47,7 @@ def users(port, count):
     from django.test.utils import CaptureQueriesContext
 
     from symfonia_mail.models import GlobalMailConfig, MailLog, UserMailConfig
+    from symfonia_mail.signals import pre_send
 
     GlobalMailConfig.objects.update_or_create(pk=1, defaults=smtp_values(port))
     User.objects.bulk_create([User(username=f"u{i}") for i in range(count)])
@@ -58,12 +60,33 @@ def users(port, count):
         message = EmailMessage("Faktura", "Dzień dobry.", to=[f"k{pk}@example.com"])
         message.user = pk
         messages.append(message)
+    peak = [0]
+
+    def count_sockets(**kwargs):
+        # Before each message: the sockets this process holds (what "Too many open files"
+        # counts), read from the kernel, not from the backend's own bookkeeping.
+        peak[0] = max(peak[0], open_sockets())
+
+    pre_send.connect(count_sockets)
     with CaptureQueriesContext(connection) as captured:
         sent = get_connection().send_messages(messages)
+    pre_send.disconnect(count_sockets)
     sql = [q["sql"].lower() for q in captured.captured_queries]
     return {"sent": sent, "queries": len(sql),
             "config_queries": sum("usermailconfig" in q for q in sql),
-            "logged": MailLog.objects.filter(status="sent").count()}
+            "logged": MailLog.objects.filter(status="sent").count(),
+            "peak_sockets": peak[0]}
+
+
+def open_sockets():
+    """Return how many sockets this process has open (Linux: /proc/self/fd)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        except OSError:  # closed meanwhile (the listing's own descriptor)
+            pass
+    return count
 
 
 def memory(port, count):

@@ -299,13 +299,27 @@ class CountingHandler:
 
 
 class _CountingSMTP(DSNSMTP):
+    _counted_closed = False
+
     def connection_made(self, transport):
         super().connection_made(transport)
         self.event_handler.opened()
 
+    async def smtp_QUIT(self, arg):
+        # The client closes right after QUIT (it does not wait for 221): count the
+        # connection closed now, not when this loop gets round to connection_lost,
+        # which may come after the client's next connection.
+        self._count_closed()
+        return await super().smtp_QUIT(arg)
+
     def connection_lost(self, exc):
         super().connection_lost(exc)
-        self.event_handler.closed()
+        self._count_closed()
+
+    def _count_closed(self):
+        if not self._counted_closed:
+            self._counted_closed = True
+            self.event_handler.closed()
 
 
 class CountingServer:

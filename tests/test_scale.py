@@ -44,6 +44,7 @@ def test_1124_users_in_one_call_under_1024_open_files(tmp_path, counting_server)
     assert counting_server.handler.messages == 1124
     assert counting_server.handler.connections == 1124  # one per configuration
     assert counting_server.handler.peak_open <= 8  # MAX_CONNECTIONS' default
+    assert 1 <= result["peak_sockets"] <= 8  # counted in the sending process itself
     assert result["config_queries"] == 3  # one per chunk of 500 messages
 
 
