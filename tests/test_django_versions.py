@@ -68,8 +68,14 @@ def test_envelope_address_accepts_lazy_and_display_names():
 def test_envelope_address_shortcuts_agree_with_the_full_parse(value, shortcut, monkeypatch):
     from symfonia_mail import message as message_module
 
-    expected = addr_spec(value, "utf-8")
-    assert message_module.envelope_address(value, "utf-8") == expected
+    try:
+        expected = addr_spec(value, "utf-8")
+    except ValueError:  # Django 6 refuses some that 5.2 takes (a period in the name)
+        with pytest.raises(ValueError):
+            message_module.envelope_address(value, "utf-8")
+        expected = None
+    else:
+        assert message_module.envelope_address(value, "utf-8") == expected
     # The plain forms never reach the email package's parser (the single-send cost).
     parsed = []
     monkeypatch.setattr(message_module, "addr_spec",
