@@ -167,24 +167,38 @@ def check_once(log, expected, key):
     return duplicates
 
 
-def bench_outbox(project, sink_path, messages, worker_counts, sync_messages):
-    results = {}
+def fresh(project, sink_path):
+    """Empty the project's mail tables and the sink's log for the next round."""
     project.reset()
     Path(sink_path).write_bytes(b"")
+
+
+def drain(project, sink_path, workers, total, key):
+    """Let *workers* processes send the *total* queued rows; check each arrived once.
+
+    *key*: the sink log column that must be unique (0 Message-ID, 1 recipient).
+    Return the seconds it took.
+    """
+    processes = project.workers(workers)
+    try:
+        seconds, counts = project.wait(total, timeout=7200)
+    finally:
+        stop(processes)
+    assert counts == {"sent": total}, counts
+    check_once(sink_log(sink_path), total, key)
+    return seconds
+
+
+def bench_outbox(project, sink_path, messages, worker_counts, sync_messages):
+    results = {}
+    fresh(project, sink_path)
     sync = project.tool("enqueue", sync_messages, "--sync")
     results["sync_ms_per_message"] = 1000 * sync["seconds"] / sync_messages
     for count in worker_counts:
-        project.reset()
-        Path(sink_path).write_bytes(b"")
+        fresh(project, sink_path)
         queued = project.tool("enqueue", messages)
         results.setdefault("enqueue_ms_per_message", 1000 * queued["seconds"] / messages)
-        workers = project.workers(count)
-        try:
-            seconds, counts = project.wait(messages, timeout=7200)
-        finally:
-            stop(workers)
-        assert counts == {"sent": messages}, counts
-        check_once(sink_log(sink_path), messages, 0)
+        seconds = drain(project, sink_path, count, messages, 0)
         results[count] = messages / seconds
         print(f"  {count} worker(s): {messages} messages in {seconds:.1f} s = "
               f"{messages / seconds:.1f} msgs/s, ratio to 1 worker "
@@ -194,25 +208,17 @@ def bench_outbox(project, sink_path, messages, worker_counts, sync_messages):
 
 
 def bench_reminders(project, sink_path, contractors, workers):
-    project.reset()
-    Path(sink_path).write_bytes(b"")
+    fresh(project, sink_path)
     project.tool("seed_reminders", contractors)
     sync = project.tool("remind")["seconds"]
     assert project.counts() == {"sent": contractors}
     check_once(sink_log(sink_path), contractors, 1)
-    project.reset()
-    Path(sink_path).write_bytes(b"")
+    fresh(project, sink_path)
     project.tool("seed_reminders", contractors)
     start = time.perf_counter()
     project.tool("remind", "--background")
     enqueue = time.perf_counter() - start
-    processes = project.workers(workers)
-    try:
-        seconds, counts = project.wait(contractors, timeout=7200)
-    finally:
-        stop(processes)
-    assert counts == {"sent": contractors}, counts
-    check_once(sink_log(sink_path), contractors, 1)  # one message per contractor address
+    seconds = drain(project, sink_path, workers, contractors, 1)  # one message per address
     records = project.db.execute(
         "SELECT count(*), count(DISTINCT contractor_key) FROM symfonia_mail_reminderrecord "
         "WHERE status = 'sent'").fetchone()
