@@ -1,5 +1,6 @@
 """Mail configuration models: declarative only (no SMTP, PDF or ZIP work here)."""
 
+import math
 import re
 
 from django.conf import settings
@@ -569,3 +570,8 @@ class ReminderRun(models.Model):
     @property
     def remaining(self):
         return max(self.total - self.sent - self.failed - self.skipped, 0)
+
+    @property
+    def chunks(self):
+        """How many chunks (tasks) the run's contractors are split into."""
+        return math.ceil(self.total / self.chunk_size)

@@ -19,7 +19,6 @@ seconds; the reminder claim keeps the contractors it reached from being
 reminded twice.
 """
 
-import math
 from datetime import date, timedelta
 
 from django.db import transaction
@@ -49,7 +48,7 @@ def start(source, keys, *, user=None, as_of=None, force=False, language=None,
                  "language": language},
         progress_at=timezone.now(),
     )
-    chunks = math.ceil(len(keys) / run.chunk_size)
+    chunks = run.chunks
     if not chunks:
         ReminderRun.objects.filter(pk=run.pk).update(status=Run.DONE, finished_at=timezone.now())
     transaction.on_commit(lambda: [
@@ -112,7 +111,7 @@ def _add(run_id, index, tally, error):
         if error:
             run.error = (run.error + "\n" + error).strip()[:10_000]
         run.progress_at = timezone.now()
-        if run.chunks_done >= math.ceil(run.total / run.chunk_size):
+        if run.chunks_done >= run.chunks:
             run.status, run.finished_at = Run.DONE, run.progress_at
         run.save(update_fields=["chunk_counts", "chunks_done", *tally, "error", "progress_at",
                                 "status", "finished_at"])
@@ -136,7 +135,7 @@ def requeue_stalled(now=None):
         if not ReminderRun.objects.filter(pk=run.pk, progress_at__lt=stale).update(
                 progress_at=now):
             continue
-        missing = [index for index in range(math.ceil(run.total / run.chunk_size))
+        missing = [index for index in range(run.chunks)
                    if str(index) not in run.chunk_counts]
         transaction.on_commit(lambda pk=run.pk, missing=missing: [
             taskq.enqueue(run_chunk_task, pk, index) for index in missing])
