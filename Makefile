@@ -66,6 +66,8 @@ lint: $(STAMP)
 	# No block of 6 or more lines repeated inside the package (pylint's similarity checker).
 	$(VENV)/bin/pylint --disable=all --enable=duplicate-code --min-similarity-lines=6 \
 		--score=n symfonia_mail
+	# The layers of docs/architecture.md (contracts in pyproject.toml): no import upwards.
+	$(VENV)/bin/lint-imports --no-cache
 
 .PHONY: typecheck
 typecheck: $(STAMP)

@@ -27,7 +27,7 @@ def main():
         setup_django(str(Path(tmp) / "mime.sqlite3"))
         from django.core.mail import EmailMessage
 
-        from symfonia_mail.message import envelope
+        from symfonia_mail.content.message import envelope
 
         for size_kb in (100, 1024):
             pdf = os.urandom(size_kb * 1024)

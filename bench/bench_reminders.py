@@ -125,7 +125,12 @@ def measured_run(args):
 
     setup_django(args.db)
     from symfonia_mail.models import GlobalMailConfig
-    from symfonia_mail.reminders import ContractorReminder, OverdueDocument, count, send_reminders
+    from symfonia_mail.reminders import (
+        ContractorReminder,
+        OverdueDocument,
+        count,
+        send_reminders,
+    )
 
     config = GlobalMailConfig.get_solo()
     config.transport, config.host, config.port, config.security = (

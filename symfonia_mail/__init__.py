@@ -2,13 +2,13 @@
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["__version__", "mail_context", "mailer", "send_templated"]
 
 if TYPE_CHECKING:  # type checkers see the real functions; at run time they load lazily
+    from .content.templated import send_templated as send_templated
     from .context import mail_context as mail_context
-    from .templated import send_templated as send_templated
 
 
 def __getattr__(name: str) -> Any:
@@ -19,11 +19,11 @@ def __getattr__(name: str) -> Any:
 
         return mail_context
     if name == "mailer":
-        from .compat import mailer
+        from .backends.mailer import mailer
 
         return mailer
     if name == "send_templated":
-        from .templated import send_templated
+        from .content.templated import send_templated
 
         return send_templated
     raise AttributeError(name)

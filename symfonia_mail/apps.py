@@ -8,5 +8,9 @@ class SymfoniaMailConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        # Register checks and signal handlers (reminder_runs: the workers' sweep).
-        from . import checks, reminder_runs, resolver  # noqa: F401
+        # Imported for their side effects, once the models are loaded: the system
+        # checks register themselves, the resolver connects its cache invalidation
+        # and the reminder runs their part of the workers' sweep.
+        from . import checks  # noqa: F401
+        from .config import resolver  # noqa: F401
+        from .reminders import runs  # noqa: F401

@@ -127,7 +127,7 @@ def _background_problems(options):
     """Check that background sending has a Tasks framework and a valid backend alias."""
     if not options["BACKGROUND"]:
         return []
-    from . import taskq
+    from .background import taskq
 
     if not taskq.AVAILABLE:
         return [Error(
@@ -185,7 +185,7 @@ def check_template_kinds(app_configs=None, databases=None, **kwargs):
         return []
     from django.db import DatabaseError
 
-    from . import kinds
+    from .content import kinds
     from .models import MessageTemplate
 
     try:

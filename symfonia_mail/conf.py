@@ -10,6 +10,8 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
+from .exceptions import ConfigurationError
+
 # The values of ZIP_ENCRYPTION: "aes" (WinZip AES-256, needs 7-Zip & co.) or
 # "zipcrypto" (weak, opens in the tools built into Windows and macOS).
 ZIP_ENCRYPTIONS = ("aes", "zipcrypto")
@@ -74,8 +76,6 @@ def app_settings():
     user = getattr(settings, "SYMFONIA_MAIL", None) or {}
     unknown = set(user) - set(DEFAULTS)
     if unknown:
-        from .exceptions import ConfigurationError
-
         raise ConfigurationError(
             f"Unknown SYMFONIA_MAIL key(s): {', '.join(sorted(unknown))}. "
             f"Known keys: {', '.join(sorted(DEFAULTS))}."

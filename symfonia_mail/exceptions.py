@@ -10,6 +10,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils import translation
+
+from .hints import CODES
+from .replies import code_for_reply, what_happened
 
 
 class SymfoniaMailError(Exception):
@@ -37,6 +41,8 @@ class UnreadableSecretError(DeliveryError, ConfigurationError):
     we stop here and say which key to check.
     """
 
+    code = "unreadable_password"
+
     def __init__(self, field_label: str, config_label: str) -> None:
         self.field_label = field_label
         self.config_label = config_label
@@ -48,12 +54,13 @@ class UnreadableSecretError(DeliveryError, ConfigurationError):
 
 
 class _Explained(Exception):
-    """``str()`` is the plain-language reason with a hint (problems.explain)."""
+    """``str()`` is what happened plus the plain-language hint of its problem code."""
+
+    code = ""  # a fixed problem code (hints.CODES); empty: read from the server's reply
 
     def __str__(self) -> str:
-        from .problems import explain  # problems imports this module
-
-        return explain(self)
+        code = self.code or code_for_reply(self)
+        return f"{what_happened(self)} — {CODES[code]}"
 
 
 class ServerReplyError(_Explained, DeliveryError, smtplib.SMTPResponseException):
@@ -124,6 +131,8 @@ class ConfigurationIncomplete(DeliveryError, ConfigurationError):
 class ServerTimeout(_Explained, DeliveryError, TimeoutError):
     """A server reply did not arrive complete in time (or a deadline ran out)."""
 
+    code = "timeout"
+
     def __init__(self, stage: str, timeout: float) -> None:
         self.stage = stage
         self.timeout = timeout
@@ -136,12 +145,16 @@ class ServerTimeout(_Explained, DeliveryError, TimeoutError):
 class NotAnSMTPServer(_Explained, DeliveryError, smtplib.SMTPServerDisconnected):
     """The peer did not answer like an SMTP server (its text is never quoted)."""
 
+    code = "not_smtp"
+
     def __init__(self) -> None:
         super().__init__("This service did not answer like an SMTP server.")
 
 
 class ServerNotAllowed(DeliveryError, ConfigurationError):
     """The configuration's server is not in SYMFONIA_MAIL["ALLOWED_SERVERS"]."""
+
+    code = "server_not_allowed"
 
     def __init__(self, server: str) -> None:
         self.server = server
@@ -223,10 +236,6 @@ class OAuthError(DeliveryError):
 
     def __init__(self, code: str, reason: str, *, error: str = "",
                  error_codes: Iterable[int] = (), description: str = "") -> None:
-        from django.utils import translation
-
-        from .problems import CODES  # problems imports this module
-
         self.code = code
         self.error = error
         self.error_codes = tuple(error_codes)

@@ -417,7 +417,7 @@ class ReminderRecord(models.Model):
     A run inserts the row *before* sending (status ``claimed``): the unique
     constraint on contractor, day, documents and ``resend`` lets exactly one
     run win, in any number of processes, on SQLite and PostgreSQL alike
-    (``symfonia_mail.reminder_claims``). A forced resend takes the next
+    (``symfonia_mail.reminders.claims``). A forced resend takes the next
     ``resend`` number, so it gets a row of its own.
     """
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from django.dispatch import Signal
 
-from .problems import reply_text
+from .replies import reply_text
 
 __all__ = ["SendStatus", "post_send", "pre_send"]
 

@@ -1,4 +1,4 @@
-"""The 0.1 name of :mod:`symfonia_mail.templated`, kept so that old imports keep working.
+"""The 0.1 name of :mod:`symfonia_mail.content.templated`, kept so that old imports keep working.
 
 ``symfonia_mail.templates`` sat beside the ``templates/`` folder of template files; the
 module is now ``templated`` (templated messages: resolution, build, send, preview).
@@ -8,9 +8,9 @@ Importing this name gives the very same module object.
 import sys
 from typing import TYPE_CHECKING
 
-from . import templated
+from .content import templated
 
 if TYPE_CHECKING:  # type checkers see the names; at run time the module itself is swapped in
-    from .templated import *  # noqa: F403
+    from .content.templated import *  # noqa: F403
 
 sys.modules[__name__] = templated

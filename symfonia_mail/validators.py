@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import conf
 from .fields import UnreadableSecret
+from .secret import reveal
 
 # CR, LF and every other C0/C1 control character (TAB included: no header needs it).
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -127,9 +128,6 @@ def attachment_password_problem(value):
     """Return why *value* cannot protect attachments (translated), or None."""
     if not value or isinstance(value, UnreadableSecret):
         return None
-    # The one upward import (docs/architecture.md): the ZIP rule lives with the ZIPs.
-    from .protection import zip_password_problem  # cheap: pikepdf/pyzipper load lazily
-
     if zip_password_problem(value, conf.get("ZIP_ENCRYPTION")):
         return _(
             "This password is %(size)d bytes long; password-protected ZIP files can be "
@@ -166,3 +164,23 @@ def validate_body_size(body):
 
 def _number(value):
     return number_format(value, force_grouping=True)
+
+
+# 7-Zip (checked with 26.02) opens WinZip AES archives only with passwords of
+# at most 99 bytes; longer ones are refused even when right.
+AES_ZIP_PASSWORD_BYTES = 99
+
+
+def zip_password_problem(password, zip_encryption="aes"):
+    """Return why *password* cannot protect a ZIP, or "" when it can."""
+    if zip_encryption not in conf.ZIP_ENCRYPTIONS:
+        # Also a system check (symfonia_mail.E004); here it must stop the message.
+        return (f"SYMFONIA_MAIL['ZIP_ENCRYPTION'] = {zip_encryption!r} is not 'aes' or "
+                "'zipcrypto'")
+    size = len(reveal(password).encode("utf-8"))
+    if zip_encryption == "aes" and size > AES_ZIP_PASSWORD_BYTES:
+        # pyzipper writes it, but 7-Zip refuses longer AES ZIP passwords: the
+        # recipient could never open the file.
+        return (f"the attachment password is {size} bytes long (UTF-8); AES ZIP files "
+                f"need at most {AES_ZIP_PASSWORD_BYTES} to open in 7-Zip")
+    return ""

@@ -6,7 +6,7 @@ import pytest
 import trustme
 from django.utils import translation
 
-from symfonia_mail import resolver
+from symfonia_mail.config import resolver
 
 from .smtpd import SMTPServer
 
@@ -134,7 +134,7 @@ def _configured_backend(settings):
 @pytest.fixture
 def token_endpoint(server_cert, settings):
     """A loopback OAuth2 identity platform (HTTPS, test CA); the app's URLs point at it."""
-    from symfonia_mail import oauth
+    from symfonia_mail.oauth import tokens as oauth
 
     from .oauth_server import TokenEndpoint
 
@@ -209,6 +209,6 @@ def postfix():
 def _no_kept_smtp_connection():
     """A background worker keeps its SMTP connection; no test inherits another's."""
     yield
-    from symfonia_mail import delivery
+    from symfonia_mail.background import delivery
 
     delivery.forget_connection()

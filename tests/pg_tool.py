@@ -47,7 +47,7 @@ def main(argv=None):
     take.add_argument("moment", help="the frozen time of every attempt (ISO 8601)")
     args = parser.parse_args(argv)
 
-    from symfonia_mail import delivery
+    from symfonia_mail.background import delivery
     from symfonia_mail.models import GlobalMailConfig, MailLog
 
     if args.command == "migrate":
@@ -97,7 +97,7 @@ def _take(count, limit, at, moment):
 
     from django.db import connection
 
-    from symfonia_mail import ratelimit
+    from symfonia_mail.background import ratelimit
 
     class Refused(Exception):
         pass

@@ -39,7 +39,7 @@ def connection_sees():
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from symfonia_mail import resolver
+    from symfonia_mail.config import resolver
 
     with CaptureQueriesContext(connection) as captured:
         host = resolver.Session().config_for(None).host

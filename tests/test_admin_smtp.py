@@ -7,7 +7,7 @@ from django.contrib.auth.models import User
 from django.utils import translation
 from django.utils.html import strip_tags
 
-from symfonia_mail import diagnostics
+from symfonia_mail.diagnostics import smtp_test as diagnostics
 from symfonia_mail.models import GlobalMailConfig, Scope, UserMailConfig
 
 from .conftest import config_values

@@ -219,8 +219,8 @@ def test_password_never_leaks(make_smtp_server, caplog):
     caplog.set_level(logging.DEBUG, logger="symfonia_mail")
     with pytest.raises(smtplib.SMTPAuthenticationError) as caught:
         send_mail("s", "b", None, ["a@example.com"])
-    from symfonia_mail.resolver import resolve
-    from symfonia_mail.smtp import SmtpConnection
+    from symfonia_mail.config.resolver import resolve
+    from symfonia_mail.smtp.connection import SmtpConnection
 
     log = MailLog.objects.get()
     texts = [log.error, log.note, caplog.text, repr(resolve()), repr(config),

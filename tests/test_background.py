@@ -14,7 +14,7 @@ from django.core.mail import EmailMessage, send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from symfonia_mail import delivery, taskq
+from symfonia_mail.background import delivery, taskq
 from symfonia_mail.models import GlobalMailConfig, MailLog, OutboxMessage
 
 from .conftest import save_global

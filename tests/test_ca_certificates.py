@@ -14,7 +14,9 @@ from django.core.mail import send_mail
 from django.urls import reverse
 from django.utils import translation
 
-from symfonia_mail import certificates, diagnostics, resolver
+from symfonia_mail import certificates
+from symfonia_mail.config import resolver
+from symfonia_mail.diagnostics import smtp_test as diagnostics
 from symfonia_mail.models import GlobalMailConfig, MailLog
 
 from .conftest import config_values, save_global

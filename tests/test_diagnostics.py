@@ -11,12 +11,12 @@ from django.contrib import messages
 from django.core import mail
 from django.utils import translation
 
-from symfonia_mail import diagnostics
-from symfonia_mail.diagnostics import classify, run_smtp_test
+from symfonia_mail.config.resolver import from_model
+from symfonia_mail.diagnostics import smtp_test as diagnostics
+from symfonia_mail.diagnostics.smtp_test import classify, run_smtp_test
 from symfonia_mail.exceptions import RecipientsRefused, UnreadableSecretError
 from symfonia_mail.fields import UnreadableSecret
 from symfonia_mail.models import GlobalMailConfig, MessageTemplate, UserMailConfig
-from symfonia_mail.resolver import from_model
 
 from .conftest import config_values
 from .smtpd import SilentServer, dead_port

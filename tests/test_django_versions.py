@@ -66,7 +66,7 @@ def test_envelope_address_accepts_lazy_and_display_names():
     ("Biuro <biuro@żółw.pl>", False),
 ])
 def test_envelope_address_shortcuts_agree_with_the_full_parse(value, shortcut, monkeypatch):
-    from symfonia_mail import message as message_module
+    from symfonia_mail.content import message as message_module
 
     try:
         expected = addr_spec(value, "utf-8")

@@ -12,8 +12,10 @@ from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 from django.utils import translation
 
-from symfonia_mail import diagnostics, resolver
+import symfonia_mail
 from symfonia_mail.admin.log import readable_error
+from symfonia_mail.config import resolver
+from symfonia_mail.diagnostics import smtp_test as diagnostics
 from symfonia_mail.models import GlobalMailConfig, MailLog, MessageTemplate, UserMailConfig
 
 from .test_admin import GLOBAL_URL, form_data, individual_row, make_staff, user_url
@@ -49,7 +51,7 @@ def test_a_failed_step_carries_its_own_status_class(client, boss, global_config,
     failed = re.findall(r'<li class="symfonia-step symfonia-step-failed">\[([^]]+)\]', html)
     assert failed == ["BŁĄD"], html
     assert 'class="symfonia-step symfonia-step-ok">[OK]' in html
-    css = (Path(diagnostics.__file__).parent / "static/symfonia_mail/admin.css").read_text()
+    css = (Path(symfonia_mail.__file__).parent / "static/symfonia_mail/admin.css").read_text()
     assert re.search(r"li\.symfonia-step-failed \{[^}]*message-error-bg", css)
 
 

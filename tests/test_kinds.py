@@ -13,11 +13,11 @@ from django.utils.html import strip_tags
 
 import symfonia_mail
 from symfonia_mail import kinds
+from symfonia_mail.admin.forms import MessageTemplateForm
+from symfonia_mail.content.templated import BUILTIN_KEYS, render_default, send_templated
 from symfonia_mail.exceptions import UnfilledMacro
-from symfonia_mail.forms import MessageTemplateForm
 from symfonia_mail.models import MailLog, MessageTemplate
 from symfonia_mail.reminders import Status, send_reminders
-from symfonia_mail.templated import BUILTIN_KEYS, render_default, send_templated
 
 from .test_admin import make_staff
 from .test_reminders import contractor, doc

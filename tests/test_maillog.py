@@ -13,8 +13,8 @@ from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from symfonia_mail.maillog import LogBuffer, LogEntry, write
 from symfonia_mail.models import MailLog
+from symfonia_mail.tracking.maillog import LogBuffer, LogEntry, write
 
 
 def entry(number, **values):

@@ -7,8 +7,8 @@ import pytest
 from django.core.mail import EmailMessage
 
 from symfonia_mail.compat import message_bytes
-from symfonia_mail.message import envelope
-from symfonia_mail.mimebytes import LARGE
+from symfonia_mail.content.message import envelope
+from symfonia_mail.content.mimebytes import LARGE
 
 
 def parts(data):

@@ -5,12 +5,12 @@ import pytest
 from django.core.mail import EmailMessage, get_connection, send_mail
 from django.utils import translation
 
-from symfonia_mail.allowed import server_allowed
-from symfonia_mail.diagnostics import run_smtp_test
+from symfonia_mail.admin.forms import GlobalMailConfigForm
+from symfonia_mail.config.allowed import server_allowed
+from symfonia_mail.config.resolver import from_model
+from symfonia_mail.diagnostics.smtp_test import run_smtp_test
 from symfonia_mail.exceptions import NotAnSMTPServer, ServerNotAllowed
-from symfonia_mail.forms import GlobalMailConfigForm
 from symfonia_mail.models import GlobalMailConfig, MailLog, UserMailConfig
-from symfonia_mail.resolver import from_model
 
 from .conftest import config_values
 from .smtpd_faults import BannerServer

@@ -17,9 +17,9 @@ import pytest
 import time_machine
 from django.core import mail
 
-from symfonia_mail import oauth
 from symfonia_mail.exceptions import OAuthError
 from symfonia_mail.models import GlobalMailConfig, MailLog
+from symfonia_mail.oauth import tokens as oauth
 
 from .conftest import oauth_config_values
 from .smtpd import dead_port
@@ -228,7 +228,8 @@ test_settings.SYMFONIA_MAIL = json.loads(os.environ["SYMFONIA_MAIL"])
 os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
 import django
 django.setup()
-from symfonia_mail import oauth, resolver
+from symfonia_mail.config import resolver
+from symfonia_mail.oauth import tokens as oauth
 from symfonia_mail.models import GlobalMailConfig
 if sys.argv[1] == "setup":
     from django.core.management import call_command

@@ -3,7 +3,8 @@
 import pytest
 from django.utils import translation
 
-from symfonia_mail import diagnostics, resolver
+from symfonia_mail.config import resolver
+from symfonia_mail.diagnostics import smtp_test as diagnostics
 from symfonia_mail.models import GlobalMailConfig
 
 from .conftest import oauth_config_values

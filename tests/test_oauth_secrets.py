@@ -8,8 +8,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from symfonia_mail import resolver
 from symfonia_mail.checks import check_stored_secrets
+from symfonia_mail.config import resolver
 from symfonia_mail.models import GlobalMailConfig
 
 pytestmark = pytest.mark.django_db

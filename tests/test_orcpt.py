@@ -7,7 +7,7 @@ recipient's parameters (the Postfix tests show the reports that name it).
 import pytest
 from django.core.mail import EmailMessage
 
-from symfonia_mail.smtp_dialogue import orcpt_option
+from symfonia_mail.smtp.dialogue import orcpt_option
 
 from .conftest import save_global
 

@@ -24,7 +24,7 @@ def queued(settings, smtp_server, django_capture_on_commit_callbacks):
     """Three messages in the outbox (the dummy Tasks backend keeps their tasks)."""
     from django.core.mail import send_mail
 
-    from symfonia_mail import taskq
+    from symfonia_mail.background import taskq
 
     settings.SYMFONIA_MAIL = {"BACKGROUND": True}
     settings.TASKS = DUMMY

@@ -26,11 +26,11 @@ import pyzipper
 from django.core.mail import EmailMessage, EmailMultiAlternatives
 from fpdf import FPDF
 
-from symfonia_mail import protection
 from symfonia_mail.compat import DJANGO_6
+from symfonia_mail.content.message import copy_message
 from symfonia_mail.exceptions import AttachmentProtectionError, DeliveryError
 from symfonia_mail.fields import UnreadableSecret
-from symfonia_mail.message import copy_message
+from symfonia_mail.protection import attachments as protection
 
 PASSWORD = "Zażółć gęślą jaźń 42!"
 CSV = "numer;kontrahent;kwota\r\nFV/1/2026;ACME sp. z o.o.;1 234,56 zł\r\n".encode() * 50
@@ -448,7 +448,8 @@ def test_pikepdf_and_pyzipper_are_imported_only_when_needed():
     code = (
         "import sys, django; django.setup();"
         "from django.core.mail import EmailMessage;"
-        "import symfonia_mail.protection as p, symfonia_mail.message, symfonia_mail.backends;"
+        "import symfonia_mail.protection.attachments as p, symfonia_mail.content.message;"
+        "import symfonia_mail.backends;"
         "p.protect_message(EmailMessage('s', 'b', to=['a@example.com']), 'pw');"
         "print('pikepdf' in sys.modules, 'pyzipper' in sys.modules)"
     )

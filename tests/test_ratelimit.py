@@ -6,7 +6,7 @@ import pytest
 from django.core.mail import send_mail
 from django.utils import timezone
 
-from symfonia_mail import ratelimit
+from symfonia_mail.background import ratelimit
 from symfonia_mail.models import GlobalMailConfig, MailLog, SendRateWindow
 
 from .conftest import config_values

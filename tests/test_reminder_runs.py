@@ -10,8 +10,9 @@ from django.utils import timezone
 from sales.models import Contractor
 from sales.reminders import SOURCE
 
-from symfonia_mail import reminder_runs, taskq
+from symfonia_mail.background import taskq
 from symfonia_mail.models import MailLog, ReminderRun
+from symfonia_mail.reminders import runs as reminder_runs
 
 from .test_background import DUMMY, run_ready_tasks
 from .test_reminders_sales import TODAY, invoice, ledger  # noqa: F401 - fixture
@@ -158,7 +159,7 @@ def test_admin_action_starts_a_run_and_shows_its_progress(
 def test_the_workers_sweep_finds_stalled_runs(
         many, global_config, smtp_server, dummy_tasks, django_capture_on_commit_callbacks,
         monkeypatch):
-    from symfonia_mail import delivery
+    from symfonia_mail.background import delivery
 
     with django_capture_on_commit_callbacks(execute=True):
         run = reminder_runs.start(SOURCE, list(many.values_list("pk", flat=True)), as_of=TODAY)

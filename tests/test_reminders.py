@@ -13,7 +13,6 @@ from django.utils.translation import gettext
 
 from symfonia_mail.exceptions import TransportNotAllowed
 from symfonia_mail.models import MailLog, ReminderRecord, UserMailConfig
-from symfonia_mail.reminder_claims import claim
 from symfonia_mail.reminders import (
     ContractorReminder,
     OverdueDocument,
@@ -22,6 +21,7 @@ from symfonia_mail.reminders import (
     documents_digest,
     send_reminders,
 )
+from symfonia_mail.reminders.claims import claim
 
 from .conftest import config_values, save_global
 
@@ -352,7 +352,8 @@ def test_a_connection_opened_by_the_caller_is_reused_and_left_open(global_config
 
 
 def test_a_run_never_shows_the_passwords_in_its_repr(global_config):
-    from symfonia_mail import reminders, resolver
+    from symfonia_mail.config import resolver
+    from symfonia_mail.reminders import sending as reminders
 
     config = resolver.resolve(None)
     run = reminders._ReminderBatch(user=None, as_of=None, today=None, dry_run=True, force=False,

@@ -14,7 +14,7 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from symfonia_mail import resolver
+from symfonia_mail.config import resolver
 from symfonia_mail.models import GlobalMailConfig
 
 CHILD = Path(__file__).with_name("revision_child.py")

@@ -6,7 +6,8 @@ from django.core.mail import EmailMessage, get_connection, send_mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from symfonia_mail import mail_context, resolver
+from symfonia_mail import mail_context
+from symfonia_mail.config import resolver
 from symfonia_mail.models import ConfigRevision, GlobalMailConfig, UserMailConfig
 
 from .conftest import config_values

@@ -8,9 +8,10 @@ from django.core.mail import EmailMessage, EmailMultiAlternatives, get_connectio
 from django.utils import translation
 
 import symfonia_mail
-from symfonia_mail import mail_context, resolver
+from symfonia_mail import mail_context
+from symfonia_mail.config import resolver
+from symfonia_mail.content.templated import SAMPLE_DOCUMENTS, build_templated
 from symfonia_mail.models import MessageTemplate, UserMailConfig
-from symfonia_mail.templated import SAMPLE_DOCUMENTS, build_templated
 
 from .conftest import config_values
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from django.core.mail import EmailMessage, send_mail
 
+from symfonia_mail.config.resolver import resolve
 from symfonia_mail.models import GlobalMailConfig, MailLog
-from symfonia_mail.resolver import resolve
-from symfonia_mail.smtp import SmtpConnection
+from symfonia_mail.smtp.connection import SmtpConnection
 
 from .conftest import config_values
 from .smtpd import DSNSMTP

@@ -36,7 +36,7 @@ BAD_VALUES = [
 def store(**values):
     """Write *values* into the global configuration the way a shell or fixture would."""
     GlobalMailConfig.objects.filter(pk=GlobalMailConfig.get_solo().pk).update(**values)
-    from symfonia_mail import resolver
+    from symfonia_mail.config import resolver
 
     resolver.bump_revision()  # update() sends no post_save: say it changed
 
@@ -75,7 +75,7 @@ def test_a_users_bad_configuration_fails_only_that_users_messages(
     UserMailConfig.objects.create(user=anna, scope="individual", **config_values(
         own, sender_email="anna@firma.example"))
     UserMailConfig.objects.filter(user=anna).update(bcc="szef@firma.example\nX-Injected: yes")
-    from symfonia_mail import resolver
+    from symfonia_mail.config import resolver
 
     resolver.bump_revision()
     messages = []
@@ -109,8 +109,8 @@ def test_model_validation_refuses_the_same_values(global_config, field, value, q
 
 
 def test_test_smtp_of_a_stored_bad_value_fails_its_step_and_sends_nothing(smtp_server):
-    from symfonia_mail.diagnostics import run_smtp_test
-    from symfonia_mail.resolver import from_model
+    from symfonia_mail.config.resolver import from_model
+    from symfonia_mail.diagnostics.smtp_test import run_smtp_test
 
     config = GlobalMailConfig(**config_values(smtp_server, cc="kopia@firma.test\nX-Injected: yes"))
     report = run_smtp_test(from_model(config), language="en")

@@ -9,11 +9,11 @@ from django.contrib.auth.models import User
 from django.test import RequestFactory
 from django.utils import translation
 
-from symfonia_mail import resolver
-from symfonia_mail.forms import MessageTemplateForm, template_warnings
-from symfonia_mail.htmltext import html_to_text
-from symfonia_mail.models import GlobalMailConfig, MessageTemplate, UserMailConfig
-from symfonia_mail.templated import (
+from symfonia_mail.admin.forms import MessageTemplateForm, template_warnings
+from symfonia_mail.admin.views import template_preview
+from symfonia_mail.config import resolver
+from symfonia_mail.content.htmltext import html_to_text
+from symfonia_mail.content.templated import (
     BUILTIN_KEYS,
     MAX_HTML_BYTES,
     TemplateNotFoundError,
@@ -22,7 +22,7 @@ from symfonia_mail.templated import (
     render,
     render_default,
 )
-from symfonia_mail.views import template_preview
+from symfonia_mail.models import GlobalMailConfig, MessageTemplate, UserMailConfig
 
 # --- <html detection --------------------------------------------------------------
 

@@ -5,7 +5,11 @@ import inspect
 import pytest
 
 import symfonia_mail
-from symfonia_mail import backends, context, diagnostics, exceptions, reminders, signals, templated
+from symfonia_mail import context, exceptions, signals
+from symfonia_mail.backends import configured as backends
+from symfonia_mail.content import templated
+from symfonia_mail.diagnostics import smtp_test as diagnostics
+from symfonia_mail.reminders import sending as reminders
 
 PUBLIC = [
     context.mail_context,
@@ -56,7 +60,8 @@ def test_lazy_package_attributes_are_the_annotated_functions():
 
 def test_the_0_1_import_paths_still_work():
     """Renamed in 0.1.0 (docs/architecture.md); the old names stay valid."""
-    from symfonia_mail import resolver, templates
+    from symfonia_mail import templates
+    from symfonia_mail.config import resolver
     from symfonia_mail.templates import build_templated, preview, send_templated
 
     assert templates is templated
@@ -64,6 +69,6 @@ def test_the_0_1_import_paths_still_work():
         templated.build_templated, templated.preview, templated.send_templated
     )
     assert resolver.from_settings is resolver.from_model
-    from symfonia_mail.smtp import ConfigTransport, SmtpConnection
+    from symfonia_mail.smtp.connection import ConfigTransport, SmtpConnection
 
     assert ConfigTransport is SmtpConnection

@@ -13,9 +13,11 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from symfonia_mail import conf, reminder_runs, resolver
+from symfonia_mail import conf
+from symfonia_mail.config import resolver
 from symfonia_mail.exceptions import TransportNotAllowed
 from symfonia_mail.reminders import Status, reminded_today, require_smtp, send_reminders
+from symfonia_mail.reminders import runs as reminder_runs
 
 from .models import Company, Contractor, Invoice
 from .pdf import invoice_filename, render_invoice_pdf

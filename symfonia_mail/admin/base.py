@@ -25,13 +25,15 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from .. import certificates, diagnostics, resolver
+from .. import certificates
 from ..compat import DJANGO_61
+from ..config import resolver
+from ..diagnostics import smtp_test as diagnostics
 from ..fields import UnreadableSecret
-from ..forms import SECRET_FIELDS, secret_state
 from ..models import Scope
-from ..views import wants_json
+from .forms import SECRET_FIELDS, secret_state
 from .oauth import OAuthAdminMixin
+from .views import wants_json
 
 if TYPE_CHECKING:  # django-stubs' name for the shape of ModelAdmin.fieldsets
     from django.contrib.admin.options import _FieldsetSpec

@@ -10,10 +10,11 @@ from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .. import diagnostics, resolver
-from ..forms import GlobalMailConfigForm, UserMailConfigForm
+from ..config import resolver
+from ..diagnostics import smtp_test as diagnostics
 from ..models import GlobalMailConfig, Scope, UserMailConfig
 from .base import SCOPE_SHORT, SMTP_FIELDSETS, MailSettingsAdmin, ScopeFilter
+from .forms import GlobalMailConfigForm, UserMailConfigForm
 from .own_rows import OwnRowsMixin
 
 

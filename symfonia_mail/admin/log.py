@@ -9,8 +9,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
+from ..hints import CODES
 from ..models import MailLog, ReminderRecord
-from ..problems import CODES
 from .base import ADMIN_MEDIA_CSS, ScopeFilter
 from .outbox_actions import OutboxActionsMixin
 from .own_rows import OwnRowsMixin

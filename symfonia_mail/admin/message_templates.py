@@ -6,10 +6,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .. import views
-from ..forms import MessageTemplateForm, OwnMessageTemplateForm
 from ..models import MessageTemplate
+from . import views
 from .base import ADMIN_MEDIA_CSS, TranslatedHistoryMixin
+from .forms import MessageTemplateForm, OwnMessageTemplateForm
 from .own_rows import OwnRowsMixin
 
 MACRO_HELP = (

@@ -17,10 +17,10 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from .. import oauth_flows
 from ..exceptions import OAuthError
-from ..forms import oauth_connection_state, secret_state
 from ..models import AuthMethod
+from ..oauth import flows as oauth_flows
+from .forms import oauth_connection_state, secret_state
 
 CALLBACK_URL_NAME = "symfonia_mail_oauth_callback"
 # Fields whose stored value the sign-in uses: Connect refuses while they have unsaved edits.

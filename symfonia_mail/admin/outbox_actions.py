@@ -10,7 +10,7 @@ from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .. import outbox
+from ..background import outbox
 
 CONFIRM_TEMPLATE = "admin/symfonia_mail/maillog/confirm_outbox_action.html"
 

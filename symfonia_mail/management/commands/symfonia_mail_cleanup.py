@@ -6,8 +6,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from symfonia_mail import delivery, reminder_runs
+from symfonia_mail.background import delivery
 from symfonia_mail.models import MailLog, OutboxMessage
+from symfonia_mail.reminders import runs as reminder_runs
 
 # Never a message still on its way: queued, sending or waiting to retry.
 FINISHED = (MailLog.Status.SENT, MailLog.Status.PARTIAL, MailLog.Status.FAILED,

@@ -5,8 +5,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import translation
 from django.utils.translation import gettext
 
-from ... import resolver
-from ...diagnostics import FAILED, OK, SKIPPED, run_smtp_test
+from ...config import resolver
+from ...diagnostics.smtp_test import FAILED, OK, SKIPPED, run_smtp_test
 
 
 class Command(BaseCommand):

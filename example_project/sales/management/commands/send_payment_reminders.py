@@ -12,9 +12,10 @@ from django.utils.translation import gettext as _
 
 from sales.models import Invoice
 from sales.reminders import SOURCE, reminders_for_invoices
-from symfonia_mail import reminder_runs, resolver
+from symfonia_mail.config import resolver
 from symfonia_mail.exceptions import TransportNotAllowed
 from symfonia_mail.reminders import Status, count, require_smtp, send_reminders
+from symfonia_mail.reminders import runs as reminder_runs
 
 
 def iso_date(value):

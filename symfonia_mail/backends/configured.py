@@ -1,0 +1,432 @@
+"""ConfiguredEmailBackend: Django's send_mail through the configuration in the database.
+
+Per message (docs/architecture.md): resolve the configuration -> prepare a copy
+(macros, protection, sender, CC/BCC) -> hand it to the system backend or send
+it over the configuration's SMTP connection (with DSN) -> record the outcome.
+"""
+
+import itertools
+import smtplib
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from typing import Any
+
+from django.core.mail import EmailMessage
+from django.core.mail.backends import smtp as django_smtp
+from django.core.mail.backends.base import BaseEmailBackend
+from django.core.mail.message import make_msgid
+from django.core.mail.utils import DNS_NAME
+from django.views.decorators.debug import sensitive_variables
+
+from .. import conf, signals
+from ..background import outbox, ratelimit
+from ..compat import base_init_kwargs, make_backend
+from ..config import resolver
+from ..config.overrides import connection_args
+from ..content.message import copy_message, envelope, prepare
+from ..context import UserLike, context_macros, current_user, user_pk
+from ..exceptions import ConfigurationIncomplete, RecipientsRefused, SendCancelled
+from ..models import MailLog, Transport
+from ..replies import format_refused
+from ..smtp.connection import SmtpConnection
+from ..tracking.maillog import LogBuffer, LogEntry, describe_error
+
+# Errors after which a connection cannot be trusted for the next message.
+_CONNECTION_ERRORS = (smtplib.SMTPServerDisconnected, OSError)
+
+
+class ConfiguredEmailBackend(django_smtp.EmailBackend):
+    """Send each message through the mail configuration of its user.
+
+    The user is, in order: ``message.user``, ``get_connection(user=...)``,
+    ``mail_context(user=...)``, the request's user (CurrentUserMiddleware).
+    Messages of different configurations in one call go to their own servers,
+    one reused connection per configuration.
+    """
+
+    @sensitive_variables("password", "kwargs")
+    def __init__(self, user: UserLike = None, fail_silently: bool = False,
+                 background: bool | None = None, *, host: str | None = None,
+                 port: int | None = None, username: str | None = None,
+                 password: str | None = None, use_tls: bool | None = None,
+                 use_ssl: bool | None = None, timeout: float | None = None,
+                 ssl_keyfile: str | None = None, ssl_certfile: str | None = None,
+                 **kwargs: Any) -> None:
+        # Not Django's SMTP __init__: it reads EMAIL_* settings (refused under
+        # MAILERS on 6.1) and wants a host; ours come from the database.
+        BaseEmailBackend.__init__(self, **base_init_kwargs(kwargs))
+        self.fail_silently = fail_silently
+        self.user = user
+        # None: SYMFONIA_MAIL["BACKGROUND"] decides; False sends now (a worker's own sends).
+        self.background = background
+        # Django's attributes show the arguments; None: the stored configuration decides.
+        # mypy: Django types them str/int; None here means "not overridden".
+        self.host, self.port = host, port  # type: ignore[assignment]
+        self.username, self.password = username, password  # type: ignore[assignment]
+        self.use_tls, self.use_ssl, self.timeout = bool(use_tls), bool(use_ssl), timeout
+        self.ssl_keyfile, self.ssl_certfile = ssl_keyfile, ssl_certfile
+        # Never ignored: they replace fields of every configuration this instance sends
+        # through (overrides.py; README "Connection arguments").
+        self._args = connection_args(
+            kwargs.get("alias"), host=host, port=port, username=username, password=password,
+            use_tls=use_tls, use_ssl=use_ssl, timeout=timeout, ssl_keyfile=ssl_keyfile,
+            ssl_certfile=ssl_certfile,
+        )
+        self.connection = None  # the open SMTP connection after open(), as Django's
+        self._partial_connection = None  # Django's attribute; ours are in _smtp_connections
+        self._session: resolver.Session | None = None
+        # config key -> SmtpConnection, least recently used first
+        self._smtp_connections: OrderedDict[str, SmtpConnection] = OrderedDict()
+        # config key -> the error that made its server unusable
+        self._broken: dict[str, BaseException] = {}
+        self._system_backend = None
+        self._log = LogBuffer()
+        # an outbox.Buffer while a background send_messages runs
+        self._outbox: outbox.Buffer | None = None
+        self._lock = threading.RLock()
+        self._status: signals.SendStatus | None = None  # of the message being sent
+        # (message, status, user) waiting for post_send
+        self._finished: list[tuple[EmailMessage, signals.SendStatus, UserLike]] = []
+
+    @property
+    def session(self) -> resolver.Session | None:
+        """The resolution session while the connection is open (None when closed)."""
+        return self._session
+
+    # Django's contract: open() says whether it opened; close() closes what is open.
+
+    def open(self) -> bool | None:
+        """Open the connection, as Django's SMTP backend does.
+
+        Return True when it opened, False when it was open already, None when
+        connecting failed and ``fail_silently`` swallowed the error. The server
+        is connected now when the configuration is known (``user=`` given, or
+        no user: the global one); messages of other users connect on demand.
+        """
+        if self.connection or not self._begin():
+            return False
+        config = self._config_for(self.user if self.user is not None else current_user())
+        if config.transport != Transport.SMTP or self._in_background():
+            return True
+        try:
+            # Django's .connection is an smtplib.SMTP; ours is the open SMTP dialogue.
+            self.connection = self._smtp_connection(config).dialogue
+        except (smtplib.SMTPException, OSError):
+            if not self.fail_silently:
+                self.close()
+                raise
+            return None
+        return True
+
+    def _in_background(self):
+        return conf.get("BACKGROUND") if self.background is None else self.background
+
+    def _begin(self):
+        """Start a resolution session (the one freshness query); False if started."""
+        if self._session is not None:
+            return False
+        self._session = resolver.Session()
+        return True
+
+    def _config_for(self, user):
+        """Return the configuration for *user* with the connection arguments applied."""
+        return self._args.apply(self._session.config_for(user))
+
+    def close(self) -> None:
+        """Close every SMTP connection of this session and write the log."""
+        try:
+            for smtp in self._smtp_connections.values():
+                smtp.discard()
+            if self._system_backend is not None:
+                self._system_backend.close()
+        finally:
+            self._smtp_connections = OrderedDict()
+            self.connection = None
+            self._broken = {}
+            self._system_backend = None
+            self._session = None
+            self._flush_log()
+
+    def send_messages(self, email_messages: Iterable[EmailMessage]) -> int:
+        """Send *email_messages*; return how many were delivered to a server.
+
+        The input is read in chunks (``LOG_BATCH_SIZE`` messages): each chunk's
+        configurations are resolved with one query, and its log rows are
+        written before the next chunk is read, so a generator of any length
+        is sent in flat memory.
+        """
+        chunks = _chunks(email_messages, conf.get("LOG_BATCH_SIZE"))
+        first = next(chunks, None)
+        if not first:
+            return 0
+        with self._lock:
+            opened = self._begin()  # connections are made per configuration, on demand
+            if self._in_background():
+                self._outbox = outbox.Buffer()
+            try:
+                sent = 0
+                for chunk in itertools.chain([first], chunks):
+                    sent += self._send_chunk(chunk, chunks)
+                return sent
+            finally:
+                if self._outbox is not None:
+                    # Queued messages are written even when a later one failed.
+                    buffer, self._outbox = self._outbox, None
+                    buffer.flush()
+                if opened:
+                    self.close()
+                else:
+                    self._flush_log()
+
+    def _send_chunk(self, chunk, later_chunks):
+        self._session.prefetch(self._user_for(message) for message in chunk)
+        sent = 0
+        for index, message in enumerate(chunk):
+            try:
+                sent += self._send_one(message)
+            except Exception as exc:
+                # Django stops at the first error; the rest are logged, not lost.
+                self._log_not_attempted(chunk[index + 1:], exc)
+                for rest in later_chunks:
+                    self._log_not_attempted(rest, exc)
+                raise
+        # This chunk's rows are written and its messages released before the next is read.
+        if self._outbox is not None:
+            self._outbox.flush()
+        self._flush_log()
+        return sent
+
+    # The pipeline, one message at a time.
+
+    # Django's error reports print local variables. sensitive_variables hides these in
+    # the admin e-mails only: with DEBUG = True Django turns it off, so the passwords
+    # themselves travel as secret.Secret objects, whose repr is masked.
+    @sensitive_variables("config", "secrets")
+    def _send_one(self, message):
+        user = self._user_for(message)
+        config = self._config_for(user)
+        row = _log_entry(message, user, config)
+        status = self._status = message.symfonia_status = signals.SendStatus(_entry=row)
+        secrets = (config.password, config.attachment_password)
+        try:
+            working = _run_pre_send(type(self), message, user, config)
+            prepared = prepare(working, config, user=user, context_macros=context_macros())
+            row.subject = prepared.subject
+            if config.transport == Transport.SYSTEM:
+                return self._hand_to_system(prepared, row, secrets)
+            return self._send_smtp(prepared, config, row, secrets)
+        except SendCancelled as exc:
+            row.status, row.error = MailLog.Status.CANCELLED, str(exc)
+            self._log.add(row, secrets)
+            return 0
+        except Exception as exc:
+            if isinstance(exc, smtplib.SMTPRecipientsRefused):
+                status.refused = signals.decode_refused(exc.recipients)
+            if not row.status:  # not yet recorded (a partial refusal already is)
+                row.status = MailLog.Status.FAILED
+                row.error = row.error or describe_error(exc)
+                self._log.add(row, secrets)
+            if self.fail_silently and isinstance(exc, smtplib.SMTPException | OSError):
+                return 0
+            raise
+        finally:
+            self._status = None
+            signals.settle(status, row)
+            if status.status != MailLog.Status.QUEUED:  # else the worker sends post_send
+                self._finished.append((message, status, user))
+
+    @sensitive_variables("config")
+    def _log_not_attempted(self, messages, exc):
+        self._session.prefetch(self._user_for(message) for message in messages)
+        for message in messages:
+            user = self._user_for(message)
+            config = self._config_for(user)
+            row = _log_entry(message, user, config)
+            row.recipients = ", ".join(map(str, message.recipients()))
+            status = message.symfonia_status = signals.SendStatus(_entry=row)
+            self._fail(row, f"Not attempted: an earlier message of the same call failed "
+                            f"({describe_error(exc)}).",
+                       (config.password, config.attachment_password))
+            self._finished.append((message, signals.settle(status, row), user))
+
+    @sensitive_variables("config", "secrets")
+    def _send_smtp(self, prepared, config, row, secrets):
+        from_addr, recipients, data, message_id = envelope(prepared)
+        row.sender, row.recipients, row.message_id = from_addr, ", ".join(recipients), message_id
+        if not recipients:
+            # Django's backend skips such a message without an error; we say why.
+            return self._fail(row, "The message has no recipients.", secrets)
+        if self._outbox is not None:
+            return self._outbox.add(row, config, from_addr, recipients, data)
+        if config.rate_limit:
+            ratelimit.acquire(config.key, config.rate_limit)
+        smtp = self._smtp_connection(config)
+        try:
+            delivery = smtp.deliver(from_addr, recipients, data)
+        except smtplib.SMTPRecipientsRefused as exc:
+            # Every recipient refused: the log keeps the envelope that was tried.
+            row.refused_recipients = format_refused(exc.recipients)
+            row.envelope_id = getattr(exc, "envelope_id", "")
+            row.dsn_requested = getattr(exc, "dsn_requested", "")
+            if isinstance(exc, RecipientsRefused):
+                exc.message_id = message_id
+                raise
+            raise RecipientsRefused(exc.recipients, message_id) from exc
+        except _CONNECTION_ERRORS:
+            # The next message of this configuration reconnects.
+            smtp.discard()
+            self._smtp_connections.pop(config.key, None)
+            raise
+        row.dsn_requested, row.envelope_id, row.note = (
+            delivery.dsn_requested, delivery.envelope_id, delivery.note,
+        )
+        return self._record_delivery(row, delivery.refused, secrets)
+
+    def _fail(self, row, reason, secrets):
+        """Log *row* as failed for *reason*; nothing was sent (return 0)."""
+        row.status, row.error = MailLog.Status.FAILED, reason
+        self._log.add(row, secrets)
+        return 0
+
+    def _record_delivery(self, row, refused, secrets):
+        """Log a message the server took; raise for refused recipients unless silent."""
+        if refused:
+            if self._status is not None:
+                self._status.refused = signals.decode_refused(refused)
+            row.status = MailLog.Status.PARTIAL
+            row.refused_recipients = format_refused(refused)
+            row.error = describe_error(RecipientsRefused(refused))  # replies and the hint
+            self._log.add(row, secrets)
+            if not self.fail_silently:
+                raise RecipientsRefused(refused, row.message_id, delivered=True)
+            return 1
+        row.status = MailLog.Status.SENT
+        self._log.add(row, secrets)
+        return 1
+
+    @sensitive_variables("secrets")
+    def _hand_to_system(self, prepared, row, secrets):
+        backend = self._system()
+        # Name the message now, so that the log and the system route agree on its id.
+        prepared.extra_headers.setdefault("Message-ID", make_msgid(domain=DNS_NAME))
+        row.server = conf.get("SYSTEM_BACKEND")
+        row.message_id = prepared.extra_headers["Message-ID"]
+        if _is_django_smtp(backend):
+            return self._send_through_django_smtp(backend, prepared, row, secrets)
+        row.sender = prepared.from_email or ""
+        row.recipients = ", ".join(prepared.recipients())
+        sent = backend.send_messages([prepared])
+        if not sent:
+            return self._fail(row, "The system mail backend did not send the message.", secrets)
+        row.status = MailLog.Status.SENT
+        row.note = f"Handed to {row.server}, which does not report refused recipients."
+        self._log.add(row, secrets)
+        return sent
+
+    def _send_through_django_smtp(self, backend, prepared, row, secrets):
+        """Send over Django's own SMTP backend, keeping the refusals it would drop.
+
+        Django's ``_send`` discards the refused recipients that ``sendmail``
+        returns (docs/architecture.md); we use its stable seams, ``open()`` and
+        ``connection``, and call ``sendmail`` ourselves.
+        """
+        from_addr, recipients, data, _message_id = envelope(prepared)
+        row.sender, row.recipients = from_addr, ", ".join(recipients)
+        if not recipients:
+            return self._fail(row, "The message has no recipients.", secrets)
+        backend.open()
+        if backend.connection is None:  # fail_silently swallowed the connection error
+            return self._fail(row, "Could not connect to the server.", secrets)
+        try:
+            refused = backend.connection.sendmail(from_addr, recipients, data)
+        except smtplib.SMTPRecipientsRefused as exc:
+            row.refused_recipients = format_refused(exc.recipients)
+            # Django's backend raises smtplib's own: ours, as on the SMTP route.
+            raise RecipientsRefused(exc.recipients, row.message_id) from exc
+        return self._record_delivery(row, refused, secrets)
+
+    # Helpers.
+
+    def _flush_log(self):
+        """Write the pending log rows, then send post_send (the rows have their ids)."""
+        try:
+            self._log.flush()
+        finally:
+            finished, self._finished = self._finished, []
+            for message, status, user in finished:
+                signals.post_send.send(type(self), message=message, status=status, user=user)
+
+    def _user_for(self, message):
+        user = getattr(message, "user", None)
+        if user is not None:
+            return user
+        return self.user if self.user is not None else current_user()
+
+    def _smtp_connection(self, config):
+        """Return the open connection for *config*, connecting on first use.
+
+        When connecting or logging in fails, the rest of this batch fails fast
+        with the same error: no second timeout, no second failed login
+        (providers lock mailboxes after a few).
+        """
+        if config.key in self._broken:
+            raise self._broken[config.key]
+        connections = self._smtp_connections
+        smtp = connections.get(config.key)
+        if smtp is not None:
+            connections.move_to_end(config.key)  # most recently used last
+            return smtp
+        # At most MAX_CONNECTIONS stay open: a batch for 1,000 users must not hold
+        # 1,000 sockets (the usual limit is 1,024 open files per process).
+        while len(connections) >= max(conf.get("MAX_CONNECTIONS"), 1):
+            _key, oldest = connections.popitem(last=False)
+            oldest.discard()
+        if not config.host:
+            # Never Django's fallback to EMAIL_HOST: say which configuration to fill in.
+            raise ConfigurationIncomplete(config.label)
+        smtp = SmtpConnection(config, client_certificate=self._args.client_certificate)
+        try:
+            smtp.open()
+        except Exception as exc:
+            smtp.discard()
+            self._broken[config.key] = exc
+            raise
+        connections[config.key] = smtp
+        return smtp
+
+    def _system(self):
+        if self._system_backend is None:
+            self._system_backend = make_backend(
+                conf.get("SYSTEM_BACKEND"), fail_silently=self.fail_silently
+            )
+        return self._system_backend
+
+
+def _run_pre_send(sender, message, user, config):
+    """Return the backend's working copy of *message* after the pre_send receivers."""
+    if not signals.pre_send.has_listeners(sender):
+        return message  # prepare() copies it anyway
+    working = copy_message(message)
+    signals.pre_send.send(sender, message=working, user=user, config=config)
+    return working
+
+
+def _chunks(messages, size):
+    """Yield lists of at most *size* messages from any iterable, lazily."""
+    iterator = iter(messages)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+def _log_entry(message, user, config):
+    """Start the log entry of *message*, sent as *user* through *config*."""
+    return LogEntry(
+        scope=config.scope, config_user_id=config.user_id, sent_by_id=user_pk(user),
+        transport=config.transport, server=config.server,
+        subject=str(message.subject or "")[:2000],
+    )
+
+
+def _is_django_smtp(backend):
+    return type(backend) is django_smtp.EmailBackend

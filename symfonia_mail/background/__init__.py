@@ -1,0 +1,1 @@
+"""The outbox and the workers: messages sent in the background on Django's Tasks framework."""

@@ -1,0 +1,339 @@
+"""Background sending: the task that sends one outbox message, with retries.
+
+State machine of a MailLog row (README "Background sending")::
+
+    queued --claim--> sending --> sent | partial | failed
+                         |  \\--> retry --claim--> sending ...
+                         \\--(worker died; stale claim)--> unknown
+    queued | retry --cancel--> cancelled;  failed | unknown --resend--> queued
+
+A claim is one conditional UPDATE (queued/retry -> sending): whichever task
+wins it sends, every other copy of the task finds nothing to do. So a task
+may run twice (re-enqueued after a lost worker) but a message is sent once.
+A row left ``sending`` by a worker that died may have been accepted by the
+server: it becomes ``unknown`` and is never sent again automatically.
+"""
+
+import dataclasses
+import logging
+import os
+import random
+import smtplib
+import socket
+import threading
+import time
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.dispatch import Signal
+from django.utils import timezone
+
+from .. import conf, signals
+from ..config import resolver
+from ..exceptions import OAuthError, RecipientsRefused
+from ..models import MailLog, OutboxMessage, UserMailConfig
+from ..replies import format_refused as _format_refused
+from ..smtp.connection import SmtpConnection
+from ..tracking.maillog import describe_error, redact
+from . import ratelimit, taskq
+
+logger = logging.getLogger("symfonia_mail")
+Status = MailLog.Status
+
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"[:255]
+TEMPORARY_ERRORS = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError)
+_last_sweep = 0.0
+# Sent with each worker's sweep: modules of later layers (reminder_runs) find their own
+# lost work on it, without this module importing them.
+housekeeping = Signal()
+_kept = threading.local()  # a worker's open connection, reused for the next message
+KEEP_IDLE = 30  # seconds: older idle connections are closed (servers drop them anyway)
+REQUEUE_BATCH = 100  # rows a sweep enqueues again at most
+# Stages of the SMTP dialogue (SmtpConnection.failed_stage) before any byte of the message.
+BEFORE_MESSAGE = ("mail", "rcpt", "data")
+LOST_AFTER_DATA = (
+    "The connection was lost after the message was sent, before the server confirmed it: "
+    "it may or may not have been accepted. It is not sent again automatically; check with "
+    "the recipient, then resend it from the mail log if needed."
+)
+
+
+def send_queued(log_id):
+    """Send the outbox message of MailLog *log_id* if it can be claimed; return its status."""
+    sweep_if_due()
+    inline_left = 0 if taskq.can_defer() else conf.get("INLINE_RETRIES")
+    while True:
+        outbox = claim(log_id)
+        if outbox is None:
+            return None
+        outcome = attempt(outbox)
+        if outcome.status != Status.RETRY:
+            return finish(outbox, outcome)
+        when = retry_time(outbox)
+        if when is None:
+            outcome.status = Status.FAILED
+            outcome.error = f"Gave up after {outbox.log.attempts} attempt(s): {outcome.error}"
+            return finish(outbox, outcome)
+        if taskq.can_defer():
+            finish(outbox, outcome, next_attempt_at=when)
+            taskq.enqueue(send_queued_task, log_id, run_after=when)
+            return Status.RETRY
+        if inline_left <= 0:
+            outcome.status = Status.FAILED
+            outcome.error = (
+                f"Gave up after {outbox.log.attempts} attempt(s); the Tasks backend cannot "
+                f"run a retry later: {outcome.error}"
+            )
+            return finish(outbox, outcome)
+        inline_left -= 1
+        delay = min((when - timezone.now()).total_seconds(), conf.get("INLINE_RETRY_DELAY"))
+        when = timezone.now() + timedelta(seconds=max(delay, 0))
+        finish(outbox, outcome, next_attempt_at=when)
+        time.sleep(max(delay, 0))
+
+
+def send_queued_task(log_id):
+    """Send the outbox message of MailLog *log_id* (the Tasks framework's entry point)."""
+    status = send_queued(log_id)
+    return str(status) if status else None
+
+
+# A worker finds a task by its function's module and name: bind the Task to that name.
+send_queued_task = taskq.define(send_queued_task)
+
+
+def enqueue_ids(ids, run_after=None):
+    """Enqueue one sending task per MailLog id."""
+    for log_id in ids:
+        taskq.enqueue(send_queued_task, log_id, run_after=run_after)
+
+
+def claim(log_id):
+    """Claim MailLog *log_id* for sending; return its OutboxMessage, or None if not ours."""
+    now = timezone.now()
+    with transaction.atomic():
+        won = MailLog.objects.filter(
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
+            pk=log_id, status__in=(Status.QUEUED, Status.RETRY),
+        ).update(status=Status.SENDING, attempts=F("attempts") + 1, next_attempt_at=None)
+        if not won:
+            return None
+        OutboxMessage.objects.filter(pk=log_id).update(claimed_at=now, claimed_by=WORKER_ID)
+    return OutboxMessage.objects.select_related("log").get(pk=log_id)
+
+
+@dataclasses.dataclass
+class Outcome:
+    """What one attempt ended with."""
+
+    status: str
+    error: str = ""
+    refused: str = ""
+    refused_replies: dict = dataclasses.field(default_factory=dict)  # for SendStatus.refused
+    dsn_requested: str = ""
+    envelope_id: str = ""
+    note: str = ""
+
+
+def attempt(outbox):
+    """Send *outbox* once; return the Outcome."""
+    try:
+        config = config_for_key(outbox.config_key)
+    except LookupError as exc:
+        return Outcome(Status.FAILED, str(exc))
+    # DSN as asked when the message was queued.
+    notify = tuple(filter(None, outbox.dsn_notify.split(",")))
+    config = dataclasses.replace(config, dsn_notify=notify)
+    secrets = (config.password, config.attachment_password)
+    if config.rate_limit:
+        ratelimit.acquire(config.key, config.rate_limit)
+    try:
+        delivery = _deliver(config, outbox)
+    except smtplib.SMTPRecipientsRefused as exc:
+        refused = _format_refused(exc.recipients)
+        temporary = all(400 <= code < 500 for code, _reply in exc.recipients.values())
+        return Outcome(Status.RETRY if temporary else Status.FAILED,
+                       redact(describe_error(exc), secrets), refused=refused,
+                       refused_replies=signals.decode_refused(exc.recipients))
+    except smtplib.SMTPResponseException as exc:
+        status = Status.RETRY if 400 <= exc.smtp_code < 500 else Status.FAILED
+        return Outcome(status, redact(describe_error(exc), secrets))
+    except OAuthError as exc:
+        # Only an unreachable identity platform passes; revoked consent or an expired
+        # secret needs a person (the admin shows the connection as broken).
+        status = Status.RETRY if exc.code == "oauth_unreachable" else Status.FAILED
+        return Outcome(status, redact(describe_error(exc), secrets))
+    except TEMPORARY_ERRORS as exc:
+        if getattr(exc, "symfonia_stage", "") == "message":
+            # The whole message went out and the confirmation never came: the server may
+            # have accepted it (RFC 5321 §4.1.1.4), so sending it again could double it.
+            return Outcome(Status.UNKNOWN, redact(
+                f"{LOST_AFTER_DATA} ({describe_error(exc)})", secrets))
+        return Outcome(Status.RETRY, redact(describe_error(exc), secrets))
+    except Exception as exc:  # noqa: BLE001 - anything else fails this message, logged, not the worker
+        return Outcome(Status.FAILED, redact(describe_error(exc), secrets))
+    outcome = Outcome(Status.SENT, dsn_requested=delivery.dsn_requested,
+                      envelope_id=delivery.envelope_id, note=redact(delivery.note, secrets))
+    if delivery.refused:
+        outcome.status = Status.PARTIAL
+        outcome.refused = _format_refused(delivery.refused)
+        outcome.refused_replies = signals.decode_refused(delivery.refused)
+        outcome.error = redact(describe_error(RecipientsRefused(delivery.refused)), secrets)
+    return outcome
+
+
+def _deliver(config, outbox):
+    """Deliver *outbox* through *config*; return the Delivery.
+
+    A worker keeps its connection for the next message of the same configuration
+    (no new TCP, TLS and login per message). A kept connection the server has
+    dropped meanwhile fails before the message is written: then once more, fresh.
+    """
+    keep = taskq.can_defer()  # a worker process; the immediate backend runs in the caller
+    for fresh in (False, True):
+        smtp, reused = _connection(config, reuse=keep and not fresh)
+        try:
+            delivery = smtp.deliver(outbox.sender, list(outbox.recipients),
+                                    bytes(outbox.data))
+        except BaseException as exc:
+            stage = getattr(smtp, "failed_stage", "")
+            forget_connection()
+            if reused and stage in BEFORE_MESSAGE and isinstance(exc, TEMPORARY_ERRORS):
+                continue
+            exc.symfonia_stage = stage
+            raise
+        if not keep:
+            forget_connection()
+        return delivery
+    raise AssertionError("unreachable")  # the second round returns or raises
+
+
+def _connection(config, *, reuse):
+    """Return (an open SmtpConnection for *config*, whether it was kept from before)."""
+    kept = getattr(_kept, "smtp", None)
+    if (reuse and kept is not None and kept.config == config
+            and kept.config.password == config.password
+            and time.monotonic() - _kept.used < KEEP_IDLE):
+        _kept.used = time.monotonic()
+        return kept, True
+    forget_connection()
+    smtp = SmtpConnection(config)
+    try:
+        smtp.open()
+    except BaseException:
+        smtp.discard()
+        raise
+    _kept.smtp, _kept.used = smtp, time.monotonic()
+    return smtp, False
+
+
+def forget_connection():
+    """Close this thread's kept connection, if any."""
+    kept = getattr(_kept, "smtp", None)
+    _kept.smtp = None
+    if kept is not None:
+        kept.discard()
+
+
+def finish(outbox, outcome, next_attempt_at=None):
+    """Record *outcome* on the claimed row (only while it is still ours); return the status."""
+    status = Status.RETRY if next_attempt_at is not None else outcome.status
+    updated = MailLog.objects.filter(pk=outbox.pk, status=Status.SENDING).update(
+        status=status, error=outcome.error, refused_recipients=outcome.refused,
+        dsn_requested=outcome.dsn_requested, envelope_id=outcome.envelope_id,
+        note=outcome.note, next_attempt_at=next_attempt_at,
+    )
+    OutboxMessage.objects.filter(pk=outbox.pk).update(claimed_at=None, claimed_by="")
+    log = outbox.log
+    if not updated:
+        logger.warning("Mail %s: the outcome %s came after the row changed (e.g. marked "
+                       "unknown); it is not recorded", log.message_id, status)
+    elif status == Status.SENT:
+        logger.info("Sent %s to %s (attempt %d)", log.message_id, log.recipients,
+                    log.attempts)
+    else:
+        logger.warning("Mail %s %s (attempt %d): %s", log.message_id, status, log.attempts,
+                       outcome.error)
+    if updated and next_attempt_at is None:
+        # The sender is this worker function: the backend class that queued the
+        # message is not known here (and this layer does not import the backends).
+        signals.post_send.send(
+            send_queued, message=None, user=None, status=signals.SendStatus(
+                message_id=log.message_id, status=status, refused=outcome.refused_replies,
+                envelope_id=outcome.envelope_id, error=outcome.error, _maillog_id=log.pk,
+            ),
+        )
+    return status
+
+
+def retry_time(outbox):
+    """Return when to try *outbox* again, or None when its attempts or age are used up."""
+    log = outbox.log
+    if log.attempts >= conf.get("RETRY_ATTEMPTS"):
+        return None
+    delay = backoff(log.attempts)
+    when = timezone.now() + timedelta(seconds=delay)
+    if when > outbox.log.created_at + timedelta(seconds=conf.get("RETRY_MAX_AGE")):
+        return None
+    return when
+
+
+def backoff(attempts, rng=random):
+    """Return the seconds to wait after *attempts* failed attempts (exponential, jittered)."""
+    base = conf.get("RETRY_BASE_DELAY") * 2 ** max(attempts - 1, 0)
+    # Jitter spreads the retries of a batch that failed together (a server's 421 burst).
+    return min(base, conf.get("RETRY_MAX_DELAY")) * rng.uniform(0.5, 1.5)
+
+
+def config_for_key(key):
+    """Return the ResolvedConfig a message was prepared for (``global`` or ``user:<id>``)."""
+    session = resolver.Session()
+    if key == "global":
+        return session.global_config()
+
+    def build():
+        row = UserMailConfig.objects.filter(user_id=int(key.partition(":")[2])).first()
+        if row is None:
+            raise LookupError(f"The configuration {key} no longer exists.")
+        return resolver.from_model(row, company_name=session.global_config().company_name)
+
+    return session.cached("outbox-config", key, build)
+
+
+def sweep_if_due():
+    """Run :func:`sweep` and send :data:`housekeeping` at most once a minute per process."""
+    global _last_sweep
+    if time.monotonic() - _last_sweep >= 60:
+        _last_sweep = time.monotonic()
+        sweep()
+        housekeeping.send(sender=sweep)
+
+
+def sweep(now=None):
+    """Mark stale ``sending`` rows ``unknown``; enqueue stale queued ones again.
+
+    Return (marked unknown, enqueued again).
+    """
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=conf.get("STALE_AFTER"))
+    unknown = MailLog.objects.filter(
+        status=Status.SENDING, outbox__claimed_at__lt=stale,
+    ).update(status=Status.UNKNOWN, error=(
+        "The worker stopped while sending: the server may or may not have accepted the "
+        "message. It is not sent again automatically; check with the recipient, then "
+        "resend it from the mail log if needed."
+    ))
+    # A row still waiting in a long queue looks the same as one whose task was lost:
+    # at most REQUEUE_BATCH rows a sweep, oldest first, so a backlog costs a few no-op
+    # tasks, not a second task for each of its rows.
+    waiting = list(OutboxMessage.objects.filter(
+        Q(log__status=Status.QUEUED) | Q(log__status=Status.RETRY, log__next_attempt_at__lt=stale),
+        queued_at__lt=stale,
+    ).order_by("queued_at").values_list("pk", flat=True)[:REQUEUE_BATCH])
+    if waiting:
+        # A lost task (its worker died before claiming) would leave the row queued for
+        # ever; a second task for a row still in the queue is harmless (the claim).
+        OutboxMessage.objects.filter(pk__in=waiting).update(queued_at=now)
+        enqueue_ids(waiting)
+    return unknown, len(waiting)

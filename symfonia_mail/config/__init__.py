@@ -1,0 +1,1 @@
+"""Which configuration applies, how fresh it is, and what may override it."""

@@ -1,0 +1,1 @@
+"""What a message says: kinds, macros, templates, the prepared MIME message."""

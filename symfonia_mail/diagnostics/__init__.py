@@ -1,0 +1,1 @@
+"""Test SMTP: one configuration tried step by step, and its report."""

@@ -1,0 +1,1 @@
+"""Password protection of attachments: PDFs encrypted, other files in ZIPs."""

@@ -1,0 +1,1 @@
+"""The SMTP client: the dialogue, the login, one connection per configuration."""

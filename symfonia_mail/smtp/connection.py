@@ -1,0 +1,224 @@
+"""One SMTP connection per configuration, with RFC 3461 delivery status notifications.
+
+`SmtpConnection` binds a ResolvedConfig to a :class:`~symfonia_mail.smtp.dialogue.
+Dialogue` (the app's one SMTP client): it opens the session (connect, EHLO,
+STARTTLS, login) and delivers messages (MAIL/RCPT with DSN, DATA, pipelined
+when offered). Test SMTP drives the very same object and only observes it.
+
+Deadlines (README "Timeouts and deadlines"), with T = ``timeout_ms``:
+each server reply must be complete within T; opening a session (TCP, TLS,
+greeting, EHLO, STARTTLS, EHLO, AUTH) within ``OPEN_REPLIES`` × T; a message
+within (3 + recipients + ⌈size / 1 MiB⌉) × T.
+"""
+
+import math
+import smtplib
+import ssl
+import uuid
+from dataclasses import dataclass, field
+
+from django.core.mail.utils import DNS_NAME
+
+from .. import certificates, conf
+from ..config.allowed import check_server
+from ..models import AuthMethod, Security
+from ..oauth import tokens as oauth
+from ..secret import NO_SCRUB
+from .auth import PasswordLogin, XOAuth2Login
+from .dialogue import Dialogue
+
+__all__ = ["ConfigTransport", "Delivery", "DsnPlan", "SmtpConnection", "credential_for",
+           "message_deadline", "notify_value", "tls_context"]
+
+# RFC 3461 §4.1: the NOTIFY keywords for Symfonia's (.NET) DeliveryNotificationOptions.
+NOTIFY_KEYWORDS = {
+    "OnSuccess": "SUCCESS", "OnFailure": "FAILURE", "Delay": "DELAY", "Never": "NEVER",
+}
+# Replies (and TLS handshakes) in opening a session: TCP + TLS, greeting, EHLO,
+# STARTTLS, TLS, EHLO, AUTH and up to one challenge.
+OPEN_REPLIES = 8
+DATA_CHUNK = 1024 * 1024  # each started MiB of a message earns one more T
+
+
+def tls_context(verify=True, ca_certificates=""):
+    """Return a client TLS context: system trust store, or unverified when told so.
+
+    *ca_certificates* (PEM) are trusted instead of the system store: a
+    configuration's own company certificate authority.
+    """
+    if ca_certificates:
+        context = certificates.context(ca_certificates)
+    else:
+        context = ssl.create_default_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
+    if not verify or not conf.get("VERIFY_CERTIFICATES"):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def notify_value(flags):
+    """Return the RCPT TO NOTIFY= value for DSN flags (None: ask nothing)."""
+    keywords = [NOTIFY_KEYWORDS[f] for f in flags if f in NOTIFY_KEYWORDS]
+    if not keywords:
+        return None
+    if "NEVER" in keywords:
+        return "NEVER"  # RFC 3461 §4.1: NEVER excludes the other values.
+    return ",".join(keywords)
+
+
+def message_deadline(timeout, recipients, size):
+    """Return the seconds one message may take: (3 + recipients + ⌈size/1 MiB⌉) × T."""
+    return timeout * (3 + recipients + math.ceil(size / DATA_CHUNK))
+
+
+def credential_for(config, *, record=False, retry=True):
+    """Return the credential the login step uses for *config*, or None (no login).
+
+    Password or OAuth2 (XOAUTH2): anything with the interface described in
+    :mod:`symfonia_mail.smtp.auth`. *record*: an OAuth2 failure is written
+    onto the stored configuration (sending does; Test SMTP of form values not);
+    *retry*: a refused cached token is replaced once (not in Test SMTP).
+    """
+    if config.auth_method != AuthMethod.PASSWORD:
+        return XOAuth2Login(config.username,
+                            oauth.XOAuth2Credential(config, record=record, retry=retry))
+    if not config.username:
+        return None
+    return PasswordLogin(config.username, config.checked_password())
+
+
+@dataclass
+class DsnPlan:
+    """The DSN parameters of one message (empty when not requested or not offered)."""
+
+    mail_options: list = field(default_factory=list)
+    rcpt_options: list = field(default_factory=list)
+    orcpt: bool = False  # each RCPT TO also carries ORCPT=rfc822;<its address>
+    dsn_requested: str = ""  # the NOTIFY= value sent, "" when none
+    envelope_id: str = ""
+    note: str = ""
+
+
+@dataclass
+class Delivery:
+    """What the server said about one message."""
+
+    refused: dict = field(default_factory=dict)  # recipient -> (code, reply text)
+    dsn_requested: str = ""
+    envelope_id: str = ""
+    note: str = ""
+    pipelined: bool = False
+    reply: str = ""  # the server's final reply, e.g. "250 2.0.0 Ok: queued as 4F2"
+
+
+class SmtpConnection:
+    """The SMTP session of one ResolvedConfig: open once, deliver many, close."""
+
+    def __init__(self, config, *, observer=None, credential=None, client_certificate=None):
+        self.config = config
+        self.client_certificate = client_certificate  # (certfile, keyfile): ssl_certfile=...
+        self.observer = observer
+        self.credential = (credential if credential is not None
+                           else credential_for(config, record=True))
+        self.dialogue = None
+        self.last_dialogue = None
+        self.failed_stage = ""  # the dialogue's stage when the last error came (Test SMTP)
+
+    def __repr__(self):
+        return f"<SmtpConnection {self.config.key} {self.config.server}>"
+
+    def new_dialogue(self):
+        """Return an unconnected Dialogue for the configuration."""
+        config = self.config
+        return Dialogue(
+            config.host, config.port, timeout=config.timeout, security=config.security,
+            # Building a context loads the trust store (~15 ms of CPU): only for TLS.
+            context=self.tls_context() if config.security != Security.NONE else None,
+            local_hostname=DNS_NAME.get_fqdn(), pipelining=conf.get("PIPELINING"),
+            observer=self.observer,
+            scrub=self.credential.scrubber() if self.credential else NO_SCRUB,
+        )
+
+    def tls_context(self):
+        """Return the TLS context: the configuration's trust, plus a client certificate."""
+        context = tls_context(self.config.verify_certificate, self.config.ca_certificates)
+        if self.client_certificate:
+            context.load_cert_chain(*self.client_certificate)
+        return context
+
+    def open(self):
+        """Connect, greet, secure and log in (once); return True when it opened now."""
+        if self.dialogue is not None:
+            return False
+        if self.config.restricted:  # a non-superuser's own configuration
+            check_server(self.config)
+        dialogue = self.dialogue = self.last_dialogue = self.new_dialogue()
+        try:
+            with dialogue.within(OPEN_REPLIES * self.config.timeout):
+                dialogue.connect()
+                dialogue.ehlo()
+                if self.config.security == Security.STARTTLS:
+                    dialogue.starttls()
+                    dialogue.ehlo()  # RFC 3207 §4.2: forget what was said before TLS
+                if self.credential is not None:
+                    dialogue.login(self.credential)
+        except BaseException:
+            self.failed_stage = dialogue.stage
+            self.discard()
+            raise
+        return True
+
+    def dsn_plan(self):
+        """Return the DSN parameters for the next message on the open connection."""
+        plan = DsnPlan()
+        notify = notify_value(self.config.dsn_notify)
+        if not notify:
+            return plan
+        if not self.dialogue.has("dsn"):
+            plan.note = (
+                f"Delivery notifications ({notify}) were requested but the server does "
+                "not offer DSN; the message was sent without them."
+            )
+            return plan
+        plan.envelope_id = uuid.uuid4().hex
+        plan.dsn_requested = notify
+        plan.mail_options = ["RET=HDRS", f"ENVID={plan.envelope_id}"]
+        plan.rcpt_options = [f"NOTIFY={notify}"]
+        plan.orcpt = True  # RFC 3461 §4.2: reports then name the address we sent to
+        return plan
+
+    def deliver(self, from_addr, recipients, data, plan=None):
+        """Send *data* to *recipients* over the connection (opened if needed)."""
+        self.open()
+        plan = plan or self.dsn_plan()
+        dialogue = self.dialogue
+        try:
+            with dialogue.within(message_deadline(self.config.timeout, len(recipients),
+                                                  len(data))):
+                result = dialogue.send(from_addr, recipients, data,
+                                       plan.mail_options, plan.rcpt_options, orcpt=plan.orcpt)
+        except BaseException as error:
+            self.failed_stage = dialogue.stage
+            if dialogue.sock is None:  # the dialogue closed it: reconnect next time
+                self.dialogue = None
+            if isinstance(error, smtplib.SMTPRecipientsRefused):
+                # Every recipient refused: the log still names the envelope that was tried.
+                error.envelope_id, error.dsn_requested = plan.envelope_id, plan.dsn_requested
+            raise
+        return Delivery(refused=result.refused, dsn_requested=plan.dsn_requested,
+                        envelope_id=plan.envelope_id, note=plan.note,
+                        pipelined=result.pipelined, reply=str(result.reply))
+
+    def discard(self):
+        """Say QUIT (within T) and close the connection, never raising."""
+        dialogue, self.dialogue = self.dialogue, None
+        if dialogue is not None:
+            with dialogue.within(self.config.timeout):
+                dialogue.quit()
+
+    close = discard
+
+
+# The 0.1 development name, kept for imports; "transport" is the configuration's
+# smtp/system choice (models.Transport), not this class.
+ConfigTransport = SmtpConnection

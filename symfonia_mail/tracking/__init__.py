@@ -1,0 +1,1 @@
+"""What happened to each message: the MailLog rows and log lines."""

@@ -1,0 +1,153 @@
+"""Record what happened to each message: MailLog rows written in bulk, and log lines.
+
+Entries are unsaved ``MailLog`` instances collected per connection and written
+with ``bulk_create`` (one INSERT per batch; a commit per message would cost as
+much as building the message). An entry is only added once the outcome is
+known, so a crash can lose entries of sent mail but never report unsent mail
+as sent. When a bulk insert fails, the rows are retried one by one, and a row
+that still cannot be written leaves one WARNING line naming its message.
+"""
+
+import logging
+
+from django.db import DatabaseError, router, transaction
+from django.utils import timezone
+
+from .. import conf
+from ..context import user_pk
+from ..models import MailLog
+from ..problems import explain, is_delivery_problem
+from ..secret import Scrubber
+
+logger = logging.getLogger("symfonia_mail")
+
+
+def LogEntry(**values):  # noqa: N802 - kept as the name callers know; it builds a model row
+    """Return an unsaved MailLog row (keyword arguments are the model's attnames)."""
+    return MailLog(**values)
+
+
+def redact(text, secrets):
+    """Return *text* with every secret (str or Secret), and its base64 forms, masked."""
+    return Scrubber(*secrets)(text) if text else text
+
+
+def describe_error(exc):
+    """Return the reason for *exc*: a server's reply with a hint, else class and message."""
+    if is_delivery_problem(exc):
+        return explain(exc)
+    text = str(exc) or repr(exc)
+    return f"{type(exc).__name__}: {text}"
+
+
+class LogBuffer:
+    """Log entries waiting for a bulk insert."""
+
+    def __init__(self):
+        self.entries = []
+
+    def add(self, entry, secrets=()):
+        """Queue *entry*, write the matching log line, flush when the batch is full."""
+        # The time of the outcome, not of the (later) bulk insert.
+        entry.created_at = timezone.now()
+        if entry.error:
+            entry.error = redact(entry.error, secrets)
+        if entry.note:
+            entry.note = redact(entry.note, secrets)
+        if entry.status == MailLog.Status.SENT:
+            logger.info("Sent %s to %s via %s", entry.message_id, entry.recipients, entry.scope)
+        else:
+            logger.warning("Mail %s %s via %s: %s", entry.message_id or entry.subject[:60],
+                           entry.status, entry.scope, entry.error)
+        if entry.note:
+            logger.info("%s: %s", entry.message_id, entry.note)
+        self.entries.append(entry)
+        if len(self.entries) >= conf.get("LOG_BATCH_SIZE"):
+            self.flush()
+
+    def flush(self):
+        """Write the queued entries; a database error is logged, never raised over a send."""
+        if not self.entries:
+            return
+        entries, self.entries = self.entries, []
+        write(entries)
+
+
+def record_test_run(report, config, user=None):
+    """Write a MailLog row (kind "test") for one Test SMTP *report* of *config*.
+
+    Test SMTP sends a real message, so it belongs in the log beside the others:
+    whoever pressed the button finds its outcome there later. A database error
+    is logged, never raised over the report.
+    """
+    failure = report.failure
+    if failure is None:
+        status = MailLog.Status.SENT
+    elif report.accepted:
+        status = MailLog.Status.PARTIAL
+    else:
+        status = MailLog.Status.FAILED
+    error = ""
+    if failure is not None:
+        error = "\n".join(line.strip() for line in report.step_lines(failure))
+    entry = LogEntry(
+        scope=config.scope, config_user_id=config.user_id,
+        sent_by_id=user_pk(user),
+        transport=config.transport, server=config.server or "",
+        subject=report.headline()[:2000], status=status, kind=MailLog.Kind.TEST,
+        error=error, sender=config.sender_email or "",
+        recipients=", ".join([*report.accepted, *report.refused]),
+        refused_recipients="; ".join(f"{a} ({r})" for a, r in report.refused.items()),
+        message_id=report.message_id or "", envelope_id=report.envelope_id or "",
+        note="\n".join(report.summary().splitlines()[1:]),
+    )
+    buffer = LogBuffer()
+    buffer.add(entry, (config.password, config.attachment_password))
+    buffer.flush()
+
+
+def write(entries):
+    """Insert *entries*; return how many were written.
+
+    One bulk insert first; if it fails, each row alone, so that one bad row
+    or a passing lock loses as little as possible. Every row that still
+    fails is named in its own log line: nothing disappears as "a batch".
+    """
+    alias = router.db_for_write(MailLog)
+    try:
+        _insert(entries, alias)
+        return len(entries)
+    except DatabaseError as exc:
+        if len(entries) == 1:
+            _report_lost(entries[0], exc)
+            return 0
+        logger.warning("Bulk insert of %d MailLog row(s) failed (%s); writing them one by one",
+                       len(entries), describe_error(exc))
+    written = 0
+    for entry in entries:
+        try:
+            _insert([entry], alias)
+            written += 1
+        except DatabaseError as exc:
+            _report_lost(entry, exc)
+    return written
+
+
+def _insert(entries, alias):
+    if len(entries) == 1 and transaction.get_autocommit(using=alias):
+        # A single send outside any transaction: one INSERT that commits by itself
+        # (no BEGIN/COMMIT statements around it).
+        entries[0].save(force_insert=True, using=alias)
+        return
+    # Inside the caller's transaction this is a savepoint: a failed insert
+    # then leaves the caller's transaction usable (PostgreSQL would abort it).
+    with transaction.atomic(using=alias):
+        MailLog.objects.using(alias).bulk_create(entries)
+
+
+def _report_lost(entry, exc):
+    logger.error(
+        "MailLog row not written: message %s to %s, status %s, reason %s; database error: %s",
+        entry.message_id or "(no Message-ID)", entry.recipients or "(no recipients)",
+        entry.status, entry.error or entry.note or "-", describe_error(exc),
+    )
