@@ -4,6 +4,7 @@ The site is built with Sphinx as `make docs` does, warnings as errors; the setti
 reference is generated from symfonia_mail/conf.py, so every key must show up in it.
 """
 
+import ast
 import re
 import subprocess
 import sys
@@ -122,3 +123,12 @@ def test_readme_links_point_to_files_that_exist():
     local = [t for t in targets if not re.match(r"[a-z]+:", t)]
     assert local
     assert [t for t in local if not (ROOT / t).exists()] == []
+
+
+def test_python_examples_in_the_docs_are_valid_python():
+    pages = sorted(DOCS.glob("*.md")) + [README]
+    blocks = [(page.name, block) for page in pages
+              for block in re.findall(r"```python\n(.*?)```", page.read_text(), re.S)]
+    assert len(blocks) > 10
+    for name, block in blocks:
+        ast.parse(block, filename=name)
