@@ -15,7 +15,7 @@ release = version = __version__
 
 extensions = ["myst_parser", "settings_reference"]
 source_suffix = {".md": "markdown"}
-exclude_patterns = ["_build", "screenshots/README*"]
+exclude_patterns = ["_build"]
 # `[text](page.md#a-heading)` links are checked against the headings of that page.
 myst_heading_anchors = 3
 myst_enable_extensions = ["colon_fence"]
@@ -23,3 +23,5 @@ myst_enable_extensions = ["colon_fence"]
 html_theme = "furo"
 html_title = f"symfonia_mail {release}"
 language = "en"
+# Keep quotes as written: the settings reference shows code comments (transport="system").
+smartquotes = False

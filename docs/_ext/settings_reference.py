@@ -60,7 +60,7 @@ def read_settings(path, defaults):
             line -= 1
         # A comment at the end of the key's value (its last line) adds to the one above.
         trailing = comments.get(value.end_lineno)
-        text = " ".join(part for part in [*above, trailing] if part)
+        text = " ".join([*above, f"({trailing})"] if trailing else above)
         if not above:
             undocumented.append(f"{key.value} (line {key.lineno})")
         found.append(Setting(key.value, defaults.get(key.value), text))
@@ -83,42 +83,28 @@ def _dict_items(node):
     return node.keys, node.values
 
 
-def _cell(*children):
-    entry = nodes.entry()
-    entry += nodes.paragraph("", "", *children)
-    return entry
-
-
 class SettingsReference(SphinxDirective):
-    """Render a table of the SYMFONIA_MAIL keys: name, default, description."""
+    """Render the SYMFONIA_MAIL keys as a definition list: name and default, description."""
 
     has_content = False
 
     def run(self):
-        """Return the table node."""
+        """Return the definition list node."""
         path = Path(conf.__file__)
         self.env.note_dependency(str(path))
-        settings = read_settings(path, conf.DEFAULTS)
-        table = nodes.table(classes=["symfonia-settings"])
-        group = nodes.tgroup(cols=3)
-        table += group
-        for width in (22, 22, 56):
-            group += nodes.colspec(colwidth=width)
-        head = nodes.thead()
-        group += head
-        row = nodes.row()
-        for title in ("key", "default", "meaning"):
-            row += _cell(nodes.Text(title))
-        head += row
-        body = nodes.tbody()
-        group += body
-        for setting in settings:
-            row = nodes.row(ids=[f"setting-{setting.name.lower().replace('_', '-')}"])
-            row += _cell(nodes.literal(text=setting.name))
-            row += _cell(nodes.literal(text=repr(setting.default)))
-            row += _cell(nodes.Text(setting.description))
-            body += row
-        return [table]
+        listing = nodes.definition_list(classes=["symfonia-settings"])
+        for setting in read_settings(path, conf.DEFAULTS):
+            item = nodes.definition_list_item()
+            # The id lets a page link to one setting: settings.md#setting-max-connections.
+            item += nodes.term("", "", nodes.literal(text=setting.name),
+                               nodes.Text(" — default "),
+                               nodes.literal(text=repr(setting.default)),
+                               ids=[f"setting-{setting.name.lower().replace('_', '-')}"])
+            definition = nodes.definition()
+            definition += nodes.paragraph(text=setting.description)
+            item += definition
+            listing += item
+        return [listing]
 
 
 def setup(app):
