@@ -20,50 +20,69 @@ DEFAULTS = {
     # Where transport="system" hands messages over (Symfonia's MAPI counterpart): a
     # backend's dotted path or, on Django 6.1+, a MAILERS alias.
     "SYSTEM_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-    # Dotted path to callable(user) -> str | None giving a user's "person data".
+    # Dotted path to callable(user) -> str | None giving a user's "person data" (the
+    # {wysyłający} / {wystawiający} macros); None: the user's full name.
     "PERSON_NAME": None,
+    # How non-PDF attachments are zipped: "aes" (AES-256) or "zipcrypto" (weak, opens in
+    # the Windows and macOS built-in tools); PDFs are not affected.
     "ZIP_ENCRYPTION": "aes",  # one of ZIP_ENCRYPTIONS
-    # send_messages reads its input in chunks of this many messages; their MailLog
-    # rows are written in one bulk insert per chunk.
+    # send_messages reads its input in chunks of this many messages; each chunk's
+    # configurations are resolved with one query and its MailLog rows written in one bulk
+    # insert (so a generator of any length is sent in flat memory).
     "LOG_BATCH_SIZE": 500,
     # Open SMTP connections per backend instance (one per configuration in use);
-    # the least recently used is closed first (README "Settings").
+    # the least recently used is closed first.
     "MAX_CONNECTIONS": 8,
     # Cache alias that holds the configuration revision for all processes, so a
-    # connection's freshness check needs no query; ignored for a per-process cache.
+    # connection's freshness check needs no query; used only when that cache is shared by
+    # processes (Redis, Memcached, files, database; not the local-memory default), else
+    # one primary-key query per connection. None: always query.
     "REVISION_CACHE": "default",
-    # Deployment-wide switch to accept unverified TLS certificates (internal servers).
+    # Deployment-wide switch: False accepts unverified TLS certificates everywhere
+    # (internal servers; warning symfonia_mail.W001).
     "VERIFY_CERTIFICATES": True,
     # RFC 2920: send MAIL, RCPT and DATA in one write when the server offers PIPELINING.
     "PIPELINING": True,
     # Shell-style host[:port] patterns that non-superusers' configurations must match
-    # (e.g. ["smtp.office365.com:587", "*.firma.pl"]); None: no restriction.
+    # (e.g. ["smtp.office365.com:587", "*.firma.pl"]): in the admin form, in Test SMTP and
+    # when sending through their own configuration (ServerNotAllowed); None: no restriction.
     "ALLOWED_SERVERS": None,
-    # Test SMTP runs a staff user may start per hour (superusers included); 0: no limit.
+    # Test SMTP runs a staff user may start per hour (superusers included; counted from
+    # the MailLog rows of kind "test"; the shell command is not limited); 0: no limit.
     "TEST_SMTP_PER_HOUR": 20,
     # OAuth2 sign-in (XOAUTH2). Settings so that tests can point them at loopback.
-    # Microsoft: token endpoint <authority>/<tenant>/oauth2/v2.0/token (found by discovery).
+    # Microsoft identity platform: token endpoint <authority>/<tenant>/oauth2/v2.0/token,
+    # found through <authority>/<tenant>/v2.0/.well-known/openid-configuration (national
+    # clouds).
     "MICROSOFT_AUTHORITY": "https://login.microsoftonline.com",
+    # Google's token endpoint.
     "GOOGLE_TOKEN_URL": "https://oauth2.googleapis.com/token",
+    # Google's sign-in page ("Connect Google account").
     "GOOGLE_AUTH_URL": "https://accounts.google.com/o/oauth2/v2/auth",
-    # Send through the outbox and Django's Tasks framework (README "Background sending").
+    # Send through the outbox and Django's Tasks framework (docs/background.md).
     "BACKGROUND": False,
-    # The Tasks backend alias and queue that background sending uses.
+    # The TASKS alias that background sending uses.
     "TASK_BACKEND": "default",
+    # The queue that background sending's tasks go to.
     "TASK_QUEUE": "default",
     # Temporary failures (4xx, lost connections, timeouts) are retried: at most this many
     # attempts in all, no later than MAX_AGE seconds after queueing, waiting
     # BASE_DELAY * 2**(attempt-1) seconds (capped at MAX_DELAY, with +-50 % jitter).
     "RETRY_ATTEMPTS": 5,
+    # Seconds before the first retry; doubled for each further attempt.
     "RETRY_BASE_DELAY": 60,
+    # The longest wait between two attempts, in seconds.
     "RETRY_MAX_DELAY": 3600,
+    # No retry later than this many seconds after queueing: the message is failed.
     "RETRY_MAX_AGE": 86400,
     # A Tasks backend that cannot defer (the immediate one) retries in-process this many
     # times, after at most INLINE_RETRY_DELAY seconds each, then fails the message.
     "INLINE_RETRIES": 2,
+    # The longest wait, in seconds, before each of those in-process retries.
     "INLINE_RETRY_DELAY": 1.0,
     # A message "sending" for longer than this (its worker died) becomes "unknown";
-    # a queued one untouched for this long is enqueued again (the claim stops doubles).
+    # a queued one untouched for this long is enqueued again (the claim stops doubles);
+    # a reminder run without progress for this long has its unfinished chunks enqueued again.
     "STALE_AFTER": 600,
     # A background reminder run is split into tasks of this many contractors.
     "REMINDER_CHUNK": 50,

@@ -4,7 +4,7 @@ The tests are taken at run time from the source distribution of the installed
 Django (``pip download``): nothing of Django's test suite is copied into this
 repository. A small adapter points the stored global configuration at each
 test's aiosmtpd server and hands Django's tests our class instead of theirs.
-Every remaining difference is listed in INTENDED with its reason (the README
+Every remaining difference is listed in INTENDED with its reason (docs/peer-suite.md
 has the same list); those tests run as expected failures, so a difference that
 disappears is reported too (an "unexpected success" fails the run).
 
@@ -26,7 +26,7 @@ from django.conf import settings
 ROOT = Path(__file__).resolve().parent.parent
 BACKEND = "symfonia_mail.backends.ConfiguredEmailBackend"
 
-# Test name -> why ConfiguredEmailBackend differs on purpose (README "Connection arguments").
+# Test name -> why ConfiguredEmailBackend differs on purpose (docs/peer-suite.md).
 INTENDED = {
     "test_host_option_required": (
         "a mailer needs no OPTIONS: the server comes from the stored configuration "

@@ -1,4 +1,4 @@
-"""Settings for the test suite (a host project as the README's "Adding it to a project" shows)."""
+"""Settings for the test suite (a host project as docs/integrator-guide.md "Installation" shows)."""
 
 import sys
 from pathlib import Path

@@ -2,7 +2,7 @@
 
 Never ``playwright install``: nothing can be downloaded here; Playwright drives
 /usr/bin/chromium. The live server listens on 127.0.0.1 only. Set
-``SYMFONIA_SCREENSHOTS=docs/screenshots`` to refresh the README's screenshots.
+``SYMFONIA_SCREENSHOTS=docs/screenshots`` to refresh the screenshots of docs/.
 """
 
 import datetime
@@ -240,7 +240,7 @@ def test_switch_a_user_to_global_and_back_with_reload(page_for, live, global_con
     assert stored.scope == "individual" and stored.password == "anna-pw-123"
     assert stored.password_set_by == clerk
 
-    # The other main pages, for the README.
+    # The other main pages, for the administrator's guide (docs/admin-guide.md).
     page.goto(url(live, "messagetemplate_change", MessageTemplate.objects.get().pk))
     assert "{wystawiający}" in page.content()
     screenshot(page, "message-template")

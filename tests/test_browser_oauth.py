@@ -3,7 +3,7 @@ account" through the loopback identity platform and back to the callback, then T
 
 Chromium does not know the test CA, so this context ignores HTTPS errors for the
 loopback token endpoint's certificate; the server side (MSAL) verifies it.
-Set ``SYMFONIA_SCREENSHOTS=docs/screenshots`` to refresh the README's screenshots.
+Set ``SYMFONIA_SCREENSHOTS=docs/screenshots`` to refresh the screenshots of docs/.
 """
 
 import functools

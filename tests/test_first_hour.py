@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 
 POLISH = {"Accept-Language": "pl"}
 LOG_URL = reverse("admin:symfonia_mail_maillog_changelist")
-README = Path(__file__).resolve().parent.parent / "README.md"
+ADMIN_GUIDE = Path(__file__).resolve().parent.parent / "docs" / "admin-guide.md"
 
 
 @pytest.fixture
@@ -181,10 +181,10 @@ def test_log_list_and_detail_show_readable_errors(client, boss):
     assert "x@kontrahent.example: 550 5.1.1 User unknown" in detail.content.decode()
 
 
-def test_readme_permissions_let_an_office_user_open_the_mail_log(client, db):
+def test_admin_guide_permissions_let_an_office_user_open_the_mail_log(client, db):
     from django.contrib.auth.models import Permission, User
 
-    text = " ".join(README.read_text().split())
+    text = " ".join(ADMIN_GUIDE.read_text().split())
     start = text.index("Office users need")
     paragraph = text[start:text.index("rows.", start)]
     view_log = Permission.objects.get(codename="view_maillog")

@@ -1,8 +1,8 @@
 """The freshness check: one primary-key query per connection, none with a shared cache.
 
 A saved change must still be seen by the next connection in every process
-(README "How a message goes out", no grace period): proven with two real processes sharing a
-SQLite file and a file-based cache.
+(docs/integrator-guide.md "How a message goes out", no grace period): proven with two
+real processes sharing a SQLite file and a file-based cache.
 """
 
 import json

@@ -67,7 +67,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         self.use_tls, self.use_ssl, self.timeout = bool(use_tls), bool(use_ssl), timeout
         self.ssl_keyfile, self.ssl_certfile = ssl_keyfile, ssl_certfile
         # Never ignored: they replace fields of every configuration this instance sends
-        # through (overrides.py; README "Connection arguments").
+        # through (overrides.py; docs/integrator-guide.md "Connection arguments").
         self._args = connection_args(
             kwargs.get("alias"), host=host, port=port, username=username, password=password,
             use_tls=use_tls, use_ssl=use_ssl, timeout=timeout, ssl_keyfile=ssl_keyfile,

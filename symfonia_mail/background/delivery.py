@@ -1,6 +1,6 @@
 """Background sending: the task that sends one outbox message, with retries.
 
-State machine of a MailLog row (README "Background sending")::
+State machine of a MailLog row (docs/background.md)::
 
     queued --claim--> sending --> sent | partial | failed
                          |  \\--> retry --claim--> sending ...

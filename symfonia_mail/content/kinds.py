@@ -29,7 +29,7 @@ from django.utils.translation import gettext_lazy as _
 
 from .macros import MACROS, canonical, used_macros
 
-# Macros with a documented default (README "Templates and macros"): always filled.
+# Macros with a documented default (docs/integrator-guide.md): always filled.
 DEFAULT_MACROS = ("firma", "wysyłający", "wystawiający")
 
 

@@ -1,6 +1,6 @@
 """Message templates: resolve per scope, render, build and send.
 
-Resolution (README "Templates and macros"): a user whose configuration scope is
+Resolution (docs/integrator-guide.md): a user whose configuration scope is
 ``individual`` gets their own :class:`~symfonia_mail.models.MessageTemplate`
 for the key, else the global one (``owner`` empty), else the built-in
 default files ``symfonia_mail/messages/<key>/{subject.txt,body.txt,body.html}``,

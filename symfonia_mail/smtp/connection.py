@@ -5,7 +5,7 @@ Dialogue` (the app's one SMTP client): it opens the session (connect, EHLO,
 STARTTLS, login) and delivers messages (MAIL/RCPT with DSN, DATA, pipelined
 when offered). Test SMTP drives the very same object and only observes it.
 
-Deadlines (README "Timeouts and deadlines"), with T = ``timeout_ms``:
+Deadlines (docs/integrator-guide.md), with T = ``timeout_ms``:
 each server reply must be complete within T; opening a session (TCP, TLS,
 greeting, EHLO, STARTTLS, EHLO, AUTH) within ``OPEN_REPLIES`` × T; a message
 within (3 + recipients + ⌈size / 1 MiB⌉) × T.

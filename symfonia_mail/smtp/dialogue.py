@@ -12,7 +12,7 @@ step (Test SMTP) needed two of its private attributes. Here:
 
 - every server reply must be complete within ``timeout`` seconds of waiting
   for it, and an operation may also run under a total deadline
-  (:meth:`Dialogue.within`); see README "Timeouts and deadlines";
+  (:meth:`Dialogue.within`); see docs/integrator-guide.md ("Deadlines, not timeouts");
 - an *observer* (any callable) receives an :class:`Event` for each reply,
   with its timing: Test SMTP builds its report from them;
 - server text is scrubbed of the login secrets (and their base64 forms)
