@@ -370,23 +370,68 @@ def test_mimebase_parts_are_protected_by_their_content(tmp_path):
     assert_zip_protected(tmp_path, csv, member="dż.csv", data=CSV)
 
 
-@external
-def test_inline_images_are_protected_too(tmp_path):
+def logo_part(content_id="<logo@firma.example>", disposition="inline"):
+    image = MIMEImage(PNG, "png")
+    image.add_header("Content-ID", content_id)
+    if disposition:
+        image.add_header("Content-Disposition", disposition)
+    return image
+
+
+def html_message(html, *parts):
     message = EmailMultiAlternatives("Logo", "text", to=["client@example.com"])
-    message.attach_alternative('<html><img src="cid:logo@firma.example"></html>', "text/html")
+    message.attach_alternative(html, "text/html")
     if not DJANGO_6:  # Django 6 dropped the attribute
         message.mixed_subtype = "related"
-    image = MIMEImage(PNG, "png")
-    image.add_header("Content-ID", "<logo@firma.example>")
-    image.add_header("Content-Disposition", "inline")
-    message.attach(image)
+    for part in parts:
+        message.attach(part)
+    return message
+
+
+@external
+def test_an_inline_picture_the_html_shows_stays_in_the_body(tmp_path):
+    logo = logo_part()
+    message = html_message('<html><img src="cid:logo@firma.example"></html>', logo)
+    message.attach("należności.csv", CSV, "text/csv")
+    protection.protect_message(message, PASSWORD)
+    kept, csv = message.attachments
+    assert kept is logo  # the body's picture, untouched
+    assert_zip_protected(tmp_path, csv, member="należności.csv", data=CSV)
+    built = message.message()
+    if not DJANGO_6:  # the structure the caller chose is kept
+        assert built.get_content_subtype() == "related"
+    [image] = [p for p in built.walk() if p.get_content_maintype() == "image"]
+    assert image["Content-ID"] == "<logo@firma.example>"
+    assert image.get_payload(decode=True) == PNG
+    assert [p.get_filename() for p in built.walk() if p.get_filename()] == ["należności.csv.zip"]
+
+
+@external
+@pytest.mark.parametrize("html, part", [
+    # Nothing in the HTML shows it: a file with a Content-ID is still a file.
+    ('<html><img src="cid:other@firma.example"></html>', logo_part()),
+    ("<html>no pictures</html>", logo_part()),
+    # The sender said "attachment": protected, whatever the HTML references.
+    ('<html><img src="cid:logo@firma.example"></html>', logo_part(disposition="attachment")),
+], ids=["other-cid", "no-cid", "disposition-attachment"])
+def test_a_part_the_html_does_not_show_inline_is_protected(tmp_path, html, part):
+    message = html_message(html, part)
     protection.protect_message(message, PASSWORD)
     assert_zip_protected(tmp_path, only(message), member="logo.png", data=PNG)
     built = message.message()
     assert built.get_content_subtype() == "mixed"
-    parts = list(built.walk())
-    assert not [p for p in parts if p.get_content_maintype() == "image" or p["Content-ID"]]
-    assert [p.get_filename() for p in parts if p.get_filename()] == ["logo.png.zip"]
+    assert not [p for p in built.walk() if p.get_content_maintype() == "image"]
+
+
+def test_cid_references_are_read_as_rfc_2392_urls():
+    from symfonia_mail.protection.inline import referenced_content_ids
+
+    message = EmailMessage("s", "<html><img src='cid:logo%40firma.example'>"
+                                "<p style=\"background:url(cid:tlo.png)\">", to=["a@b.pl"])
+    message.content_subtype = "html"
+    assert referenced_content_ids(message) == {"logo@firma.example", "tlo.png"}
+    message.content_subtype = "plain"  # a text body shows no pictures
+    assert referenced_content_ids(message) == set()
 
 
 @external

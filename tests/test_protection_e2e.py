@@ -92,7 +92,8 @@ def test_resending_protects_once(protected_config, smtp_server):
         assert open_zip(attachment.content)[1] == CSV  # one layer, not a ZIP in a ZIP
 
 
-def test_inline_image_arrives_as_a_protected_zip(protected_config, smtp_server, tmp_path):
+def test_inline_logo_arrives_as_a_picture_beside_a_protected_file(
+        protected_config, smtp_server, tmp_path):
     message = EmailMultiAlternatives("Logo", "tekst", to=["client@example.com"])
     message.attach_alternative('<html><img src="cid:logo@firma.example"></html>', "text/html")
     if not DJANGO_6:  # Django 6 dropped the attribute
@@ -100,13 +101,18 @@ def test_inline_image_arrives_as_a_protected_zip(protected_config, smtp_server, 
     image = MIMEImage(PNG, "png")
     image.add_header("Content-ID", "<logo@firma.example>")
     message.attach(image)
+    message.attach("należności.csv", CSV, "text/csv")
     message.send()
 
     [received] = smtp_server.messages
-    parts = list(received.message.walk())
-    assert not [p for p in parts if p.get_content_maintype() == "image" or p["Content-ID"]]
-    [logo] = received_attachments(received)
-    assert_zip_protected(tmp_path, logo, member="logo.png", data=PNG)
+    [logo] = [p for p in received.message.walk() if p.get_content_maintype() == "image"]
+    assert logo["Content-ID"] == "<logo@firma.example>"
+    assert logo.get_payload(decode=True) == PNG  # shown by the HTML, as sent
+    if not DJANGO_6:
+        assert received.message.get_content_subtype() == "related"
+    [csv] = [a for a in received_attachments(received) if a.filename]
+    assert csv.filename == "należności.csv.zip"
+    assert_zip_protected(tmp_path, csv, member="należności.csv", data=CSV)
     assert received.message.get_body(("html",)).get_content().strip().startswith("<html>")
 
 

@@ -17,13 +17,10 @@
 
 What counts as an attachment: everything in ``message.attachments`` —
 ``(filename, content, mimetype)`` tuples (``attach()``, ``attach_file()``),
-MIME parts (``MIMEBase``, also ``message/rfc822``) and inline parts with a
-``Content-ID`` that an HTML body shows as ``cid:`` images. Inline parts are
-protected too, so they arrive as ZIP attachments and the HTML shows a missing
-image in their place: the password promises that no file leaves unprotected,
-and this module cannot tell a logo from a scanned invoice. Put logos in the
-HTML as ``https://`` images instead. Alternatives (the HTML body itself) are
-not attachments and are not touched.
+MIME parts (``MIMEBase``, ``MIMEPart``, also ``message/rfc822``). Not an
+attachment: an inline part with a ``Content-ID`` that the HTML body shows as a
+``cid:`` image (a logo; :mod:`.inline`) is part of the body and stays as it is,
+and so do the alternatives (the HTML body itself).
 
 Password limits: a PDF password longer than 127 bytes (UTF-8) is cut to 127
 bytes, as PDF readers cut what the recipient types; an AES ZIP password may
@@ -56,6 +53,7 @@ from ..exceptions import AttachmentProtectionError
 from ..secret import Secret, reveal
 from ..validators import zip_password_problem
 from . import zipcrypto
+from .inline import is_inline_part, referenced_content_ids
 
 logger = logging.getLogger(__name__)
 
@@ -110,8 +108,13 @@ def protect_message(message, password):
     if is_protected(message):
         return ()
     password = Secret(password)  # never a plain local: DEBUG pages print frames
-    protected, report = [], []
+    referenced = referenced_content_ids(message)
+    protected, report, inline = [], [], False
     for attachment in message.attachments:
+        if is_inline_part(attachment, referenced):
+            protected.append(attachment)  # a picture of the body, in its place
+            inline = True
+            continue
         name, data = _file_of(attachment)
         _check_password(name, password)
         result, method = _protect(name, data, password, conf.get("ZIP_ENCRYPTION"))
@@ -119,8 +122,8 @@ def protect_message(message, password):
         report.append(Protected(name, result.filename, method))
     # A new list: a shallow copy of the caller's message shares the old one.
     message.attachments = protected
-    if protected and getattr(message, "mixed_subtype", "mixed") == "related":
-        # Inline parts became ZIP attachments: nothing is "related" any more.
+    if protected and not inline and getattr(message, "mixed_subtype", "mixed") == "related":
+        # No inline part is left for the HTML to show: nothing is "related" any more.
         # (Django 5.2 only: Django 6 refuses the attribute altogether.)
         message.mixed_subtype = "mixed"
     setattr(message, _MARK, True)
