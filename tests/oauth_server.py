@@ -27,15 +27,15 @@ import base64
 import hashlib
 import json
 import secrets
-import ssl
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from aiosmtpd.smtp import AuthResult
 
+from .api_mirror import serve_https
 from .smtpd import RecordingHandler
 
 MS_APP_SCOPE = "https://outlook.office365.com/.default"
@@ -68,16 +68,13 @@ class TokenEndpoint:
         self.lock = threading.Lock()
         self.access_tokens = {}  # token -> (subject, expires at, monotonic)
         self.token_scopes = {}  # access token -> the scope it was issued for
+        # Microsoft Graph permissions granted to the app (roles) or the user (scp).
+        self.graph_permissions = {"Mail.Send", "Mail.ReadWrite"}
         self.refresh_tokens = {}  # token -> {"subject", "alive", "provider"}
         self.codes = {}  # authorization code -> pending request
         self.requests = []  # (path, grant_type, refresh token used or "")
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        certificate.configure_cert(context)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.httpd, self.thread = serve_https(_handler_for(self), certificate)
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
 
     @property
     def url(self):
@@ -134,6 +131,13 @@ class TokenEndpoint:
 
     def _new_access_token(self, subject, scope=""):
         token = "at-" + secrets.token_urlsafe(32)
+        if scope.partition(" ")[0] in (GRAPH_APP_SCOPE, GRAPH_SEND_SCOPE):
+            # Graph's tokens are JWTs naming the permissions: roles (app) or scp (user).
+            claim = ({"roles": sorted(self.graph_permissions)} if subject.startswith("app:")
+                     else {"scp": " ".join(sorted(self.graph_permissions))})
+            claims = {"aud": "https://graph.microsoft.com", "sub": subject, **claim}
+            header = _b64url(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+            token = f"{header}.{_b64url(json.dumps(claims).encode())}.{token}"
         with self.lock:
             self.access_tokens[token] = (subject, time.monotonic() + self.expires_in)
             self.token_scopes[token] = scope
