@@ -289,3 +289,148 @@ def test_api_transport_needs_the_matching_sign_in():
         config.full_clean()
     assert "Google" in caught.value.message_dict["auth_method"][0]
     assert "Gmail API wysyła" in caught.value.message_dict["auth_method"][0]
+
+
+def test_the_configurations_ca_list_is_trusted(token_endpoint, settings):
+    import trustme
+
+    company_ca = trustme.CA()  # not in SSL_CERT_FILE: only the configuration trusts it
+    mirror = _mirror(GraphMirror, company_ca.issue_cert("127.0.0.1"), token_endpoint, settings)
+    try:
+        save_api(token_endpoint, "microsoft_graph")
+        with pytest.raises(MailApiError) as caught:
+            send_mail("s", "b", None, ["klient@example.com"])
+        assert caught.value.code == "certificate_not_trusted"
+        save_api(token_endpoint, "microsoft_graph",
+                 ca_certificates=company_ca.cert_pem.bytes().decode())
+        assert send_mail("s", "b", None, ["klient@example.com"]) == 1
+        assert len(mirror.delivered) == 1
+    finally:
+        mirror.stop()
+
+
+def test_background_retry_waits_for_retry_after(api, token_endpoint, settings,
+                                                django_capture_on_commit_callbacks):
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from symfonia_mail import taskq
+
+    from .test_background import DUMMY, run_ready_tasks
+
+    transport, mirror = api
+    settings.SYMFONIA_MAIL = {**settings.SYMFONIA_MAIL, "BACKGROUND": True,
+                              "RETRY_BASE_DELAY": 0.01}
+    settings.TASKS = DUMMY
+    tasks = taskq.backend()
+    tasks.clear()
+    save_api(token_endpoint, transport, bcc="archiwum@firma.example")
+    mirror.fail_next(429, {"error": {"code": 429, "message": "Too many requests."}},
+                     headers={"Retry-After": "120"})
+    with django_capture_on_commit_callbacks(execute=True):
+        assert send_mail("s", "b", None, ["klient@example.com"]) == 1
+    assert run_ready_tasks(tasks) == ["retry"]
+    log = MailLog.objects.get()
+    assert log.next_attempt_at >= timezone.now() + timedelta(seconds=119)
+    assert "retry after 120 s" in log.error
+    assert run_ready_tasks(tasks) == []  # not before the service's Retry-After
+    with time_machine.travel(log.next_attempt_at + timedelta(seconds=1)):
+        assert run_ready_tasks(tasks) == ["sent"]
+    received = parsed(mirror.delivered[0][1])
+    assert addresses(received, "Bcc") == {"archiwum@firma.example"}
+    assert addresses(received, "To") == {"klient@example.com"}
+    tasks.clear()
+
+
+def test_test_smtp_signs_in_and_sends_through_the_api(api, token_endpoint):
+    from symfonia_mail.diagnostics import run_smtp_test
+
+    transport, mirror = api
+    stored = save_api(token_endpoint, transport, bcc="archiwum@firma.example")
+    report = run_smtp_test(resolver.from_model(stored), language="en")
+    assert report.ok, report.summary()
+    assert [step.name for step in report.steps] == ["token", "api"]
+    with translation.override("en"):
+        assert report.steps[1].label == "Send through the mailbox API"
+    assert report.steps[1].detail == mirror.url
+    [(_mailbox, mime)] = mirror.delivered
+    received = parsed(mime)
+    assert received["Message-ID"] == report.message_id
+    assert addresses(received, "Bcc") == {"archiwum@firma.example"}
+    assert set(report.accepted) == {token_endpoint.mailbox, "archiwum@firma.example"}
+
+
+def test_test_smtp_names_the_failing_step_with_its_hint(api, token_endpoint):
+    from symfonia_mail.diagnostics import run_smtp_test
+
+    transport, mirror = api
+    stored = save_api(token_endpoint, transport)
+    mirror.fail_next(503, {"error": {"code": 503, "message": "The service is unavailable.",
+                                     "status": "UNAVAILABLE"}}, headers={"Retry-After": "30"})
+    report = run_smtp_test(resolver.from_model(stored), language="en")
+    assert not report.ok and report.failure.name == "api"
+    assert report.code == "api_unavailable" and "HTTP 503" in report.failure.reply
+    with translation.override("en"):
+        assert "temporarily unavailable" in str(report.hint)
+    # A sign-in that fails stops at the token step, with its own hint.
+    token_endpoint.revoke_all()
+    stored.oauth_client_secret = "wrong" if transport == "microsoft_graph" else (
+        stored.oauth_client_secret)
+    oauth.forget()
+    report = run_smtp_test(resolver.from_model(stored), language="en")
+    assert [step.name for step in report.steps] == ["token"] and report.failure.hint
+
+
+def test_admin_test_smtp_for_an_api_transport(api, token_endpoint, client):
+    from django.contrib.auth.models import User
+
+    from .test_admin import GLOBAL_URL, form_data
+
+    transport, mirror = api
+    stored = save_api(token_endpoint, transport)
+    client.force_login(User.objects.create_superuser("admin", "admin@firma.example", "pw"))
+    response = client.post(GLOBAL_URL, form_data(stored, _test_smtp="1", host="",
+                                                  auth_method=stored.auth_method,
+                                                  oauth_client_id=stored.oauth_client_id,
+                                                  oauth_tenant=stored.oauth_tenant),
+                           headers={"Accept-Language": "en", "Accept": "application/json"})
+    result = response.json()
+    assert result["level"] == "success", result
+    assert "Send through the mailbox API" in result["html"]
+    assert len(mirror.delivered) == 1
+
+
+def test_admin_refuses_delivery_notifications_for_an_api_transport(token_endpoint, client):
+    from django.contrib.auth.models import User
+
+    from .test_admin import GLOBAL_URL, form_data
+
+    stored = save_api(token_endpoint, "microsoft_graph")
+    client.force_login(User.objects.create_superuser("admin", "admin@firma.example", "pw"))
+    page = client.get(GLOBAL_URL, headers={"Accept-Language": "en"}).content.decode()
+    assert "Not available with Microsoft Graph or the Gmail API" in page
+    response = client.post(GLOBAL_URL, form_data(
+        stored, dsn_notify=["OnFailure"], auth_method=stored.auth_method,
+        oauth_client_id=stored.oauth_client_id, oauth_tenant=stored.oauth_tenant),
+        headers={"Accept-Language": "en"})
+    assert response.status_code == 200  # the form again, with the error
+    assert "cannot ask for delivery notifications" in response.content.decode()
+    assert GlobalMailConfig.objects.get().dsn_notify == ""
+
+
+def test_connect_asks_for_the_scope_of_the_transport(api, token_endpoint, client):
+    from urllib.parse import parse_qs, urlsplit
+
+    from django.contrib.auth.models import User
+
+    from .test_oauth_admin import CONNECT_URL
+
+    transport, _mirror = api
+    save_api(token_endpoint, transport)
+    client.force_login(User.objects.create_superuser("admin", "admin@firma.example", "pw"))
+    query = parse_qs(urlsplit(client.post(CONNECT_URL)["Location"]).query)
+    wanted = ("https://graph.microsoft.com/Mail.Send" if transport == "microsoft_graph"
+              else GMAIL_SEND_SCOPE)
+    assert wanted in query["scope"][0].split()
