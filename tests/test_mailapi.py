@@ -7,22 +7,33 @@ token endpoint (tests/oauth_server.py) issued for their own scopes. No mock.
 
 import email
 import os
+from datetime import timedelta
 from email import policy
 from email.utils import getaddresses
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import time_machine
+import trustme
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage, send_mail
-from django.utils import translation
+from django.utils import timezone, translation
 
-from symfonia_mail import oauth, resolver
+from symfonia_mail import oauth, ratelimit, resolver, taskq
+from symfonia_mail.diagnostics import run_smtp_test
 from symfonia_mail.exceptions import MailApiError, MailApiTemporaryError
 from symfonia_mail.mailapi import graph
 from symfonia_mail.models import GlobalMailConfig, MailLog
+from symfonia_mail.problems import CODES
 
 from .gmail_server import GmailMirror
 from .graph_server import GraphMirror
 from .oauth_server import GMAIL_SEND_SCOPE
+from .test_admin import GLOBAL_URL, form_data
+from .test_background import DUMMY, run_ready_tasks
+from .test_oauth_admin import CONNECT_URL
+from .test_ratelimit import FakeClock
 
 pytestmark = pytest.mark.django_db
 
@@ -214,7 +225,6 @@ def test_graph_refusals_are_named(graph_mirror, token_endpoint, prepare, code, n
     log = MailLog.objects.get()
     assert log.status == "failed" and named in log.error
     assert '{"error"' not in log.error and "{'error'" not in log.error  # never the raw JSON
-    from symfonia_mail.problems import CODES
 
     assert str(CODES[code]) in log.error  # the hint, as for SMTP's errors
 
@@ -292,7 +302,6 @@ def test_api_transport_needs_the_matching_sign_in():
 
 
 def test_the_configurations_ca_list_is_trusted(token_endpoint, settings):
-    import trustme
 
     company_ca = trustme.CA()  # not in SSL_CERT_FILE: only the configuration trusts it
     mirror = _mirror(GraphMirror, company_ca.issue_cert("127.0.0.1"), token_endpoint, settings)
@@ -311,15 +320,6 @@ def test_the_configurations_ca_list_is_trusted(token_endpoint, settings):
 
 def test_background_retry_waits_for_retry_after(api, token_endpoint, settings,
                                                 django_capture_on_commit_callbacks):
-    from datetime import timedelta
-
-    import time_machine
-    from django.utils import timezone
-
-    from symfonia_mail import taskq
-
-    from .test_background import DUMMY, run_ready_tasks
-
     transport, mirror = api
     settings.SYMFONIA_MAIL = {**settings.SYMFONIA_MAIL, "BACKGROUND": True,
                               "RETRY_BASE_DELAY": 0.01}
@@ -345,7 +345,6 @@ def test_background_retry_waits_for_retry_after(api, token_endpoint, settings,
 
 
 def test_test_smtp_signs_in_and_sends_through_the_api(api, token_endpoint):
-    from symfonia_mail.diagnostics import run_smtp_test
 
     transport, mirror = api
     stored = save_api(token_endpoint, transport, bcc="archiwum@firma.example")
@@ -363,7 +362,6 @@ def test_test_smtp_signs_in_and_sends_through_the_api(api, token_endpoint):
 
 
 def test_test_smtp_names_the_failing_step_with_its_hint(api, token_endpoint):
-    from symfonia_mail.diagnostics import run_smtp_test
 
     transport, mirror = api
     stored = save_api(token_endpoint, transport)
@@ -384,10 +382,6 @@ def test_test_smtp_names_the_failing_step_with_its_hint(api, token_endpoint):
 
 
 def test_admin_test_smtp_for_an_api_transport(api, token_endpoint, client):
-    from django.contrib.auth.models import User
-
-    from .test_admin import GLOBAL_URL, form_data
-
     transport, mirror = api
     stored = save_api(token_endpoint, transport)
     client.force_login(User.objects.create_superuser("admin", "admin@firma.example", "pw"))
@@ -403,10 +397,6 @@ def test_admin_test_smtp_for_an_api_transport(api, token_endpoint, client):
 
 
 def test_admin_refuses_delivery_notifications_for_an_api_transport(token_endpoint, client):
-    from django.contrib.auth.models import User
-
-    from .test_admin import GLOBAL_URL, form_data
-
     stored = save_api(token_endpoint, "microsoft_graph")
     client.force_login(User.objects.create_superuser("admin", "admin@firma.example", "pw"))
     page = client.get(GLOBAL_URL, headers={"Accept-Language": "en"}).content.decode()
@@ -421,12 +411,6 @@ def test_admin_refuses_delivery_notifications_for_an_api_transport(token_endpoin
 
 
 def test_connect_asks_for_the_scope_of_the_transport(api, token_endpoint, client):
-    from urllib.parse import parse_qs, urlsplit
-
-    from django.contrib.auth.models import User
-
-    from .test_oauth_admin import CONNECT_URL
-
     transport, _mirror = api
     save_api(token_endpoint, transport)
     client.force_login(User.objects.create_superuser("admin", "admin@firma.example", "pw"))
@@ -434,3 +418,28 @@ def test_connect_asks_for_the_scope_of_the_transport(api, token_endpoint, client
     wanted = ("https://graph.microsoft.com/Mail.Send" if transport == "microsoft_graph"
               else GMAIL_SEND_SCOPE)
     assert wanted in query["scope"][0].split()
+
+
+def test_admin_warns_when_graph_would_send_as_another_address(token_endpoint, client):
+    stored = save_api(token_endpoint, "microsoft_graph")
+    client.force_login(User.objects.create_superuser("admin", "admin@firma.example", "pw"))
+    response = client.post(GLOBAL_URL, form_data(
+        stored, sender_email="prezes@firma.example", auth_method=stored.auth_method,
+        oauth_client_id=stored.oauth_client_id, oauth_tenant=stored.oauth_tenant),
+        headers={"Accept-Language": "en"}, follow=True)
+    warnings = [str(m) for m in response.context["messages"] if m.level_tag == "warning"]
+    assert any("ErrorSendAsDenied" in text and "prezes@firma.example" in text
+               for text in warnings), warnings
+    assert GlobalMailConfig.objects.get().sender_email == "prezes@firma.example"
+
+
+def test_the_rate_limit_applies_to_api_sends(api, token_endpoint, monkeypatch):
+    clock = FakeClock(timezone.now().replace(second=20, microsecond=0))
+    monkeypatch.setattr(ratelimit.Clock, "now", clock.now)
+    monkeypatch.setattr(ratelimit.Clock, "sleep", clock.sleep)
+    transport, mirror = api
+    save_api(token_endpoint, transport, rate_limit_per_minute=2)
+    for number in range(3):
+        send_mail(f"s{number}", "b", None, ["klient@example.com"])
+    assert len(mirror.delivered) == 3
+    assert len(clock.slept) == 1 and 60 <= clock.slept[0] <= 60.1  # the third waited
