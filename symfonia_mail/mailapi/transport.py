@@ -90,7 +90,10 @@ def with_bcc(data, recipients):
     Both APIs take the recipients from the MIME headers and drop Bcc on
     delivery (DESIGN §11); the SMTP route keeps them in the envelope only.
     """
-    head = BytesHeaderParser(policy=compat32).parsebytes(data, headersonly=True)
+    # Only the header block is read: the body may be tens of megabytes.
+    ends = [index for index in (data.find(b"\r\n\r\n"), data.find(b"\n\n")) if index >= 0]
+    header_block = data[:min(ends) + 2] if ends else data
+    head = BytesHeaderParser(policy=compat32).parsebytes(header_block, headersonly=True)
     shown = {address.lower() for _name, address in getaddresses(
         [str(value) for name in ("To", "Cc") for value in head.get_all(name, [])])}
     blind = [address for address in dict.fromkeys(recipients) if address.lower() not in shown]
