@@ -179,16 +179,18 @@ API_CODES = {
         "connect the account again."
     ),
     "api_graph_permission_missing": _(
-        "The application lacks a Microsoft Graph permission it needs (named above). Add it in "
-        "Microsoft Entra ID > App registrations > API permissions > Microsoft Graph "
-        "(an application permission for the unattended sign-in) and press “Grant admin "
+        "The sign-in carries no Microsoft Graph permission named above. When the application "
+        "is restricted with RBAC for Applications, assign it the Exchange role “Application "
+        "Mail.Send” (and “Application Mail.ReadWrite” for messages over 4 MB) with a scope "
+        "that includes this mailbox; otherwise add the permission in Microsoft Entra ID > "
+        "App registrations > API permissions > Microsoft Graph and press “Grant admin "
         "consent”."
     ),
     "api_mailbox_out_of_scope": _(
-        "The application may not send as this mailbox: it is outside the management scope "
-        "of the application's RBAC for Applications role assignment in Exchange Online. "
-        "Add the mailbox to that scope (New-ManagementScope / New-ManagementRoleAssignment) "
-        "or use a mailbox inside it."
+        "The application has the permission but may not use it for this mailbox: an "
+        "Exchange Online restriction excludes it (the management scope of an RBAC for "
+        "Applications role assignment, or a legacy application access policy). Add the "
+        "mailbox to that scope or use a mailbox inside it."
     ),
     "api_gmail_scope_missing": _(
         "The Google sign-in does not include permission to send mail (the gmail.send "

@@ -35,6 +35,7 @@ class ApiMirror:
         self.requests = []  # (method, path, status answered)
         self.delivered = []  # (mailbox, MIME bytes as the service would deliver them)
         self.faults = []  # (status, body, headers) answered to the next API requests
+        self.delay = 0.0  # seconds before each answer (after the request was read)
         self.httpd, self.thread = serve_https(_handler_for(self), certificate)
         self.port = self.httpd.server_address[1]
 
@@ -107,6 +108,8 @@ def _handler_for(mirror):
             body = self.rfile.read(length) if length else b""
             request = Request(self.command, self.path, self.headers, body)
             status, answer, headers = mirror.route(request)
+            if mirror.delay:
+                time.sleep(mirror.delay)
             with mirror.lock:
                 mirror.requests.append((self.command, request.path, status))
             data = b"" if answer is None else json.dumps(answer).encode()

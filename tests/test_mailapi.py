@@ -443,3 +443,20 @@ def test_the_rate_limit_applies_to_api_sends(api, token_endpoint, monkeypatch):
         send_mail(f"s{number}", "b", None, ["klient@example.com"])
     assert len(mirror.delivered) == 3
     assert len(clock.slept) == 1 and 60 <= clock.slept[0] <= 60.1  # the third waited
+
+
+def test_no_answer_after_sending_is_unknown_never_sent_twice(
+        graph_mirror, token_endpoint, settings, django_capture_on_commit_callbacks):
+    settings.SYMFONIA_MAIL = {**settings.SYMFONIA_MAIL, "BACKGROUND": True}
+    settings.TASKS = DUMMY
+    tasks = taskq.backend()
+    tasks.clear()
+    save_api(token_endpoint, "microsoft_graph", timeout_ms=300)
+    oauth.access_token(resolver.from_model(GlobalMailConfig.get_solo()))  # token in cache
+    graph_mirror.delay = 1.0  # the mirror takes the message, the answer comes too late
+    with django_capture_on_commit_callbacks(execute=True):
+        send_mail("s", "b", None, ["klient@example.com"])
+    assert run_ready_tasks(tasks) == ["unknown"]
+    log = MailLog.objects.get()
+    assert "Microsoft Graph did not answer in time" in log.error
+    assert len(graph_mirror.delivered) == 1 and tasks.results == []
