@@ -460,3 +460,18 @@ def test_no_answer_after_sending_is_unknown_never_sent_twice(
     log = MailLog.objects.get()
     assert "Microsoft Graph did not answer in time" in log.error
     assert len(graph_mirror.delivered) == 1 and tasks.results == []
+
+
+def test_graph_attachments_at_the_upload_session_threshold(graph_mirror, token_endpoint):
+    # Just under the threshold: one POST whose JSON stays under the 4 MB request limit.
+    save_api(token_endpoint, "microsoft_graph")
+    files = {"a.bin": os.urandom(graph.UPLOAD_SESSION_FROM - 1),
+             "b.bin": os.urandom(graph.UPLOAD_SESSION_FROM)}
+    message = EmailMessage("s", "b", None, ["klient@example.com"])
+    for name, data in files.items():
+        message.attach(name, data, "application/octet-stream")
+    assert message.send() == 1
+    assert attachments(parsed(graph_mirror.delivered[0][1])) == files
+    paths = [path for _m, path, _s in graph_mirror.requests]
+    assert sum(path.endswith("/attachments") for path in paths) == 1
+    assert sum(path.endswith("/createUploadSession") for path in paths) == 1

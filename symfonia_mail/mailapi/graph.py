@@ -23,7 +23,9 @@ from . import http
 from .transport import ApiTransport, json_body
 
 SEND_MAIL_MAX = 4_000_000  # bytes of request body; Graph refuses above 4 MB (413)
-UPLOAD_SESSION_FROM = 3 * 1024 * 1024  # smaller attachments go in one POST
+# Smaller attachments go in one POST, whose base64 in JSON must stay under SEND_MAIL_MAX;
+# Microsoft documents upload sessions "for 3 MB to 150 MB": from just under, not above.
+UPLOAD_SESSION_FROM = 2_990_000
 CHUNK = 10 * 320 * 1024  # a multiple of 320 KiB, as upload sessions require
 MAX_ATTACHMENT = 150 * 1024 * 1024
 SEND = ("Mail.Send",)
