@@ -72,6 +72,11 @@ def problem(pem):
     return None
 
 
+def pem_only(pem):
+    """Return the certificate blocks of *pem* alone (what a CA file may hold)."""
+    return _pem_only(pem)
+
+
 def _pem_only(pem):
     # ssl refuses text around the blocks ("Bag Attributes" lines of an openssl export).
     lines, inside = [], False

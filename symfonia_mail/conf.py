@@ -59,6 +59,11 @@ DEFAULTS = {
     "GOOGLE_TOKEN_URL": "https://oauth2.googleapis.com/token",
     # Google's sign-in page ("Connect Google account").
     "GOOGLE_AUTH_URL": "https://accounts.google.com/o/oauth2/v2/auth",
+    # Mailbox API transports (docs/mailbox-api.md). Settings so that tests can point
+    # them at loopback. Microsoft Graph: POST <GRAPH_URL>/v1.0/users/<mailbox>/sendMail.
+    "GRAPH_URL": "https://graph.microsoft.com",
+    # Gmail API: POST <GMAIL_API_URL>/gmail/v1/users/me/messages/send (and /upload/...).
+    "GMAIL_API_URL": "https://gmail.googleapis.com",
     # Send through the outbox and Django's Tasks framework (docs/background.md).
     "BACKGROUND": False,
     # The TASKS alias that background sending uses.

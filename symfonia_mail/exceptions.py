@@ -259,5 +259,37 @@ class OAuthLoginRefused(ServerReplyError, smtplib.SMTPAuthenticationError):
     code = "oauth_login_refused"
 
 
+class MailApiError(_Explained, DeliveryError):
+    """The mailbox API (Microsoft Graph, Gmail API) did not take the message.
+
+    ``code`` is a stable problem code (a key of ``problems.CODES``, e.g.
+    ``api_send_as_denied``); ``status`` the HTTP status (0: no answer);
+    ``error`` the provider's own error code (``ErrorAccessDenied``,
+    ``PERMISSION_DENIED``). ``str()`` is the reason with the hint; never the
+    provider's raw answer or a token.
+    """
+
+    temporary = False
+
+    def __init__(self, code: str, reason: str, *, status: int = 0, error: str = "",
+                 retry_after: float | None = None, outcome_unknown: bool = False) -> None:
+        self.code = code
+        self.status = status
+        self.error = error
+        self.retry_after = retry_after  # seconds the service asked us to wait (Retry-After)
+        # The request went out and no answer came: the service may have sent the message.
+        self.outcome_unknown = outcome_unknown
+        super().__init__(reason)
+
+
+class MailApiTemporaryError(MailApiError):
+    """The mailbox API is busy or unavailable (429, 503, 5xx, no connection): try later.
+
+    ``retry_after`` is the wait the service asked for (seconds), or None.
+    """
+
+    temporary = True
+
+
 class SendCancelled(DeliveryError):
     """A ``pre_send`` receiver cancelled the message (logged as ``cancelled``, not raised)."""

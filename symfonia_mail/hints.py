@@ -221,7 +221,72 @@ CODES = {
     ),
 }
 
+# The mailbox APIs (mailapi/errors.py): what Microsoft Graph or the Gmail API answered.
+API_CODES = {
+    "api_unreachable": _(
+        "The mailbox API cannot be reached over the network. Check this computer's "
+        "connection to the Internet (or its proxy); the message is tried again later."
+    ),
+    "api_no_answer": _(
+        "The mailbox API did not answer in time after the message was sent: it may or may "
+        "not have been sent. Check the mailbox's Sent folder before sending it again."
+    ),
+    "api_token_refused": _(
+        "The mailbox API refused the access token, also a freshly obtained one. Check that "
+        "the application's sign-in is for this service and the right directory, then "
+        "connect the account again."
+    ),
+    "api_graph_permission_missing": _(
+        "The sign-in carries no Microsoft Graph permission named above. When the application "
+        "is restricted with RBAC for Applications, assign it the Exchange role “Application "
+        "Mail.Send” (and “Application Mail.ReadWrite” for messages over 4 MB) with a scope "
+        "that includes this mailbox; otherwise add the permission in Microsoft Entra ID > "
+        "App registrations > API permissions > Microsoft Graph and press “Grant admin "
+        "consent”."
+    ),
+    "api_mailbox_out_of_scope": _(
+        "The application has the permission but may not use it for this mailbox: an "
+        "Exchange Online restriction excludes it (the management scope of an RBAC for "
+        "Applications role assignment, or a legacy application access policy). Add the "
+        "mailbox to that scope or use a mailbox inside it."
+    ),
+    "api_gmail_scope_missing": _(
+        "The Google sign-in does not include permission to send mail (the gmail.send "
+        "scope). Add https://www.googleapis.com/auth/gmail.send to the OAuth consent "
+        "screen (and to domain-wide delegation, if used) and connect the account again."
+    ),
+    "api_access_denied": _(
+        "The mailbox API refused access. Check the application's permissions and that the "
+        "API is enabled for it (Google Cloud: Gmail API)."
+    ),
+    "api_send_as_denied": _(
+        "The mailbox may not send as the sender address. Use the mailbox's own address as "
+        "the sender, or give the mailbox Send As permission for that address in Exchange."
+    ),
+    "api_mailbox_not_found": _(
+        "The mailbox does not exist in this directory. Check the user name: it must be the "
+        "mailbox's address (user principal name)."
+    ),
+    "api_too_large": _(
+        "The message is larger than the mailbox API accepts (Microsoft 365: 150 MB, the "
+        "mailbox's own limit may be lower; Gmail: 35 MB). Send smaller attachments or a link."
+    ),
+    "api_throttled": _(
+        "The mailbox API asked to slow down (too many requests). The message is tried "
+        "again after the wait it asked for; lower “messages per minute” if it keeps "
+        "happening."
+    ),
+    "api_unavailable": _(
+        "The mailbox API is temporarily unavailable. The message is tried again later."
+    ),
+    "api_message_refused": _(
+        "The mailbox API refused the message as invalid (its headers or addresses)."
+    ),
+    "api_error": _("The mailbox API answered with an error."),
+}
+
 CODES.update(OAUTH_CODES)
+CODES.update(API_CODES)
 
 HELP_URLS = {
     "app_password_required_gmail": GMAIL_HELP,

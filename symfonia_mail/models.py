@@ -28,6 +28,14 @@ class Transport(models.TextChoices):
 
     SMTP = "smtp", _("SMTP (this application talks to the mail server)")
     SYSTEM = "system", _("System (the site's default mail route)")
+    # The mailbox's own API (docs/mailbox-api.md): no SMTP AUTH, the provider files the
+    # message in Sent; each needs its provider's OAuth2 sign-in (API_SIGN_IN).
+    MICROSOFT_GRAPH = "microsoft_graph", _("Microsoft Graph (the Microsoft 365 mailbox's API)")
+    GMAIL_API = "gmail_api", _("Gmail API (the Google Workspace or Gmail mailbox's API)")
+
+
+# The sign-in each API transport needs.
+API_SIGN_IN = {Transport.MICROSOFT_GRAPH: "microsoft365", Transport.GMAIL_API: "google"}
 
 
 class Security(models.TextChoices):
@@ -59,7 +67,7 @@ class MailSettings(models.Model):
     """The settings of Symfonia's "Mail configuration" window, shared by both scopes."""
 
     transport = models.CharField(
-        _("transport"), max_length=10, choices=Transport.choices, default=Transport.SMTP
+        _("transport"), max_length=20, choices=Transport.choices, default=Transport.SMTP
     )
     host = models.CharField(
         _("SMTP server"), max_length=255, blank=True,
@@ -187,6 +195,11 @@ class MailSettings(models.Model):
                 errors["host"] = _("Enter the SMTP server to send mail through SMTP.")
             if not self.sender_email:
                 errors["sender_email"] = _("Enter the sender address to send mail through SMTP.")
+        elif self.transport in API_SIGN_IN and not self.sender_email:
+            # No server to fill in; the sender is the mailbox (or an address it may send as).
+            errors["sender_email"] = _(
+                "Enter the sender address: the mailbox, or an address it may send as.")
+        errors.update(api_sign_in_problems(self))
         if self.auth_method != AuthMethod.PASSWORD:
             errors.update(oauth_problems(self))
         elif self.password and not self.username:
@@ -208,10 +221,24 @@ class MailSettings(models.Model):
             raise ValidationError(errors)
 
 
+def api_sign_in_problems(settings_obj):
+    """Return {field: message} when an API transport lacks its provider's sign-in."""
+    needed = API_SIGN_IN.get(settings_obj.transport)
+    if needed is None or settings_obj.auth_method == needed:
+        return {}
+    if needed == AuthMethod.MICROSOFT365:
+        return {"auth_method": _(
+            "Microsoft Graph sends with a Microsoft 365 sign-in: choose “Microsoft 365 "
+            "(OAuth2)” as the sign-in method, or another transport.")}
+    return {"auth_method": _(
+        "The Gmail API sends with a Google sign-in: choose “Google (OAuth2)” as the sign-in "
+        "method, or another transport.")}
+
+
 def oauth_problems(settings_obj):
     """Return {field: message} for what an OAuth2 sign-in still needs."""
     errors = {}
-    if settings_obj.transport != Transport.SMTP:
+    if settings_obj.transport == Transport.SYSTEM:
         return errors
     if not settings_obj.username:
         errors["username"] = _("Enter the mailbox address to sign in as (the user name).")
@@ -367,7 +394,7 @@ class MailLog(models.Model):
         settings.AUTH_USER_MODEL, verbose_name=_("sent by"), null=True, blank=True,
         on_delete=models.SET_NULL, related_name="+",
     )
-    transport = models.CharField(_("transport"), max_length=10, choices=Transport.choices)
+    transport = models.CharField(_("transport"), max_length=20, choices=Transport.choices)
     server = models.CharField(_("server"), max_length=300, blank=True)
     sender = models.CharField(_("envelope sender"), max_length=998, blank=True)
     recipients = models.TextField(_("envelope recipients"), blank=True)

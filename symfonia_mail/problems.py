@@ -28,7 +28,7 @@ def classify(exc):
 
 def _code_for(exc):
     own = getattr(exc, "code", "") if isinstance(exc, SymfoniaMailError) else ""
-    if own:  # our own errors name their problem (OAuthError, ServerTimeout…)
+    if own:  # our own errors name their problem (OAuthError, MailApiError, ServerTimeout…)
         return own
     if isinstance(exc, UnicodeError):
         return "non_ascii_text"

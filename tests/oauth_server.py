@@ -27,20 +27,27 @@ import base64
 import hashlib
 import json
 import secrets
-import ssl
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from aiosmtpd.smtp import AuthResult
 
+from .api_mirror import serve_https
 from .smtpd import RecordingHandler
 
 MS_APP_SCOPE = "https://outlook.office365.com/.default"
 MS_SMTP_SCOPE = "https://outlook.office.com/SMTP.Send"
 GOOGLE_SCOPE = "https://mail.google.com/"
+GRAPH_APP_SCOPE = "https://graph.microsoft.com/.default"
+GRAPH_SEND_SCOPE = "https://graph.microsoft.com/Mail.Send"
+GMAIL_SEND_SCOPE = "https://www.googleapis.com/auth/gmail.send"
+SMTP_SCOPES = {MS_APP_SCOPE, MS_SMTP_SCOPE, GOOGLE_SCOPE}
+# Microsoft: the scope asked for -> the scope its token carries (one resource per token).
+MS_APP_SCOPES = {MS_APP_SCOPE, GRAPH_APP_SCOPE}
+MS_DELEGATED_SCOPES = {MS_SMTP_SCOPE, GRAPH_SEND_SCOPE}
 
 
 class TokenEndpoint:
@@ -60,16 +67,14 @@ class TokenEndpoint:
         self.consent_granted = True
         self.lock = threading.Lock()
         self.access_tokens = {}  # token -> (subject, expires at, monotonic)
+        self.token_scopes = {}  # access token -> the scope it was issued for
+        # Microsoft Graph permissions granted to the app (roles) or the user (scp).
+        self.graph_permissions = {"Mail.Send", "Mail.ReadWrite"}
         self.refresh_tokens = {}  # token -> {"subject", "alive", "provider"}
         self.codes = {}  # authorization code -> pending request
         self.requests = []  # (path, grant_type, refresh token used or "")
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        certificate.configure_cert(context)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.httpd, self.thread = serve_https(_handler_for(self), certificate)
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
 
     @property
     def url(self):
@@ -87,11 +92,13 @@ class TokenEndpoint:
 
     # --- tokens -----------------------------------------------------------------
 
-    def issue_refresh_token(self, subject=None, provider="microsoft"):
+    def issue_refresh_token(self, subject=None, provider="microsoft", scope=None):
         token = f"rt-{provider}-{secrets.token_urlsafe(24)}"
+        if scope is None and provider == "google":
+            scope = GOOGLE_SCOPE
         with self.lock:
             self.refresh_tokens[token] = {"subject": subject or self.mailbox, "alive": True,
-                                          "provider": provider}
+                                          "provider": provider, "scope": scope}
         return token
 
     def revoke_all(self):
@@ -105,19 +112,35 @@ class TokenEndpoint:
             for token, (subject, _expires) in list(self.access_tokens.items()):
                 self.access_tokens[token] = (subject, time.monotonic() - 1)
 
-    def token_valid(self, token, mailbox):
+    def token_valid(self, token, mailbox, scopes=None):
+        """Return True for a live token of *mailbox* (or the app) issued for one of *scopes*."""
         with self.lock:
             subject, expires = self.access_tokens.get(token, (None, 0))
+            scope = self.token_scopes.get(token, "").partition(" ")[0]
         allowed = (mailbox.lower(), f"app:{self.client_id}")
-        return subject is not None and subject.lower() in allowed and time.monotonic() < expires
+        return (subject is not None and subject.lower() in allowed
+                and time.monotonic() < expires and (scopes is None or scope in scopes))
+
+    def scope_of(self, token):
+        """Return the scope an access token of this endpoint was issued for ("" if none)."""
+        with self.lock:
+            return self.token_scopes.get(token, "")
 
     def grants(self, grant_type=None):
         return [r for r in self.requests if grant_type is None or r[1] == grant_type]
 
-    def _new_access_token(self, subject):
+    def _new_access_token(self, subject, scope=""):
         token = "at-" + secrets.token_urlsafe(32)
+        if scope.partition(" ")[0] in (GRAPH_APP_SCOPE, GRAPH_SEND_SCOPE):
+            # Graph's tokens are JWTs naming the permissions: roles (app) or scp (user).
+            claim = ({"roles": sorted(self.graph_permissions)} if subject.startswith("app:")
+                     else {"scp": " ".join(sorted(self.graph_permissions))})
+            claims = {"aud": "https://graph.microsoft.com", "sub": subject, **claim}
+            header = _b64url(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+            token = f"{header}.{_b64url(json.dumps(claims).encode())}.{token}"
         with self.lock:
             self.access_tokens[token] = (subject, time.monotonic() + self.expires_in)
+            self.token_scopes[token] = scope
         return token
 
     def now(self):
@@ -137,7 +160,7 @@ class TokenEndpoint:
 
     def token_answer(self, subject, scope, *, refresh_token=None, id_token=None, microsoft=True):
         answer = {"token_type": "Bearer", "scope": scope, "expires_in": self.expires_in,
-                  "access_token": self._new_access_token(subject)}
+                  "access_token": self._new_access_token(subject, scope)}
         if microsoft:
             answer["ext_expires_in"] = self.expires_in
             answer["expires_on"] = self.now() + self.expires_in  # the endpoint's own clock
@@ -155,7 +178,8 @@ class TokenEndpoint:
                 return None
             if self.rotate:
                 state["alive"] = False
-        rotated = self.issue_refresh_token(state["subject"], provider) if self.rotate else None
+        rotated = (self.issue_refresh_token(state["subject"], provider, state.get("scope"))
+                   if self.rotate else None)
         return state["subject"], rotated
 
 
@@ -267,14 +291,15 @@ def _handler_for(endpoint):
                                          "Invalid client secret provided.")
             scopes = set(form.get("scope", "").split())
             if grant == "client_credentials":
-                if scopes != {MS_APP_SCOPE}:
+                if len(scopes) != 1 or not scopes <= MS_APP_SCOPES:
                     return endpoint.ms_error(400, "invalid_scope", 1002012, "Invalid scope.")
                 if not endpoint.consent_granted:
                     return endpoint.ms_error(400, "invalid_grant", 65001,
                                              "The user or administrator has not consented to "
                                              "use the application.")
-                return endpoint.token_answer(f"app:{endpoint.client_id}", MS_APP_SCOPE)
-            if MS_SMTP_SCOPE not in scopes or "offline_access" not in scopes:
+                return endpoint.token_answer(f"app:{endpoint.client_id}", scopes.pop())
+            wanted = scopes & MS_DELEGATED_SCOPES
+            if len(wanted) != 1 or "offline_access" not in scopes:
                 return endpoint.ms_error(400, "invalid_scope", 70011, "The provided scope is "
                                          "not valid.")
             if grant == "refresh_token":
@@ -284,7 +309,7 @@ def _handler_for(endpoint):
                                              "The provided grant has expired due to it being "
                                              "revoked.")
                 subject, rotated = used
-                return endpoint.token_answer(subject, MS_SMTP_SCOPE + " offline_access",
+                return endpoint.token_answer(subject, f"{min(wanted)} offline_access",
                                              refresh_token=rotated)
             if grant == "authorization_code":
                 pending = endpoint.codes.pop(form.get("code"), None)
@@ -296,7 +321,7 @@ def _handler_for(endpoint):
                 subject = pending.get("login_hint") or endpoint.mailbox
                 issuer = f"{endpoint.url}/{endpoint.tenant}/v2.0"
                 return endpoint.token_answer(
-                    subject, MS_SMTP_SCOPE + " offline_access",
+                    subject, f"{min(wanted)} offline_access",
                     refresh_token=endpoint.issue_refresh_token(subject),
                     id_token=_id_token(issuer, endpoint.client_id, pending.get("nonce"),
                                        subject, endpoint.now()))
@@ -311,17 +336,20 @@ def _handler_for(endpoint):
                     return 400, {"error": "invalid_grant",
                                  "error_description": "Token has been expired or revoked."}
                 subject, rotated = used
-                return endpoint.token_answer(subject, GOOGLE_SCOPE, refresh_token=rotated,
+                scope = endpoint.refresh_tokens.get(rotated or form.get("refresh_token"),
+                                                    {}).get("scope") or GOOGLE_SCOPE
+                return endpoint.token_answer(subject, scope, refresh_token=rotated,
                                              microsoft=False)
             if grant == "authorization_code":
                 pending = endpoint.codes.pop(form.get("code"), None)
                 if pending is None or not _pkce_ok(pending, form.get("code_verifier")) or \
-                        pending.get("scope") != GOOGLE_SCOPE:
+                        pending.get("scope") not in (GOOGLE_SCOPE, GMAIL_SEND_SCOPE):
                     return 400, {"error": "invalid_grant", "error_description": "Bad Request"}
                 subject = pending.get("login_hint") or endpoint.mailbox
+                scope = pending["scope"]
                 return endpoint.token_answer(
-                    subject, GOOGLE_SCOPE, microsoft=False,
-                    refresh_token=endpoint.issue_refresh_token(subject, "google"))
+                    subject, scope, microsoft=False,
+                    refresh_token=endpoint.issue_refresh_token(subject, "google", scope))
             return 400, {"error": "unsupported_grant_type"}
 
     return Handler
@@ -346,7 +374,8 @@ class XOAuth2Handler(RecordingHandler):
                       base64.b64decode(blob).decode().split("\x01") if "=" in part)
         mailbox = fields.get("user", "")
         token = fields.get("auth", "").removeprefix("Bearer ")
-        accepted = self.endpoint.token_valid(token, mailbox)
+        # An Exchange or Gmail SMTP server takes only tokens for its own resource.
+        accepted = self.endpoint.token_valid(token, mailbox, SMTP_SCOPES)
         self.logins.append((mailbox, token, accepted))
         if accepted:
             return AuthResult(success=True, auth_data=mailbox)

@@ -30,7 +30,7 @@ from ..compat import DJANGO_61
 from ..config import resolver
 from ..diagnostics import smtp_test as diagnostics
 from ..fields import UnreadableSecret
-from ..models import Scope
+from ..models import Scope, Transport
 from .forms import SECRET_FIELDS, secret_state
 from .oauth import OAuthAdminMixin
 from .views import wants_json
@@ -173,6 +173,16 @@ class MailSettingsAdmin(OAuthAdminMixin, TranslatedHistoryMixin, admin.ModelAdmi
     def save_model(self, request, obj, form, change):
         self.prepare_instance(request, obj)
         super().save_model(request, obj, form, change)
+        if (obj.transport == Transport.MICROSOFT_GRAPH and obj.username and obj.sender_email
+                and obj.username.lower() != obj.sender_email.lower()):
+            # Graph sends as the mailbox in the URL; another From needs Send As rights.
+            self.message_user(request, gettext(
+                "Microsoft Graph sends as the mailbox %(mailbox)s: the sender address "
+                "%(sender)s must be an address that mailbox may send as (Send As "
+                "permission in Exchange), or every message is refused "
+                "(ErrorSendAsDenied).") % {"mailbox": obj.username,
+                                            "sender": obj.sender_email},
+                messages.WARNING)
 
     def prepare_instance(self, request, obj):
         """Complete an instance the form does not fully set (e.g. its user)."""

@@ -11,8 +11,15 @@ from ..content import kinds
 from ..content.macros import MACROS, unknown_macros
 from ..fields import UnreadableSecret
 from ..hints import CODES
-from ..models import AuthMethod, GlobalMailConfig, MessageTemplate, Scope, UserMailConfig
-from ..validators import is_html, validate_body_size
+from ..models import (
+    API_SIGN_IN,
+    AuthMethod,
+    GlobalMailConfig,
+    MessageTemplate,
+    Scope,
+    UserMailConfig,
+)
+from ..validators import is_html, parse_dsn_notify, validate_body_size
 from .widgets import DsnNotifyField, OAuthConnectionWidget, ScopeSelect, SecretInput
 
 
@@ -173,9 +180,13 @@ class MailSettingsForm(forms.ModelForm):
 
     dsn_notify = DsnNotifyField(
         label=capfirst(_("delivery notifications")),
-        help_text=_("Ask the mail server to report back: when the message is delivered, "
-                    "when delivery fails, when it is delayed; or never. “None” asks for "
-                    "nothing and leaves it to the server. Not every server supports this."),
+        help_text=format_lazy(
+            "{} {}",
+            _("Ask the mail server to report back: when the message is delivered, "
+              "when delivery fails, when it is delayed; or never. “None” asks for "
+              "nothing and leaves it to the server. Not every server supports this."),
+            _("Not available with Microsoft Graph or the Gmail API: they take no such "
+              "request (reports of failed deliveries still arrive in the mailbox).")),
     )
     password = forms.CharField(
         label=capfirst(_("password")), required=False, strip=False, widget=SecretInput,
@@ -259,6 +270,7 @@ class MailSettingsForm(forms.ModelForm):
                 cleaned[name] = stored
         self._check_password_follows_server(cleaned)
         self._check_server_allowed(cleaned)
+        self._check_dsn_available(cleaned)
         self._check_oauth_follows_server(cleaned)
         return cleaned
 
@@ -270,6 +282,15 @@ class MailSettingsForm(forms.ModelForm):
             self.add_error("host", _(
                 "This server is not on the list of servers allowed for mail configurations "
                 "(ALLOWED_SERVERS in the site settings). Ask the site administrator."))
+
+    def _check_dsn_available(self, cleaned):
+        """Refuse delivery notifications for a mailbox API: they cannot ask for them."""
+        if cleaned.get("transport") in API_SIGN_IN and parse_dsn_notify(
+                cleaned.get("dsn_notify")):
+            self.add_error("dsn_notify", _(
+                "Microsoft Graph and the Gmail API cannot ask for delivery notifications: "
+                "clear these options (reports of failed deliveries still arrive in the "
+                "mailbox)."))
 
     # A connected account is bound to the application and mailbox it signed in for.
     OAUTH_BOUND_TO = ("auth_method", "oauth_tenant", "oauth_client_id")

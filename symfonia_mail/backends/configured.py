@@ -27,6 +27,7 @@ from ..config.overrides import connection_args
 from ..content.message import copy_message, envelope, prepare
 from ..context import UserLike, context_macros, current_user, user_pk
 from ..exceptions import ConfigurationIncomplete, RecipientsRefused, SendCancelled
+from ..mailapi import API_TRANSPORTS, transport_for
 from ..models import MailLog, Transport
 from ..replies import format_refused
 from ..smtp.connection import SmtpConnection
@@ -261,7 +262,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             return self._outbox.add(row, config, from_addr, recipients, data)
         if config.rate_limit:
             ratelimit.acquire(config.key, config.rate_limit)
-        smtp = self._smtp_connection(config)
+        smtp = self._transport(config)
         try:
             delivery = smtp.deliver(from_addr, recipients, data)
         except smtplib.SMTPRecipientsRefused as exc:
@@ -362,6 +363,12 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         if user is not None:
             return user
         return self.user if self.user is not None else current_user()
+
+    def _transport(self, config):
+        """Return what sends for *config*: its mailbox API, or its SMTP connection."""
+        if config.transport in API_TRANSPORTS:
+            return transport_for(config)  # its HTTP pool is per process, nothing to keep
+        return self._smtp_connection(config)
 
     def _smtp_connection(self, config):
         """Return the open connection for *config*, connecting on first use.

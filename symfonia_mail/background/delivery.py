@@ -31,7 +31,8 @@ from django.utils import timezone
 
 from .. import conf, signals
 from ..config import resolver
-from ..exceptions import OAuthError, RecipientsRefused
+from ..exceptions import MailApiError, OAuthError, RecipientsRefused
+from ..mailapi import API_TRANSPORTS, transport_for
 from ..models import MailLog, OutboxMessage, UserMailConfig
 from ..replies import format_refused as _format_refused
 from ..smtp.connection import SmtpConnection
@@ -70,7 +71,7 @@ def send_queued(log_id):
         outcome = attempt(outbox)
         if outcome.status != Status.RETRY:
             return finish(outbox, outcome)
-        when = retry_time(outbox)
+        when = retry_time(outbox, outcome.retry_after)
         if when is None:
             outcome.status = Status.FAILED
             outcome.error = f"Gave up after {outbox.log.attempts} attempt(s): {outcome.error}"
@@ -79,7 +80,8 @@ def send_queued(log_id):
             finish(outbox, outcome, next_attempt_at=when)
             taskq.enqueue(send_queued_task, log_id, run_after=when)
             return Status.RETRY
-        if inline_left <= 0:
+        # A Retry-After longer than an in-process wait cannot be honoured here.
+        if inline_left <= 0 or (outcome.retry_after or 0) > conf.get("INLINE_RETRY_DELAY"):
             outcome.status = Status.FAILED
             outcome.error = (
                 f"Gave up after {outbox.log.attempts} attempt(s); the Tasks backend cannot "
@@ -134,6 +136,7 @@ class Outcome:
     dsn_requested: str = ""
     envelope_id: str = ""
     note: str = ""
+    retry_after: float | None = None  # seconds the server asked us to wait (Retry-After)
 
 
 def attempt(outbox):
@@ -159,6 +162,11 @@ def attempt(outbox):
     except smtplib.SMTPResponseException as exc:
         status = Status.RETRY if 400 <= exc.smtp_code < 500 else Status.FAILED
         return Outcome(status, redact(describe_error(exc), secrets))
+    except MailApiError as exc:
+        if exc.outcome_unknown:  # sent, no answer: the API may have sent it (no doubles)
+            return Outcome(Status.UNKNOWN, redact(describe_error(exc), secrets))
+        return Outcome(Status.RETRY if exc.temporary else Status.FAILED,
+                       redact(describe_error(exc), secrets), retry_after=exc.retry_after)
     except OAuthError as exc:
         # Only an unreachable identity platform passes; revoked consent or an expired
         # secret needs a person (the admin shows the connection as broken).
@@ -190,6 +198,10 @@ def _deliver(config, outbox):
     (no new TCP, TLS and login per message). A kept connection the server has
     dropped meanwhile fails before the message is written: then once more, fresh.
     """
+    if config.transport in API_TRANSPORTS:
+        # No connection to keep: the API's HTTP pool is per process.
+        return transport_for(config).deliver(outbox.sender, list(outbox.recipients),
+                                             bytes(outbox.data))
     keep = taskq.can_defer()  # a worker process; the immediate backend runs in the caller
     for fresh in (False, True):
         smtp, reused = _connection(config, reuse=keep and not fresh)
@@ -267,12 +279,15 @@ def finish(outbox, outcome, next_attempt_at=None):
     return status
 
 
-def retry_time(outbox):
-    """Return when to try *outbox* again, or None when its attempts or age are used up."""
+def retry_time(outbox, retry_after=None):
+    """Return when to try *outbox* again, or None when its attempts or age are used up.
+
+    Never earlier than *retry_after* seconds (the server's Retry-After).
+    """
     log = outbox.log
     if log.attempts >= conf.get("RETRY_ATTEMPTS"):
         return None
-    delay = backoff(log.attempts)
+    delay = max(backoff(log.attempts), retry_after or 0)
     when = timezone.now() + timedelta(seconds=delay)
     if when > outbox.log.created_at + timedelta(seconds=conf.get("RETRY_MAX_AGE")):
         return None

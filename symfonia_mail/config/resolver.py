@@ -15,6 +15,7 @@ from email.utils import formataddr
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
+from .. import conf
 from ..context import user_pk
 from ..exceptions import InvalidAddress, UnreadableSecretError
 from ..fields import UnreadableSecret
@@ -27,6 +28,9 @@ from ..validators import (
     strict_address_list,
 )
 from . import revision
+
+# The setting that holds each API transport's address (shown as the log's server).
+API_URL_SETTINGS = {"microsoft_graph": "GRAPH_URL", "gmail_api": "GMAIL_API_URL"}
 
 
 @dataclass(frozen=True, repr=False)
@@ -85,6 +89,8 @@ class ResolvedConfig:
 
     @property
     def server(self):
+        if self.transport in API_URL_SETTINGS:
+            return conf.get(API_URL_SETTINGS[self.transport])
         return f"{self.host}:{self.port}" if self.host else ""
 
     def checked_password(self):

@@ -27,6 +27,7 @@ LABELS = {
     "rcpt_to": _("Recipients (RCPT TO)"),
     "data": _("Message (DATA)"),
     "system": _("System mail route"),
+    "api": _("Send through the mailbox API"),
 }
 
 OK, WARNING, SKIPPED, FAILED = "ok", "warning", "skipped", "failed"

@@ -79,6 +79,7 @@ from ..exceptions import (
     SenderRefused,
     UnreadableSecretError,
 )
+from ..mailapi import API_TRANSPORTS, transport_for
 from ..models import MailLog
 from ..oauth import tokens as oauth
 from ..problems import (
@@ -163,6 +164,9 @@ class _SmtpTestRun:
             return
         if self.config.transport == "system":
             self.send_system()
+            return
+        if self.config.transport in API_TRANSPORTS:
+            self.send_api()
             return
         if self.config.auth_method != "password" and not self.token_step():
             return
@@ -380,7 +384,7 @@ class _SmtpTestRun:
     def check_configuration(self):
         config = self.config
         code = ""
-        if not config.sender_email or (config.transport != "system" and not config.host):
+        if not config.sender_email or (config.transport == "smtp" and not config.host):
             code = "configuration_incomplete"
         elif config.username:
             try:
@@ -389,7 +393,7 @@ class _SmtpTestRun:
                 code = "unreadable_password"
         if code:
             pass
-        elif config.transport != "system" and (
+        elif config.transport == "smtp" and (
                 config.restricted or is_restricted(self.user)) and not server_allowed(
                 config.host, config.port):
             code = "server_not_allowed"  # checked before any connection: not a probe
@@ -420,6 +424,28 @@ class _SmtpTestRun:
         self.report.message_id = make_msgid(domain=DNS_NAME.get_fqdn())
         message.extra_headers["Message-ID"] = self.report.message_id
         return message
+
+    def send_api(self):
+        """Sign in (token step), then send the test message through the mailbox API."""
+        if not self.token_step():
+            return
+        # As the token step: a refused token is reported, not replaced; nothing is
+        # written on the stored configuration (these may be unsaved form values).
+        transport = transport_for(self.config, record=False, retry=False)
+        started = time.perf_counter()
+        try:
+            self.config.check_addresses()
+            recipients = self.recipients()
+            _from, _rcpts, data, _mid = envelope(self.test_message())
+            sent = transport.deliver(self.config.sender_email, recipients, data)
+        except _ERRORS as exc:
+            self.add("api", time.perf_counter() - started, status=FAILED,
+                     detail=self.config.server, reply=what_happened(exc, lines=True),
+                     code=classify(exc)[0])
+            return
+        self.report.accepted.extend(recipients)
+        self.add("api", time.perf_counter() - started, detail=self.config.server,
+                 reply=sent.note)
 
     def send_system(self):
         backend = conf.get("SYSTEM_BACKEND")

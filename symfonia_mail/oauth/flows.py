@@ -46,8 +46,8 @@ def start(request, obj, redirect_uri):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "response_mode='form_post'", UserWarning)
             flow = oauth.msal_app(config).initiate_auth_code_flow(
-                [oauth.MICROSOFT_DELEGATED_SCOPE], redirect_uri=redirect_uri, state=state,
-                login_hint=obj.username or None, response_mode="query")
+                [oauth.microsoft_scope(config, delegated=True)], redirect_uri=redirect_uri,
+                state=state, login_hint=obj.username or None, response_mode="query")
         pending["flow"] = flow
         url = flow["auth_uri"]
     else:
@@ -57,7 +57,7 @@ def start(request, obj, redirect_uri):
         pending["verifier"] = verifier
         query = {
             "client_id": obj.oauth_client_id, "redirect_uri": redirect_uri,
-            "response_type": "code", "scope": oauth.GOOGLE_SCOPE, "state": state,
+            "response_type": "code", "scope": oauth.google_scope(config), "state": state,
             # offline + consent: Google returns a refresh token only then.
             "access_type": "offline", "prompt": "consent",
             "code_challenge": challenge, "code_challenge_method": "S256",
@@ -99,7 +99,7 @@ def finish(request, pending, obj):
         # MSAL checks the state and the id token's nonce and sends the PKCE verifier.
         try:
             answer = oauth.msal_app(config).acquire_token_by_auth_code_flow(
-                pending["flow"], query, scopes=[oauth.MICROSOFT_DELEGATED_SCOPE])
+                pending["flow"], query, scopes=[oauth.microsoft_scope(config, delegated=True)])
         except ValueError as exc:
             raise FlowError(str(exc)) from None
         answer = _checked(answer, "Microsoft")

@@ -33,6 +33,12 @@ from .codes import checked_answer, unreachable
 MICROSOFT_APP_SCOPE = "https://outlook.office365.com/.default"
 MICROSOFT_DELEGATED_SCOPE = "https://outlook.office.com/SMTP.Send"
 GOOGLE_SCOPE = "https://mail.google.com/"
+# The mailbox APIs (DESIGN §11): Graph's application permissions come with its .default;
+# delegated Mail.Send (MSAL adds offline_access itself); Google's gmail.send is only
+# "sensitive", where SMTP's https://mail.google.com/ is "restricted".
+GRAPH_APP_SCOPE = "https://graph.microsoft.com/.default"
+GRAPH_DELEGATED_SCOPE = "https://graph.microsoft.com/Mail.Send"
+GMAIL_SEND_SCOPE = "https://www.googleapis.com/auth/gmail.send"
 DEFAULT_MICROSOFT_AUTHORITY = "https://login.microsoftonline.com"
 
 REFRESH_MARGIN = 300  # seconds: replace a cached token this long before it expires
@@ -70,10 +76,31 @@ def _digest(secret):
     return hashlib.sha256(str(secret or "").encode()).hexdigest()[:16]
 
 
+def service(config):
+    """Return whose token *config* needs: "graph", "gmail" or "smtp" (XOAUTH2)."""
+    return {"microsoft_graph": "graph", "gmail_api": "gmail"}.get(config.transport, "smtp")
+
+
+# service -> (unattended scope, delegated scope): an Exchange SMTP token is no Graph token.
+MICROSOFT_SCOPES = {"smtp": (MICROSOFT_APP_SCOPE, MICROSOFT_DELEGATED_SCOPE),
+                    "graph": (GRAPH_APP_SCOPE, GRAPH_DELEGATED_SCOPE)}
+
+
+def microsoft_scope(config, *, delegated):
+    """Return the Microsoft scope *config*'s service needs (app-only or delegated)."""
+    app, user = MICROSOFT_SCOPES.get(service(config), MICROSOFT_SCOPES["smtp"])
+    return user if delegated else app
+
+
+def google_scope(config):
+    """Return the Google scope *config*'s service needs."""
+    return GMAIL_SEND_SCOPE if service(config) == "gmail" else GOOGLE_SCOPE
+
+
 def cache_key(config):
     """Return the key of *config*'s access token: changing any credential changes it."""
     return (config.key, config.auth_method, config.oauth_tenant, config.oauth_client_id,
-            config.username.lower(), _digest(config.oauth_client_secret))
+            config.username.lower(), _digest(config.oauth_client_secret), service(config))
 
 
 def _lock_for(key):
@@ -247,7 +274,7 @@ def _microsoft_app_token(config):
     for entry in list(app.token_cache.search(app.token_cache.CredentialType.ACCESS_TOKEN)):
         app.token_cache.remove_at(entry)
     try:
-        result = app.acquire_token_for_client(scopes=[MICROSOFT_APP_SCOPE])
+        result = app.acquire_token_for_client(scopes=[microsoft_scope(config, delegated=False)])
     except OSError as exc:
         raise unreachable(exc) from None
     return checked_answer(result, "Microsoft")
@@ -256,7 +283,8 @@ def _microsoft_app_token(config):
 def _microsoft_refresh(config, token):
     app = msal_app(config)
     try:
-        result = app.acquire_token_by_refresh_token(token, scopes=[MICROSOFT_DELEGATED_SCOPE])
+        result = app.acquire_token_by_refresh_token(
+            token, scopes=[microsoft_scope(config, delegated=True)])
     except OSError as exc:
         raise unreachable(exc) from None
     return checked_answer(result, "Microsoft")
@@ -282,6 +310,7 @@ def google_token_request(config, fields):
 
 
 def _google_refresh(config, token):
+    # Google's access token carries the scopes granted at "Connect" (google_scope()).
     return google_token_request(config, {"grant_type": "refresh_token", "refresh_token": token})
 
 

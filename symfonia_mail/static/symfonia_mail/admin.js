@@ -23,6 +23,28 @@
     });
   }
 
+  // Mailbox API transports (Microsoft Graph, Gmail API) take no DSN request: the options
+  // are off while one is chosen, and come back as they were when SMTP is chosen again.
+  function wireTransport(root) {
+    const transport = root.querySelector("select[name=transport]");
+    if (!transport) return;
+    const apis = ["microsoft_graph", "gmail_api"];
+    function apply() {
+      const api = apis.includes(transport.value);
+      root.querySelectorAll("input[name=dsn_notify]").forEach(function (box) {
+        if (api && !box.disabled) {
+          box.dataset.wasChecked = box.checked ? "1" : "";
+          box.checked = false;
+        } else if (!api && box.disabled && "wasChecked" in box.dataset) {
+          box.checked = box.dataset.wasChecked === "1";
+        }
+        box.disabled = api;
+      });
+    }
+    transport.addEventListener("change", apply);
+    apply();
+  }
+
   // Security: move the port along when it still holds the other mode's usual port.
   function wireSecurity(root) {
     const security = root.querySelector("select[name=security]");
@@ -157,6 +179,7 @@
   function init() {
     wireDsn(document);
     wireSecurity(document);
+    wireTransport(document);
     wireShow(document);
     wireTest(document);
   }
