@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand
 
 import symfonia_mail
 from demo.capture import PASSWORD, USERNAME, CaptureServer
-from symfonia_mail.certificates import parse
+from symfonia_mail.certificates import fingerprint, parse
 from symfonia_mail.models import GlobalMailConfig
 
 ADMIN_USER, ADMIN_PASSWORD = "admin", "admin"
@@ -134,7 +134,7 @@ class Command(BaseCommand):
         if config.port != server.port:
             config.port = server.port
             changed.append("port")
-        if config.ca_certificates.strip() != server.ca_pem.strip() and (
+        if fingerprint(config.ca_certificates) != fingerprint(server.ca_pem) and (
                 not config.ca_certificates.strip() or "symfonia_mail demo" in " ".join(
                     info.issuer for info in _parse(config.ca_certificates))):
             config.ca_certificates = server.ca_pem
