@@ -1,10 +1,14 @@
 """`make demo` runs `manage.py demo`: prove its setup and sample send work (no server run)."""
 
 import email
+import logging
 import os
 import signal
+import smtplib
+import ssl
 import subprocess
 import sys
+import time
 from email import policy
 from pathlib import Path
 
@@ -37,6 +41,11 @@ def test_demo_sets_up_and_sends_the_sample_through_the_capture_server(tmp_path):
     assert first["From"] == "Biuro Firma Demo <biuro@firma.example>"
     assert "Jan Kowalski" in first.get_content()  # {wysyłający}: the admin's full name
     assert "RET=HDRS" in first["X-Envelope-From"]
+    # Issue 19 (19): one line per capture event, none of aiosmtpd's warnings or tracebacks.
+    console = result.stdout + result.stderr
+    assert "login_data" not in console and "Traceback" not in console, console
+    assert console.count(" saved as ") == len(saved), console
+    assert ": connection (EHLO " in console, console
 
 
 def _demo_env(tmp_path):
@@ -110,3 +119,34 @@ def test_a_second_process_sends_through_the_running_demo(tmp_path):
         os.killpg(demo.pid, signal.SIGTERM)
         demo.wait(timeout=60)
         demo.stdout.close()
+
+
+def test_the_capture_server_logs_one_line_per_event(tmp_path, caplog):
+    # Issue 19 (19): a client that does not trust the demo CA is one warning naming the CA
+    # file, not aiosmtpd's traceback; a login is not aiosmtpd's login_data warning.
+    from demo.capture import PASSWORD, USERNAME, CaptureServer
+
+    server = CaptureServer(tmp_path / "mail", free_port(), tmp_path / "ca.pem").start()
+    try:
+        with caplog.at_level(logging.INFO):
+            with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client, \
+                    pytest.raises(ssl.SSLCertVerificationError):
+                client.starttls(context=ssl.create_default_context())  # the suite's CA only
+            with smtplib.SMTP("127.0.0.1", server.port, timeout=10) as client:
+                client.starttls(context=ssl.create_default_context(cadata=server.ca_pem))
+                client.login(USERNAME, PASSWORD)
+                client.sendmail("biuro@firma.example", ["klient@kontrahent.example"],
+                                b"Subject: x\r\n\r\nb\r\n")
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and not any(
+                    "TLS handshake failed" in r.getMessage() for r in caplog.records):
+                time.sleep(0.05)
+    finally:
+        server.stop()
+    ours = [r.getMessage() for r in caplog.records if r.name == "demo.capture"]
+    assert [line.split(": ", 1)[1].split(" ")[0] for line in ours] == [
+        "connection", "TLS", "connection", "message"], ours
+    assert "UNKNOWN_CA" in ours[1] and str(tmp_path / "ca.pem") in ours[1]
+    assert "klient@kontrahent.example" in ours[3]
+    assert not [r for r in caplog.records if r.exc_info], "no traceback"
+    assert not [r for r in caplog.records if "login_data" in r.getMessage()]

@@ -79,5 +79,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"short": {"format": "%(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "short"}},
-    "loggers": {"symfonia_mail": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {
+        "symfonia_mail": {"handlers": ["console"], "level": "INFO"},
+        # The capture server: one line per connection, message, refusal, TLS failure.
+        "demo": {"handlers": ["console"], "level": "INFO"},
+    },
 }
