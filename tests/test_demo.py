@@ -1,5 +1,6 @@
 """`make demo` runs `manage.py demo`: prove its setup and sample send work (no server run)."""
 
+import contextlib
 import email
 import logging
 import os
@@ -8,6 +9,7 @@ import smtplib
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from email import policy
 from pathlib import Path
@@ -15,23 +17,14 @@ from pathlib import Path
 import pytest
 
 from .smtpd import free_port
+from .test_browser import CHROMIUM, chromium  # noqa: F401 - the Chromium fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.slow
 def test_demo_sets_up_and_sends_the_sample_through_the_capture_server(tmp_path):
-    env = {
-        **os.environ,
-        "DEMO_DB": str(tmp_path / "demo.sqlite3"),
-        "DEMO_VAR_DIR": str(tmp_path / "var"),
-        "DJANGO_SETTINGS_MODULE": "example_project.settings",
-    }
-    env.pop("SSL_CERT_FILE", None)  # the demo trusts its own CA
-    result = subprocess.run(
-        [sys.executable, "manage.py", "demo", "--no-serve", "--smtp-port", str(free_port())],
-        cwd=ROOT / "example_project", env=env, capture_output=True, text=True, timeout=600,
-    )
+    result = _manage(_demo_env(tmp_path), "demo", "--no-serve", "--smtp-port", str(free_port()))
     assert result.returncode == 0, result.stderr
     assert "user: admin  password: admin" in result.stdout
     saved = sorted((tmp_path / "var" / "mail").glob("*.eml"))
@@ -57,6 +50,35 @@ def _demo_env(tmp_path):
     }
     env.pop("SSL_CERT_FILE", None)  # nothing but the stored configuration trusts the demo CA
     return env
+
+
+@contextlib.contextmanager
+def _serving_demo(env, smtp_port=None):
+    """Run ``manage.py demo`` serving the admin; yield its URL once it is up, then stop it."""
+    addrport = f"127.0.0.1:{free_port()}"
+    demo = subprocess.Popen(
+        [sys.executable, "manage.py", "demo", "--smtp-port", str(smtp_port or free_port()),
+         "--addrport", addrport],
+        cwd=ROOT / "example_project", env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    reader = None
+    try:
+        lines = []
+        for line in demo.stdout:  # ends when the demo exits; bounded by its own steps
+            lines.append(line)
+            if "user: admin  password: admin" in line:
+                break
+        assert any("Admin:" in line for line in lines), "".join(lines)
+        # Keep reading what it prints (a full pipe would stop it); the caller may check it.
+        reader = threading.Thread(target=lines.extend, args=(demo.stdout,), daemon=True)
+        reader.start()
+        yield f"http://{addrport}", lines
+    finally:
+        os.killpg(demo.pid, signal.SIGTERM)
+        demo.wait(timeout=60)
+        if reader is not None:
+            reader.join(timeout=10)
+        demo.stdout.close()
 
 
 def _manage(env, *args, timeout=600):
@@ -92,18 +114,7 @@ def test_a_second_process_sends_through_the_running_demo(tmp_path):
     # Issue 12 (3): the capture server's CA is in the stored configuration, so a second
     # terminal (shell send_mail, send_payment_reminders) trusts it without SSL_CERT_FILE.
     env = _demo_env(tmp_path)
-    demo = subprocess.Popen(
-        [sys.executable, "manage.py", "demo", "--smtp-port", str(free_port()), "--addrport",
-         f"127.0.0.1:{free_port()}"],
-        cwd=ROOT / "example_project", env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    try:
-        lines = []
-        for line in demo.stdout:  # ends when the demo exits; bounded by its own steps
-            lines.append(line)
-            if "user: admin  password: admin" in line:
-                break
-        assert any("Admin:" in line for line in lines), "".join(lines)
+    with _serving_demo(env):
         mail_dir = tmp_path / "var" / "mail"
         before = len(list(mail_dir.glob("*.eml")))
         result = _manage(env, "shell", "-c", (
@@ -115,10 +126,6 @@ def test_a_second_process_sends_through_the_running_demo(tmp_path):
         assert reminders.returncode == 0, reminders.stderr
         assert "CERTIFICATE_VERIFY_FAILED" not in reminders.stdout + reminders.stderr
         assert len(list(mail_dir.glob("*.eml"))) > before + 1
-    finally:
-        os.killpg(demo.pid, signal.SIGTERM)
-        demo.wait(timeout=60)
-        demo.stdout.close()
 
 
 def test_the_capture_server_logs_one_line_per_event(tmp_path, caplog):
@@ -150,3 +157,94 @@ def test_the_capture_server_logs_one_line_per_event(tmp_path, caplog):
     assert "klient@kontrahent.example" in ours[3]
     assert not [r for r in caplog.records if r.exc_info], "no traceback"
     assert not [r for r in caplog.records if "login_data" in r.getMessage()]
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+def test_a_fresh_demos_global_configuration_saves_and_tests_green_untouched(
+        tmp_path, chromium):  # noqa: F811 - chromium: the fixture imported from test_browser
+    # Issue 19 (1, 18): the demo's own setup on a fresh database, then in Chromium the
+    # global configuration as the demo left it: Save (no error, no password asked for)
+    # and Test SMTP (every step green); again after a restart (the demo rewrites its CA);
+    # the language switch in the header (Django's set_language, a form without script).
+    env = _demo_env(tmp_path)
+    smtp_port = free_port()
+    for start in ("fresh", "restarted"):
+        with _serving_demo(env, smtp_port) as (base, console):
+            context = chromium.new_context(locale="pl-PL",
+                                           viewport={"width": 1366, "height": 768})
+            page = context.new_page()
+            page.set_default_timeout(30_000)
+            page.goto(f"{base}/admin/login/")
+            page.fill("#id_username", "admin")
+            page.fill("#id_password", "admin")
+            page.click("input[type=submit]")
+            page.wait_for_url(f"{base}/admin/")
+            change = f"{base}/admin/symfonia_mail/globalmailconfig/1/change/"
+            page.goto(change)
+            page.click("input[name=_save]")
+            page.wait_for_selector(".messagelist li.success")
+            assert page.locator(".errorlist").count() == 0, (start, page.content())
+            page.goto(change)
+            page.click("button[name=_test_smtp]")
+            report = page.wait_for_selector(".messagelist li.success")
+            steps = page.locator("li.symfonia-step")
+            assert steps.count() >= 5, (start, report.inner_text())
+            assert steps.count() == page.locator("li.symfonia-step-ok").count(), (
+                start, report.inner_text())
+            assert page.locator(".errorlist").count() == 0, start
+            # The header's language switch: a plain form posting to set_language.
+            switch = page.locator("#demo-language")
+            assert switch.locator("script").count() == 0
+            assert page.input_value("#demo-language-select") == "pl"
+            page.select_option("#demo-language-select", "en")
+            switch.locator("button[type=submit]").click()
+            page.wait_for_url(change)
+            assert page.input_value("#demo-language-select") == "en"
+            assert page.locator("button[name=_test_smtp]").count() == 1
+            assert "Change language" in page.inner_text("#demo-language")
+            if start == "fresh" and os.environ.get("SYMFONIA_SCREENSHOTS"):
+                page.screenshot(path=str(Path(os.environ["SYMFONIA_SCREENSHOTS"]) /
+                                         "demo-language-switch.png"))
+            assert page.evaluate("document.documentElement.lang") == "en"
+            context.close()
+        assert "Traceback" not in "".join(console), "".join(console)
+    stored = _manage(env, "shell", "-c", (
+        "from symfonia_mail.models import GlobalMailConfig as G; c = G.get_solo(); "
+        "print(c.password == 'demo-password', '\\r' in c.ca_certificates)"))
+    assert stored.stdout.strip().splitlines()[-1] == "True False", stored
+
+
+def test_each_django_version_keeps_its_own_demo_database_and_files():
+    # Issue 19 (18): the 5.2 and 6.1 demos side by side must not share db.sqlite3 or var/.
+    import django
+
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "example_project.settings"}
+    for name in ("DEMO_DB", "DEMO_VAR_DIR"):
+        env.pop(name, None)
+    result = _manage(env, "shell", "-c", (
+        "from django.conf import settings; "
+        "print(settings.DATABASES['default']['NAME'], settings.VAR_DIR, sep='|')"), timeout=120)
+    database, var = result.stdout.strip().splitlines()[-1].split("|")
+    expected = ROOT / "example_project" / "var" / "django{}.{}".format(*django.VERSION[:2])
+    assert Path(var) == expected and Path(database) == expected / "db.sqlite3"
+    assert (ROOT / ".gitignore").read_text().count("example_project/var/") == 1
+
+
+@pytest.mark.slow
+def test_the_demo_sends_in_the_background_when_asked(tmp_path):
+    # Issue 19 (18): `make demo BACKGROUND=1` (DEMO_BACKGROUND=1): the outbox and the Tasks
+    # framework's immediate backend send the sample and the reminders.
+    env = {**_demo_env(tmp_path), "DEMO_BACKGROUND": "1"}
+    result = _manage(env, "demo", "--no-serve", "--smtp-port", str(free_port()))
+    assert result.returncode == 0, result.stderr
+    assert "Background sending: on" in result.stdout
+    assert str(tmp_path / "var" / "capture-ca.pem") in result.stdout  # where the CA is
+    saved = list((tmp_path / "var" / "mail").glob("*.eml"))
+    assert saved
+    statuses = _manage(env, "shell", "-c", (
+        "from symfonia_mail.models import MailLog, OutboxMessage; "
+        "print(OutboxMessage.objects.count(), MailLog.objects.filter(status='sent').count())"))
+    outbox, sent = statuses.stdout.strip().splitlines()[-1].split()
+    assert int(outbox) >= len(saved) and int(sent) == len(saved), statuses
