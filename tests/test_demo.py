@@ -159,6 +159,13 @@ def test_the_capture_server_logs_one_line_per_event(tmp_path, caplog):
     assert not [r for r in caplog.records if "login_data" in r.getMessage()]
 
 
+def _errors(page):
+    """Return what the page says went wrong: its messages and field errors."""
+    return [page.inner_text(selector) for selector in (".messagelist", ".errornote",
+                                                        ".errorlist")
+            if page.locator(selector).count()]
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
@@ -184,11 +191,13 @@ def test_a_fresh_demos_global_configuration_saves_and_tests_green_untouched(
             change = f"{base}/admin/symfonia_mail/globalmailconfig/1/change/"
             page.goto(change)
             page.click("input[name=_save]")
-            page.wait_for_selector(".messagelist li.success")
-            assert page.locator(".errorlist").count() == 0, (start, page.content())
+            page.wait_for_selector(".messagelist li, .errornote")
+            assert page.locator(".errorlist").count() == 0, (start, _errors(page))
+            assert page.locator(".messagelist li.success").count() == 1, (start, _errors(page))
             page.goto(change)
             page.click("button[name=_test_smtp]")
-            report = page.wait_for_selector(".messagelist li.success")
+            report = page.wait_for_selector(".messagelist li, .errornote")
+            assert "success" in report.get_attribute("class"), (start, _errors(page))
             steps = page.locator("li.symfonia-step")
             assert steps.count() >= 5, (start, report.inner_text())
             assert steps.count() == page.locator("li.symfonia-step-ok").count(), (
