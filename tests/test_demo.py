@@ -260,3 +260,33 @@ def test_the_demo_sends_in_the_background_when_asked(tmp_path):
         "print(OutboxMessage.objects.count(), MailLog.objects.filter(status='sent').count())"))
     outbox, sent = statuses.stdout.strip().splitlines()[-1].split()
     assert int(outbox) >= len(saved) and int(sent) == len(saved), statuses
+
+
+def test_the_demo_extra_has_what_the_demo_imports_and_no_test_tools():
+    # Issue 19 (18): `make demo` installs `.[demo]`: every third-party module the example
+    # project imports comes from the package's dependencies or that extra; no test tool does.
+    import ast
+    import tomllib
+    from importlib.metadata import packages_distributions
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    demo = project["optional-dependencies"]["demo"]
+    installed = {Requirement(r).name.lower() for r in [*project["dependencies"], *demo]}
+    local = {path.name for path in (ROOT / "example_project").iterdir()} | {"symfonia_mail"}
+    imported = set()
+    for path in (ROOT / "example_project").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                imported.add(node.module.split(".")[0])
+    third_party = imported - set(sys.stdlib_module_names) - local
+    owners = packages_distributions()
+    missing = {module for module in third_party
+               if not {d.lower() for d in owners.get(module, [module])} & installed}
+    assert not missing, missing
+    test_tools = {"pytest", "pytest-django", "mypy", "pylint", "playwright", "nox", "ruff",
+                  "django-stubs", "psycopg", "time-machine", "build"}
+    assert not {Requirement(r).name.lower() for r in demo} & test_tools
