@@ -21,13 +21,17 @@ PYTHON_FOR_6.1 := 3.13
 # pyenv's own folder first: its shims on PATH refuse a version that is not "global".
 PYENV_DIR := $(or $(PYENV_ROOT),$(HOME)/.pyenv)
 find_python = $(or $(lastword $(sort $(wildcard $(PYENV_DIR)/versions/$(1).*/bin/python$(1)))),$(shell command -v python$(1)))
+# `make demo BACKGROUND=1` sends in the background (the outbox and the Tasks framework's
+# immediate backend: no worker to start).
+BACKGROUND ?=
+# The demo installs the package with its `demo` extra only (no test tools).
 ifeq ($(DJANGO),)
 DEMO_PY := $(PY)
-DEMO_STAMP := $(STAMP)
+DEMO_STAMP := $(VENV)/.installed-demo
 else
 DEMO_VENV := .venv-django$(DJANGO)
 DEMO_PY := $(DEMO_VENV)/bin/python
-DEMO_STAMP := $(DEMO_VENV)/.installed
+DEMO_STAMP := $(DEMO_VENV)/.installed-demo
 endif
 
 .PHONY: demo test lint check wheel-check bench clean docs docs-check
@@ -49,16 +53,23 @@ define apt_install
 	fi
 endef
 
+$(VENV)/.installed-demo: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[demo]"
+	touch $@
+
 demo: $(DEMO_STAMP)
 	$(call apt_install,$(DEMO_APT))
-	cd example_project && ../$(DEMO_PY) manage.py demo
+	cd example_project && DEMO_BACKGROUND=$(BACKGROUND) ../$(DEMO_PY) manage.py demo
 
-.venv-django%/.installed: pyproject.toml
+.venv-django%/.installed-demo: pyproject.toml
 	@[ -n "$(PYTHON_FOR_$*)" ] || { echo "DJANGO=$* is not supported: use 6.0 or 6.1"; exit 1; }
 	@[ -n "$(call find_python,$(PYTHON_FOR_$*))" ] || { echo "Django $* needs Python $(PYTHON_FOR_$*): not on PATH nor in pyenv (pyenv install $(PYTHON_FOR_$*))"; exit 1; }
 	$(call find_python,$(PYTHON_FOR_$*)) -m venv .venv-django$*
 	.venv-django$*/bin/python -m pip install --quiet --upgrade pip
-	.venv-django$*/bin/python -m pip install --quiet -e ".[test]" "django~=$*.0"
+	.venv-django$*/bin/python -m pip install --quiet -e ".[demo]" "django~=$*.0"
 	touch $@
 
 lint: $(STAMP)

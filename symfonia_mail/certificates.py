@@ -55,6 +55,24 @@ def parse(pem):
     return result
 
 
+def fingerprint(pem):
+    """Return the DER bytes of each certificate in *pem* (a tuple), or None when unreadable.
+
+    Two texts with the same fingerprint trust the same certificates, whatever their line
+    endings, surrounding whitespace or the openssl "Bag Attributes" lines around the blocks.
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    if not (pem or "").strip():
+        return ()
+    try:
+        loaded = x509.load_pem_x509_certificates(_pem_only(pem).encode("ascii", "replace"))
+    except ValueError:
+        return None
+    return tuple(certificate.public_bytes(Encoding.DER) for certificate in loaded)
+
+
 def problem(pem):
     """Return why *pem* cannot be trusted (a lazy message), or None when it is fine or empty."""
     if not (pem or "").strip():

@@ -147,3 +147,32 @@ def test_a_send_failing_on_the_certificate_is_logged_with_a_plain_hint(client, c
     html = client.get(reverse("admin:symfonia_mail_maillog_change", args=[row.pk]),
                       headers={"Accept-Language": "en"}).content.decode()
     assert "trusted CA certificates (PEM)" in html
+
+
+def test_the_untouched_form_saves_and_tests_without_the_password_again(client, company_server,
+                                                                      company_ca):
+    # Issue 19 (1): the demo stores its CA with a trailing newline, a browser posts it back
+    # with CRLF and without it; that is the same CA, so the stored password still applies.
+    stored_pem = pem(company_ca)
+    assert stored_pem.endswith("-----\n")
+    config = save_global(company_server, ca_certificates=stored_pem)
+    admin = make_staff("admin", superuser=True)
+    config.password_set_by = admin
+    config.save()
+    client.force_login(admin)
+    posted = form_data(config, ca_certificates=stored_pem.strip().replace("\n", "\r\n"),
+                       auth_method=config.auth_method)
+    response = client.post(GLOBAL_URL, {**posted, "_test_smtp": "1"},
+                           headers={"Accept-Language": "en"})
+    assert response.status_code == 200
+    assert not response.context["adminform"].form.errors
+    (message,) = [(m.level_tag, str(m)) for m in response.context["messages"]]
+    assert message[0] == "success", message
+    assert len(company_server.messages) == 1
+    response = client.post(GLOBAL_URL, {**posted, "_save": "1"})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    stored = GlobalMailConfig.objects.get()
+    assert stored.password == company_server.password and stored.password_set_by == admin
+    assert "\r" not in stored.ca_certificates  # stored as the demo writes it: LF
+    assert certificates.fingerprint(stored.ca_certificates) == certificates.fingerprint(
+        stored_pem)

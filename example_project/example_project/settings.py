@@ -6,7 +6,11 @@ from pathlib import Path
 import django
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("DEMO_VAR_DIR", BASE_DIR / "var"))
+# Each Django version keeps its own database and files (the 5.2 and 6.1 demos side by
+# side would otherwise migrate one database back and forth).
+VAR_DIR = Path(os.environ.get(
+    "DEMO_VAR_DIR", BASE_DIR / "var" / "django{}.{}".format(*django.VERSION[:2])))
+VAR_DIR.mkdir(parents=True, exist_ok=True)  # SQLite creates the file, not its folder
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "demo-only-not-secret")
 DEBUG = True
@@ -37,7 +41,7 @@ MIDDLEWARE = [
 ROOT_URLCONF = "example_project.urls"
 TEMPLATES = [{
     "BACKEND": "django.template.backends.django.DjangoTemplates",
-    "DIRS": [],
+    "DIRS": [BASE_DIR / "templates"],  # admin/base_site.html: the language switch
     "APP_DIRS": True,
     "OPTIONS": {"context_processors": [
         "django.template.context_processors.request",
@@ -48,7 +52,7 @@ TEMPLATES = [{
 WSGI_APPLICATION = "example_project.wsgi.application"
 DATABASES = {"default": {
     "ENGINE": "django.db.backends.sqlite3",
-    "NAME": os.environ.get("DEMO_DB", BASE_DIR / "db.sqlite3"),
+    "NAME": os.environ.get("DEMO_DB", VAR_DIR / "db.sqlite3"),
 }}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LANGUAGE_CODE = "pl"
@@ -73,11 +77,24 @@ FIELD_ENCRYPTION_KEY = os.environ.get(
     "FIELD_ENCRYPTION_KEY", "Xz6XGz4wCeqUSxzrT9CnM0pW6qVmiMh7gkEOCe4oAAs="
 )
 SYMFONIA_MAIL = {"SYSTEM_BACKEND": "system"} if django.VERSION >= (6, 1) else {}
+# `make demo BACKGROUND=1`: background sending through the outbox, run by the Tasks
+# framework's immediate backend (no worker to start: each task runs when it is enqueued).
+if os.environ.get("DEMO_BACKGROUND") == "1":
+    SYMFONIA_MAIL["BACKGROUND"] = True
+    if django.VERSION >= (6, 0):
+        TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    else:  # the django-tasks backport (the demo extra installs it)
+        INSTALLED_APPS.append("django_tasks")
+        TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"short": {"format": "%(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "short"}},
-    "loggers": {"symfonia_mail": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {
+        "symfonia_mail": {"handlers": ["console"], "level": "INFO"},
+        # The capture server: one line per connection, message, refusal, TLS failure.
+        "demo": {"handlers": ["console"], "level": "INFO"},
+    },
 }

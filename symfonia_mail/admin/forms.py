@@ -6,6 +6,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst, format_lazy
 from django.utils.translation import gettext_lazy as _
 
+from .. import certificates
 from ..config.allowed import is_restricted, server_allowed
 from ..content import kinds
 from ..content.macros import MACROS, unknown_macros
@@ -169,6 +170,27 @@ def oauth_connection_state(instance):
     return _("Not connected.")
 
 
+def _text(value):
+    # Browsers send CRLF, a stored value may have LF and a trailing newline: the same text.
+    return str("" if value is None else value).replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
+def _pem(value):
+    # The certificates trusted, not their spelling; unreadable text compares as text.
+    found = certificates.fingerprint(value)
+    return _text(value) if found is None else found
+
+
+# How a connection field is compared to decide "the server changed": host names are
+# case-insensitive (a trailing dot names the same host), certificates compare by DER.
+_BOUND_VALUE = {"host": lambda value: _text(value).lower().rstrip("."), "ca_certificates": _pem}
+
+
+def bound_value(name, value):
+    """Return *value* of the field *name* normalised for comparing with the stored one."""
+    return _BOUND_VALUE.get(name, _text)(value)
+
+
 class MailSettingsForm(forms.ModelForm):
     """Edit one mail configuration; the two passwords are write-only.
 
@@ -243,6 +265,10 @@ class MailSettingsForm(forms.ModelForm):
                 connect_url=self.oauth_connect_url,
                 disconnect_url=self.oauth_disconnect_url, redirect_uri=self.oauth_redirect_uri)
 
+    def clean_ca_certificates(self):
+        # Browsers submit CRLF line ends; store LF, as the demo and a pasted file have them.
+        return _text(self.cleaned_data.get("ca_certificates"))
+
     def clean_auth_method(self):
         # A form posted without the field (an older client) keeps the stored method.
         return self.cleaned_data.get("auth_method") or self.instance.auth_method or (
@@ -307,12 +333,9 @@ class MailSettingsForm(forms.ModelForm):
         self.drop_oauth_connection = False
         if instance.pk is None:
             return
-        def moved(names):
-            return [name for name in names if name in cleaned and name in self.fields
-                    and not self.fields[name].disabled
-                    and str(cleaned[name]) != str(getattr(instance, name))]
-        server_moved = moved(self.PASSWORD_BOUND_TO)
-        if instance.oauth_refresh_token and (server_moved or moved(self.OAUTH_BOUND_TO)):
+        server_moved = self._moved(cleaned, self.PASSWORD_BOUND_TO)
+        if instance.oauth_refresh_token and (
+                server_moved or self._moved(cleaned, self.OAUTH_BOUND_TO)):
             self.drop_oauth_connection = True
         secret_stored = bool(getattr(instance, "oauth_client_secret", ""))
         if (server_moved and secret_stored and "oauth_client_secret" in self.fields
@@ -330,6 +353,13 @@ class MailSettingsForm(forms.ModelForm):
     PASSWORD_BOUND_TO = ("host", "port", "security", "verify_certificate", "ca_certificates",
                          "username")
 
+    def _moved(self, cleaned, names):
+        """Return the editable fields among *names* whose value differs from the stored one."""
+        return [name for name in names if name in cleaned and name in self.fields
+                and not self.fields[name].disabled
+                and bound_value(name, cleaned[name]) != bound_value(
+                    name, getattr(self.instance, name))]
+
     def _check_password_follows_server(self, cleaned):
         """Refuse to send the stored SMTP password to another server or user name.
 
@@ -342,10 +372,7 @@ class MailSettingsForm(forms.ModelForm):
             return
         if "password" not in self.fields or self.fields["password"].disabled:
             return
-        moved = [name for name in self.PASSWORD_BOUND_TO
-                 if name in cleaned and name in self.fields and not self.fields[name].disabled
-                 and str(cleaned[name]) != str(getattr(self.instance, name))]
-        if moved and not cleaned.get("clear_password"):
+        if self._moved(cleaned, self.PASSWORD_BOUND_TO) and not cleaned.get("clear_password"):
             self.add_error("password", _(
                 "You changed the server, port, security, certificate check or user name: enter "
                 "the password again. The stored password is only used with the server it was "

@@ -3,6 +3,7 @@
 import socket
 from pathlib import Path
 
+import django
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
@@ -10,8 +11,9 @@ from django.core.management import call_command, get_commands
 from django.core.management.base import BaseCommand
 
 import symfonia_mail
+import symfonia_mail.conf
 from demo.capture import PASSWORD, USERNAME, CaptureServer
-from symfonia_mail.certificates import parse
+from symfonia_mail.certificates import fingerprint, parse
 from symfonia_mail.models import GlobalMailConfig
 
 ADMIN_USER, ADMIN_PASSWORD = "admin", "admin"
@@ -68,6 +70,11 @@ class Command(BaseCommand):
             self._follow_capture_server(server)
         say(self.style.SUCCESS(f"Capture SMTP server: 127.0.0.1:{server.port} (STARTTLS, AUTH "
                                f"{USERNAME}/{PASSWORD}); messages are saved in {mail_dir}"))
+        say(f"Its CA certificate (trust it to send from elsewhere): {server.ca_file}")
+        say(f"Django {django.get_version()}, database: {settings.DATABASES['default']['NAME']}")
+        if symfonia_mail.conf.get("BACKGROUND"):
+            say("Background sending: on (the outbox, run by the Tasks framework's immediate "
+                "backend: each message is sent as soon as it is enqueued; no worker).")
         commands = get_commands()
         sales = "seed_demo" in commands and "send_payment_reminders" in commands
         if sales:
@@ -85,7 +92,7 @@ class Command(BaseCommand):
         else:
             say("Existing demo database: your configuration, templates and data are kept; "
                 "the sample mail and reminders were sent when it was created "
-                "(delete example_project/db.sqlite3 to start afresh).")
+                f"(delete {settings.DATABASES['default']['NAME']} to start afresh).")
         say(self.style.SUCCESS(
             f"Admin: http://{addrport}/admin/  user: {ADMIN_USER}  password: {ADMIN_PASSWORD}"
         ))
@@ -134,7 +141,7 @@ class Command(BaseCommand):
         if config.port != server.port:
             config.port = server.port
             changed.append("port")
-        if config.ca_certificates.strip() != server.ca_pem.strip() and (
+        if fingerprint(config.ca_certificates) != fingerprint(server.ca_pem) and (
                 not config.ca_certificates.strip() or "symfonia_mail demo" in " ".join(
                     info.issuer for info in _parse(config.ca_certificates))):
             config.ca_certificates = server.ca_pem
