@@ -121,7 +121,8 @@ SETTINGS_FIELDS = [
     "transport", "host", "port", "security", "verify_certificate", "ca_certificates",
     "timeout_ms", "auth_method", "username",
     "password", "oauth_tenant", "oauth_client_id", "oauth_client_secret",
-    "sender_email", "sender_name", "cc", "bcc", "dsn_notify", "attachment_password",
+    "sender_email", "sender_name", "cc", "bcc", "dsn_notify", "rate_limit_per_minute",
+    "attachment_password",
 ]
 
 

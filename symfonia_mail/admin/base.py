@@ -52,6 +52,7 @@ SMTP_FIELDSETS: "_FieldsetSpec" = [
     ]}),
     (_("Sender"), {"fields": ["sender_email", "sender_name", "cc", "bcc"]}),
     (_("Delivery notifications"), {"fields": ["dsn_notify"]}),
+    (_("Sending limit"), {"fields": ["rate_limit_per_minute"]}),
     (_("Attachments"), {"fields": ["attachment_password", "clear_attachment_password"]}),
 ]
 
