@@ -1,5 +1,7 @@
 """Issue 19, the administrator's first hour (second pass), through Django's test client."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -39,3 +41,31 @@ def test_rate_limit_is_edited_on_both_configuration_pages(client, admin_user, sm
     # Empty means no limit.
     response = client.post(change, form_data(row, rate_limit_per_minute="", _save="1"))
     assert UserMailConfig.objects.get().rate_limit_per_minute is None
+
+
+# --- item 9: the preview page under a strict Content-Security-Policy -------------------------
+
+PREVIEW_URL = reverse("admin:symfonia_mail_messagetemplate_preview")
+
+
+def test_preview_page_has_no_inline_style_and_frames_the_html_part_by_url(client, admin_user):
+    client.force_login(admin_user)
+    body = "<html><head><style>p {color: red}</style></head><p>{wysyłający}</p></html>"
+    response = client.post(PREVIEW_URL, {"subject": "Faktura {numer}", "body": body})
+    page = response.content.decode()
+    assert "<style" not in page and " style=" not in page
+    assert "symfonia_mail/preview.css" in page
+    assert "srcdoc" not in page
+    frame = re.search(r'<iframe id="preview-html" sandbox="" [^>]*src="([^"]+)"', page)
+    assert frame, page
+    part = client.get(frame.group(1))
+    assert part.status_code == 200
+    assert "p {color: red}" in part.content.decode()
+    policy = part["Content-Security-Policy"]
+    assert policy.startswith("sandbox;") and "style-src 'unsafe-inline'" in policy
+    assert "script-src" not in policy and "default-src 'none'" in policy
+    assert part["X-Frame-Options"] == "SAMEORIGIN"
+    # Another staff user's session does not know the token.
+    client.force_login(make_staff("boss", superuser=True))
+    assert client.get(frame.group(1)).status_code == 404
+    assert client.post(frame.group(1)).status_code == 405

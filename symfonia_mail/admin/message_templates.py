@@ -79,5 +79,8 @@ class MessageTemplateAdmin(OwnRowsMixin, TranslatedHistoryMixin, admin.ModelAdmi
         return [
             path("preview/", self.admin_site.admin_view(views.template_preview),
                  name="symfonia_mail_messagetemplate_preview"),
+            path("preview/<str:token>/html/",
+                 self.admin_site.admin_view(views.template_preview_html),
+                 name="symfonia_mail_messagetemplate_preview_html"),
             *super().get_urls(),
         ]
