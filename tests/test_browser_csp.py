@@ -21,8 +21,12 @@ from symfonia_mail.models import (
     UserMailConfig,
 )
 
+from . import test_browser
 from .conftest import config_values
-from .test_browser import CHROMIUM, PASSWORD, chromium, live, superuser, url  # noqa: F401
+from .test_browser import CHROMIUM, PASSWORD, superuser, url
+
+# The Chromium and live-server fixtures of tests/test_browser.py.
+chromium, live = test_browser.chromium, test_browser.live
 
 pytestmark = [
     pytest.mark.browser_csp,
@@ -48,7 +52,7 @@ def strict_csp(settings):
 
 
 @pytest.fixture
-def csp_page(chromium, live, transactional_db, strict_csp):  # noqa: F811
+def csp_page(chromium, live, transactional_db, strict_csp):
     """Return a logged-in page that records CSP violations, as events and on the console."""
     page_user = superuser("admin")
     context = chromium.new_context(locale="pl-PL", viewport={"width": 1366, "height": 768})
@@ -86,7 +90,7 @@ def problems(page, where):
 
 
 def test_every_admin_page_of_the_app_is_clean_under_a_strict_policy(
-        csp_page, live, global_config, smtp_server, make_smtp_server):  # noqa: F811
+        csp_page, live, global_config, smtp_server, make_smtp_server):
     from sales.models import Contractor, Invoice
 
     page = csp_page
