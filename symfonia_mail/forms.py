@@ -208,7 +208,8 @@ class MailSettingsForm(forms.ModelForm):
     )
 
     editor = None
-    oauth_connect_url = oauth_disconnect_url = oauth_redirect_uri = ""
+    oauth_can_connect = False  # the admin sets it where the user may save the form
+    oauth_disconnect_url = oauth_redirect_uri = ""
 
     @staticmethod
     def show_url_for(name):
@@ -228,7 +229,7 @@ class MailSettingsForm(forms.ModelForm):
             self.fields["auth_method"].required = False
         if "oauth_connection" in self.fields:
             self.fields["oauth_connection"].widget.set_state(
-                self.instance, connect_url=self.oauth_connect_url,
+                self.instance, connect=self.oauth_can_connect,
                 disconnect_url=self.oauth_disconnect_url, redirect_uri=self.oauth_redirect_uri)
 
     def clean_auth_method(self):
@@ -256,6 +257,7 @@ class MailSettingsForm(forms.ModelForm):
                 self.secret_changes[name] = "set"
             else:
                 cleaned[name] = stored
+        self._forget_password_unused_by_oauth(cleaned)
         self._check_password_follows_server(cleaned)
         self._check_server_allowed(cleaned)
         self._check_oauth_follows_server(cleaned)
@@ -309,6 +311,24 @@ class MailSettingsForm(forms.ModelForm):
     # So are the trusted CA certificates: a CA of one's own would let one impersonate the server.
     PASSWORD_BOUND_TO = ("host", "port", "security", "verify_certificate", "ca_certificates",
                          "username")
+
+    def _forget_password_unused_by_oauth(self, cleaned):
+        """Clear the stored SMTP password when OAuth2 signs in and the server moves.
+
+        The password field is hidden while an OAuth2 method is chosen (admin_oauth.js):
+        "enter the password again" would block saving with an error nobody sees, and
+        the password must not follow the server either.
+        """
+        if (cleaned.get("auth_method", AuthMethod.PASSWORD) != AuthMethod.PASSWORD
+                and "password" not in self.secret_changes and self.instance.pk is not None
+                and getattr(self.instance, "password", "")
+                and "password" in self.fields and not self.fields["password"].disabled
+                and any(name in cleaned and name in self.fields
+                        and str(cleaned[name]) != str(getattr(self.instance, name))
+                        for name in self.PASSWORD_BOUND_TO)):
+            cleaned["clear_password"] = True
+            cleaned["password"] = ""
+            self.secret_changes["password"] = "cleared"
 
     def _check_password_follows_server(self, cleaned):
         """Refuse to send the stored SMTP password to another server or user name.

@@ -69,3 +69,61 @@ def test_preview_page_has_no_inline_style_and_frames_the_html_part_by_url(client
     client.force_login(make_staff("boss", superuser=True))
     assert client.get(frame.group(1)).status_code == 404
     assert client.post(frame.group(1)).status_code == 405
+
+
+# --- item 15: Connect keeps what was typed; the state follows the chosen method -----------
+
+
+def test_connect_saves_the_typed_values_then_opens_the_provider(client, admin_user, smtp_server,
+                                                               xoauth2_server, token_endpoint):
+    from urllib.parse import parse_qs, urlsplit
+
+    from .conftest import oauth_config_values, save_global
+    from .test_oauth_admin import CALLBACK_URL, consent
+
+    save_global(smtp_server)  # stored: password sign-in at another server
+    client.force_login(admin_user)
+    typed = GlobalMailConfig(**oauth_config_values(xoauth2_server, token_endpoint))
+    data = form_data(typed, auth_method="microsoft365", oauth_tenant=typed.oauth_tenant,
+                     oauth_client_id=typed.oauth_client_id,
+                     oauth_client_secret=typed.oauth_client_secret,
+                     _oauth_connect="microsoft365")
+    response = client.post(GLOBAL_URL, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    location = urlsplit(response["Location"])
+    assert location.path == f"/{token_endpoint.tenant}/oauth2/v2.0/authorize"
+    stored = GlobalMailConfig.objects.get()
+    assert (stored.auth_method, stored.oauth_client_id, stored.port) == (
+        "microsoft365", token_endpoint.client_id, xoauth2_server.port)
+    assert stored.oauth_client_secret == token_endpoint.client_secret
+    assert stored.oauth_client_secret_set_by == admin_user
+    assert stored.password == ""  # the password (hidden with OAuth2) does not follow the server
+    path, back = consent(response["Location"])
+    assert path == CALLBACK_URL and back["state"] == parse_qs(location.query)["state"]
+    client.get(path, {k: v[0] for k, v in back.items()})
+    assert GlobalMailConfig.objects.get().oauth_account == token_endpoint.mailbox
+
+
+def test_connect_with_an_invalid_form_shows_it_again_with_the_typed_values(client, admin_user,
+                                                                         smtp_server):
+    from .conftest import save_global
+
+    save_global(smtp_server)
+    client.force_login(admin_user)
+    data = form_data(GlobalMailConfig.objects.get(), auth_method="microsoft365",
+                     oauth_client_id="typed-client-id", oauth_tenant="bad tenant!",
+                     _oauth_connect="microsoft365")
+    response = client.post(GLOBAL_URL, data)
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert 'value="typed-client-id"' in page and "errorlist" in page
+    assert GlobalMailConfig.objects.get().auth_method == "password"
+
+
+def test_connect_is_offered_on_the_add_form_and_states_follow_the_method(client, admin_user):
+    client.force_login(admin_user)
+    page = client.get(reverse("admin:symfonia_mail_usermailconfig_add"),
+                      headers={"Accept-Language": "en"}).content.decode()
+    assert 'name="_oauth_connect" value="microsoft365"' in page
+    assert 'data-for-method="password">Not used: the sign-in method is the password.' in page
+    assert 'data-for-method="" hidden>Not connected yet.' in page

@@ -98,3 +98,40 @@ def test_mail_log_status_keeps_words_whole_and_says_why(page_for, live, make_smt
     assert nobody in choices and "-" not in choices, choices
     if size == "1366":
         screenshot(page, f"mail-log-{language}")
+
+
+@pytest.mark.parametrize("language", LOCALES)
+def test_oauth_state_follows_the_method_and_connect_keeps_the_typed_values(
+        page_for, live, smtp_server, xoauth2_server, token_endpoint, screenshot, language):
+    from .conftest import save_global
+
+    admin = superuser("admin")
+    save_global(smtp_server, company_name="Firma Testowa sp. z o.o.")  # password sign-in
+    page = page_for(admin, locale=LOCALES[language], viewport=SIZES["1366"],
+                    ignore_https_errors=True, timeout_ms=20_000)
+    page.goto(url(live, "globalmailconfig_change", 1))
+    page.select_option("#id_auth_method", "microsoft365")
+    state = page.locator(".symfonia-oauth-state:visible")
+    assert state.count() == 1
+    text = state.inner_text()
+    assert "Nieużywane" not in text and "Not used" not in text, text
+    assert {"pl": "Jeszcze nie połączono", "en": "Not connected yet"}[language] in text
+    page.fill("#id_host", xoauth2_server.host)
+    page.fill("#id_port", str(xoauth2_server.port))
+    page.fill("#id_username", token_endpoint.mailbox)
+    page.fill("#id_sender_email", token_endpoint.mailbox)
+    # The stored password (hidden now) is not asked for again: it is forgotten.
+    page.fill("#id_oauth_tenant", token_endpoint.tenant)
+    page.fill("#id_oauth_client_id", token_endpoint.client_id)
+    page.locator(".field-oauth_connection").first.scroll_into_view_if_needed()
+    screenshot(page, f"oauth-before-connect-{language}")
+    page.click("button[data-auth-method=microsoft365]")
+    page.wait_for_url(f"{live.url}/admin/symfonia_mail/globalmailconfig/1/change/")
+    page.wait_for_selector(".messagelist li.success")
+    stored = GlobalMailConfig.objects.get()
+    assert stored.oauth_refresh_token.startswith("rt-microsoft-")
+    assert (stored.host, stored.oauth_client_id, stored.sender_email) == (
+        xoauth2_server.host, token_endpoint.client_id, token_endpoint.mailbox)
+    assert stored.password == ""
+    assert page.input_value("#id_oauth_client_id") == token_endpoint.client_id
+    assert token_endpoint.mailbox in page.locator(".symfonia-oauth-state:visible").inner_text()
