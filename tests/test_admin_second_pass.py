@@ -5,7 +5,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from symfonia_mail.models import GlobalMailConfig, UserMailConfig
+from symfonia_mail.models import GlobalMailConfig, MessageTemplate, UserMailConfig
 
 from .conftest import config_values
 from .test_admin import GLOBAL_URL, form_data, individual_row, make_staff
@@ -127,3 +127,35 @@ def test_connect_is_offered_on_the_add_form_and_states_follow_the_method(client,
     assert 'name="_oauth_connect" value="microsoft365"' in page
     assert 'data-for-method="password">Not used: the sign-in method is the password.' in page
     assert 'data-for-method="" hidden>Not connected yet.' in page
+
+
+# --- item 17: a new template starts from the built-in text --------------------------------
+
+TEMPLATE_ADD_URL = reverse("admin:symfonia_mail_messagetemplate_add")
+BUILT_IN_URL = reverse("admin:symfonia_mail_messagetemplate_built_in_text")
+
+
+def test_add_template_with_a_key_starts_from_the_built_in_text(client, admin_user):
+    client.force_login(admin_user)
+    response = client.get(TEMPLATE_ADD_URL, {"key": "invoice"})
+    form = response.context["adminform"].form
+    subject, body = form.initial["subject"], form.initial["body"]
+    assert subject.startswith("Faktura {numer} z dnia {z dnia}")
+    assert "{numer}" in body and "{wysyłający}" in body and "{%" not in body
+    assert 'value="Faktura {numer}' in response.content.decode()
+    assert "Zacznij od wbudowanego tekstu" in response.content.decode()
+    # Saved as it is, it is a valid template that the kind can fill.
+    saved = client.post(TEMPLATE_ADD_URL, {"key": "invoice", "owner": "", "subject": subject,
+                                           "body": body, "_save": "1"})
+    assert saved.status_code == 302
+    assert MessageTemplate.objects.get(key="invoice").body == body.strip()
+
+
+def test_built_in_text_answers_the_page_script(client, admin_user):
+    client.force_login(admin_user)
+    text = client.get(BUILT_IN_URL, {"key": "payment_reminder"},
+                      headers={"Accept-Language": "en"}).json()
+    assert "{numery}" in text["body"] and "{%" not in text["body"] + text["subject"]
+    assert client.get(BUILT_IN_URL, {"key": "no-such-kind"}).status_code == 404
+    client.force_login(make_staff("nobody-special"))  # staff without template permissions
+    assert client.get(BUILT_IN_URL, {"key": "invoice"}).status_code == 403

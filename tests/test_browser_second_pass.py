@@ -7,7 +7,7 @@ At 1366x768 (an office laptop) and 1920x1080, in Polish and English. Set
 import pytest
 
 from symfonia_mail.diagnostics import run_smtp_test
-from symfonia_mail.models import GlobalMailConfig, MailLog
+from symfonia_mail.models import GlobalMailConfig, MailLog, MessageTemplate
 from symfonia_mail.resolver import from_model
 
 from . import test_browser
@@ -135,3 +135,36 @@ def test_oauth_state_follows_the_method_and_connect_keeps_the_typed_values(
     assert stored.password == ""
     assert page.input_value("#id_oauth_client_id") == token_endpoint.client_id
     assert token_endpoint.mailbox in page.locator(".symfonia-oauth-state:visible").inner_text()
+
+
+@pytest.mark.parametrize("language", LOCALES)
+def test_add_template_fills_the_built_in_text_of_the_chosen_kind(page_for, live, screenshot,
+                                                                  language):
+    admin = superuser("admin")
+    page = page_for(admin, locale=LOCALES[language], viewport=SIZES["1366"])
+    page.goto(url(live, "messagetemplate_add"))
+    assert page.input_value("#id_subject") == "" and page.input_value("#id_body") == ""
+    page.select_option("#id_key", "invoice")
+    page.wait_for_function("document.getElementById('id_subject').value !== ''")
+    subject = page.input_value("#id_subject")
+    assert "{numer}" in subject and "{%" not in page.input_value("#id_body")
+    assert {"pl": "Faktura", "en": "Invoice"}[language] in subject
+    screenshot(page, f"template-add-built-in-{language}")
+    # Another kind while the text is untouched: its text replaces the first.
+    page.select_option("#id_key", "contract")
+    page.wait_for_function("document.getElementById('id_subject').value.includes('{umowa}')")
+    # Typed text is never replaced without asking; the button asks first.
+    page.fill("#id_subject", "Mój temat {umowa}")
+    page.select_option("#id_key", "invoice")
+    page.wait_for_timeout(300)
+    assert page.input_value("#id_subject") == "Mój temat {umowa}"
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.click("button.symfonia-built-in-text")
+    page.wait_for_timeout(300)
+    assert page.input_value("#id_subject") == "Mój temat {umowa}"
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("button.symfonia-built-in-text")
+    page.wait_for_function("document.getElementById('id_subject').value.includes('{numer}')")
+    page.click("input[name=_save]")
+    page.wait_for_selector(".messagelist li.success")
+    assert "{numer}" in MessageTemplate.objects.get(key="invoice").subject
