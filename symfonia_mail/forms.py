@@ -14,6 +14,21 @@ from .problems import CODES
 from .validators import is_html, validate_body_size
 from .widgets import DsnNotifyField, OAuthConnectionWidget, ScopeSelect, SecretInput
 
+# The empty choice of our selects: Django 6.1's "- Select an option -" has no Polish yet.
+EMPTY_CHOICE = _("— choose —")
+
+
+def relabel_empty_choice(field):
+    """Give *field*'s empty choice, if it has one, our translated label."""
+    if isinstance(field, forms.ModelChoiceField):
+        if field.empty_label is not None:
+            field.empty_label = EMPTY_CHOICE
+    elif isinstance(field, forms.ChoiceField):
+        choices = list(field.choices)
+        if choices and choices[0][0] == "":
+            field.choices = [("", EMPTY_CHOICE), *choices[1:]]
+    return field
+
 
 def kind_warnings(key, subject, body):
     """Return warnings about macros in *subject*/*body* that the kind *key* never fills.
@@ -98,7 +113,7 @@ class MessageTemplateForm(forms.ModelForm):
         if "key" in self.fields:
             stored = self.instance.key if self.instance.pk else ""
             self.fields["key"] = forms.ChoiceField(
-                label=capfirst(_("kind")), choices=[("", "---------"), *kind_choices(stored)],
+                label=capfirst(_("kind")), choices=[("", EMPTY_CHOICE), *kind_choices(stored)],
                 help_text=kind_help(), initial=self.fields["key"].initial)
 
     def clean_body(self):

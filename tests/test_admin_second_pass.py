@@ -5,7 +5,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from symfonia_mail.models import GlobalMailConfig, MessageTemplate, UserMailConfig
+from symfonia_mail.models import GlobalMailConfig, MailLog, MessageTemplate, UserMailConfig
 
 from .conftest import config_values
 from .test_admin import GLOBAL_URL, form_data, individual_row, make_staff
@@ -159,3 +159,72 @@ def test_built_in_text_answers_the_page_script(client, admin_user):
     assert client.get(BUILT_IN_URL, {"key": "no-such-kind"}).status_code == 404
     client.force_login(make_staff("nobody-special"))  # staff without template permissions
     assert client.get(BUILT_IN_URL, {"key": "invoice"}).status_code == 403
+
+
+# --- item 16: Polish that reads right ------------------------------------------------------
+
+USER_ADD_URL = reverse("admin:symfonia_mail_usermailconfig_add")
+EMPTY_OPTION_RE = re.compile(r'<option value=""[^>]*>([^<]*)</option>')
+
+
+def test_our_selects_have_a_translated_empty_choice(client, admin_user):
+    MessageTemplate.objects.create(key="test", subject="Test", body="Test {firma}")
+    MailLog.objects.create(status="sent", scope="global", transport="smtp", subject="Test")
+    client.force_login(admin_user)
+    for target in (TEMPLATE_ADD_URL, USER_ADD_URL,
+                   reverse("admin:symfonia_mail_maillog_changelist"),
+                   reverse("admin:symfonia_mail_messagetemplate_changelist")):
+        page = client.get(target).content.decode()
+        empty = set(EMPTY_OPTION_RE.findall(page))
+        # Not "---------" nor "- Select an option -" (an autocomplete's empty option is blank).
+        assert empty <= {"— wybierz —", ""}, (target, empty)
+        assert "— wybierz —" in empty or target == USER_ADD_URL, (target, empty)
+
+
+def test_sales_admin_names_the_model_in_the_nominative(client, admin_user):
+    from sales.models import Contractor
+
+    Contractor.objects.create(name="Firma Demo", emails="demo@firma.example")
+    client.force_login(admin_user)
+    changelist = client.get("/admin/sales/contractor/").content.decode()
+    assert "<h1>Kontrahenci</h1>" in changelist
+    assert "Wybierz kontrahent" not in changelist and "wybrane(-nych)" not in changelist
+    assert "Usuń zaznaczone: kontrahenci" in changelist
+    add = client.get("/admin/sales/contractor/add/").content.decode()
+    assert "<h1>Nowy kontrahent</h1>" in add
+    response = client.post("/admin/sales/contractor/add/", {
+        "name": "ACME sp. z o.o.", "emails": "biuro@acme.example",
+        "invoices-TOTAL_FORMS": "0", "invoices-INITIAL_FORMS": "0"}, follow=True)
+    text = response.content.decode()
+    assert Contractor.objects.filter(name="ACME sp. z o.o.").exists(), text[:3000]
+    assert "Dodano: kontrahent „ACME sp. z o.o.”." in text
+    assert "został(a)" not in text
+
+
+def test_our_models_saved_messages_read_right(client, admin_user):
+    client.force_login(admin_user)
+    response = client.post(TEMPLATE_ADD_URL, {"key": "test", "owner": "", "subject": "Test",
+                                              "body": "Test {firma}", "_continue": "1"},
+                           follow=True)
+    text = response.content.decode()
+    assert "Dodano: szablon wiadomości „" in text and "został(a)" not in text
+    assert "<h1>Szablon wiadomości</h1>" in text or "Szablon wiadomości</h1>" in text
+    template = MessageTemplate.objects.get()
+    change = reverse("admin:symfonia_mail_messagetemplate_change", args=[template.pk])
+    text = client.post(change, {"key": "test", "owner": "", "subject": "Test 2",
+                                "body": "Test {firma}", "_save": "1"},
+                       follow=True).content.decode()
+    assert "Zapisano: szablon wiadomości „" in text and "zmieniony(-na)" not in text
+
+
+def test_one_word_for_a_payment_reminder(client, admin_user):
+    from django.utils import translation
+
+    from symfonia_mail.models import ReminderRecord, ReminderRun
+
+    with translation.override("pl"):
+        names = [str(model._meta.verbose_name_plural) for model in (ReminderRun, ReminderRecord)]
+    assert all("ponagle" in name for name in names), names
+    client.force_login(admin_user)
+    index = client.get(reverse("admin:index")).content.decode()
+    assert "upomnie" not in index.lower()

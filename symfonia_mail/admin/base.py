@@ -31,6 +31,7 @@ from ..fields import UnreadableSecret
 from ..forms import SECRET_FIELDS, secret_state
 from ..models import Scope
 from ..views import wants_json
+from .names import ReadableNamesMixin
 from .oauth import OAuthAdminMixin
 
 if TYPE_CHECKING:  # django-stubs' name for the shape of ModelAdmin.fieldsets
@@ -104,7 +105,8 @@ class TranslatedHistoryMixin:
         return change_message
 
 
-class MailSettingsAdmin(OAuthAdminMixin, TranslatedHistoryMixin, admin.ModelAdmin):
+class MailSettingsAdmin(OAuthAdminMixin, TranslatedHistoryMixin, ReadableNamesMixin,
+                        admin.ModelAdmin):
     """What both configuration admins share: secrets, Test SMTP, Reload, Show."""
 
     change_form_template = "admin/symfonia_mail/mailsettings_change_form.html"
@@ -226,8 +228,6 @@ class MailSettingsAdmin(OAuthAdminMixin, TranslatedHistoryMixin, admin.ModelAdmi
         allowed = self.has_add_permission(request) if add else (
             self.has_change_permission(request, obj))
         context["mail_buttons"] = allowed
-        # Django's "Change %s" does not decline in Polish ("Zmień wspólna konfiguracja").
-        context["title"] = self.add_title if add else capfirst(self.opts.verbose_name)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _editable(self, request, object_id):

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from ..models import MailLog, ReminderRecord
 from ..problems import CODES
 from .base import ADMIN_MEDIA_CSS, ScopeFilter
+from .names import ReadableNamesMixin
 from .outbox_actions import OutboxActionsMixin
 from .own_rows import OwnRowsMixin
 
@@ -75,7 +76,7 @@ class SentByFilter(admin.RelatedOnlyFieldListFilter):
         self.empty_value_display = _("nobody (a script or scheduled task)")
 
 
-class _ReadOnlyRecordAdmin(OwnRowsMixin, admin.ModelAdmin):
+class _ReadOnlyRecordAdmin(OwnRowsMixin, ReadableNamesMixin, admin.ModelAdmin):
     """A record of what was sent: nobody edits it; staff see only what they sent."""
 
     owner_field = "sent_by"

@@ -12,6 +12,7 @@ from .. import kinds, templated, views
 from ..forms import MessageTemplateForm, OwnMessageTemplateForm
 from ..models import MessageTemplate
 from .base import ADMIN_MEDIA_CSS, TranslatedHistoryMixin
+from .names import ReadableNamesMixin
 from .own_rows import OwnRowsMixin
 
 MACRO_HELP = (
@@ -29,9 +30,11 @@ MACRO_HELP = (
 
 
 @admin.register(MessageTemplate)
-class MessageTemplateAdmin(OwnRowsMixin, TranslatedHistoryMixin, admin.ModelAdmin):
+class MessageTemplateAdmin(OwnRowsMixin, TranslatedHistoryMixin, ReadableNamesMixin,
+                           admin.ModelAdmin):
     """Templates by key and owner; a non-superuser edits their own, reads the global ones."""
 
+    add_title = _("New message template")
     owner_field = "owner"
     show_unowned = True
 
