@@ -190,6 +190,7 @@ def test_sales_admin_names_the_model_in_the_nominative(client, admin_user):
     assert "<h1>Kontrahenci</h1>" in changelist
     assert "Wybierz kontrahent" not in changelist and "wybrane(-nych)" not in changelist
     assert "Usuń zaznaczone: kontrahenci" in changelist
+    assert "Dodaj kontrahent" not in changelist and "Nowy kontrahent" in changelist
     add = client.get("/admin/sales/contractor/add/").content.decode()
     assert "<h1>Nowy kontrahent</h1>" in add
     response = client.post("/admin/sales/contractor/add/", {

@@ -139,6 +139,12 @@ def test_every_admin_page_of_the_app_is_clean_under_a_strict_policy(
     page.wait_for_selector(".messagelist li.error")
     found += problems(page, "Test SMTP (form post)")
 
+    # Add template: the kind's built-in text, fetched by the page's script.
+    page.goto(url(live, "messagetemplate_add"))
+    page.select_option("#id_key", "contract")
+    page.wait_for_function("document.getElementById('id_subject').value.includes('{umowa}')")
+    found += problems(page, "built-in text")
+
     # Preview: the page and the HTML part's frame, from the unsaved form.
     page.goto(url(live, "messagetemplate_change", template.pk))
     with page.expect_popup() as popup:

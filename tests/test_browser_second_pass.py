@@ -168,3 +168,52 @@ def test_add_template_fills_the_built_in_text_of_the_chosen_kind(page_for, live,
     page.click("input[name=_save]")
     page.wait_for_selector(".messagelist li.success")
     assert "{numer}" in MessageTemplate.objects.get(key="invoice").subject
+
+
+@pytest.mark.parametrize("language", LOCALES)
+def test_changed_pages_in_both_languages(page_for, live, global_config, screenshot, language):
+    from sales.models import Contractor
+
+    admin = superuser("admin")
+    Contractor.objects.create(name="ACME sp. z o.o.", emails="ksiegowosc@acme.example")
+    MessageTemplate.objects.create(key="invoice", subject="Faktura {numer}",
+                                   body="<html><body><p>Faktura {numer}</p></body></html>")
+    en = language == "en"
+    page = page_for(admin, locale=LOCALES[language], viewport=SIZES["1366"])
+
+    # The configuration page: the rate limit's section; Test SMTP's failed login, one row.
+    page.goto(url(live, "globalmailconfig_change", 1))
+    page.fill("#id_rate_limit_per_minute", "30")
+    page.fill("#id_password", "wrong-password")
+    page.click("button[name=_test_smtp]")
+    page.wait_for_selector(".messagelist li.symfonia-step-failed")
+    login = "Login" if en else "Logowanie"
+    steps = page.locator(".messagelist li.symfonia-step").all_inner_texts()
+    assert [s for s in steps if f"] {login}" in s] == [s for s in steps if "535" in s], steps
+    assert len([s for s in steps if f"] {login}" in s]) == 1, steps
+    page.locator(".messagelist").scroll_into_view_if_needed()
+    screenshot(page, f"test-smtp-failed-login-{language}")
+    assert page.locator("fieldset h2", has_text="Sending limit" if en else "Limit wysyłki"
+                        ).count() == 1
+
+    # The preview: its stylesheet applies (a static file now).
+    page.goto(url(live, "messagetemplate_change", MessageTemplate.objects.get().pk))
+    with page.expect_popup() as popup:
+        page.click("button.symfonia-preview")
+    preview = popup.value
+    preview.wait_for_load_state()
+    assert "system-ui" in preview.evaluate("getComputedStyle(document.body).fontFamily")
+    preview.frame_locator("#preview-html").locator("p").wait_for()
+    screenshot(preview, f"template-preview-{language}")
+    preview.close()
+
+    # The sales app: the model's name alone, our empty choice.
+    page.goto(f"{live.url}/admin/sales/contractor/")
+    assert page.inner_text("#content h1") == ("Contractors" if en else "Kontrahenci")
+    options = page.eval_on_selector_all("select[name=action] option",
+                                        "options => options.map((o) => o.textContent)")
+    assert options[0] == ("— choose —" if en else "— wybierz —"), options
+    assert ("Delete selected: contractors" if en else "Usuń zaznaczone: kontrahenci") in options
+    assert page.inner_text(".object-tools .addlink").strip().lower() == (
+        "new contractor" if en else "nowy kontrahent")
+    screenshot(page, f"sales-contractors-{language}")
