@@ -90,7 +90,7 @@ def problems(page, where):
 
 
 def test_every_admin_page_of_the_app_is_clean_under_a_strict_policy(
-        csp_page, live, global_config, smtp_server, make_smtp_server):
+        csp_page, live, global_config, smtp_server):
     from sales.models import Contractor, Invoice
 
     page = csp_page
