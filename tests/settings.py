@@ -37,6 +37,9 @@ MIDDLEWARE = [
     "symfonia_mail.middleware.CurrentUserMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
+if django.VERSION >= (6, 0):
+    # Adds no header while SECURE_CSP is empty; tests/test_browser_csp.py sets a strict one.
+    MIDDLEWARE.append("django.middleware.csp.ContentSecurityPolicyMiddleware")
 ROOT_URLCONF = "tests.urls"
 TEMPLATES = [{
     "BACKEND": "django.template.backends.django.DjangoTemplates",

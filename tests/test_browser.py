@@ -61,13 +61,15 @@ def live(live_server):
 def page_for(chromium, live, transactional_db):
     """Return a function that opens a logged-in page for a user (Polish admin).
 
-    Keyword arguments go to the browser context (e.g. ``ignore_https_errors``).
+    Keyword arguments go to the browser context (e.g. ``ignore_https_errors``, or
+    ``locale="en-US"`` and ``viewport`` instead of Polish at 1280x900).
     """
     contexts = []
 
     def open_page(user, *, timeout_ms=15_000, **context_options):
-        context = chromium.new_context(locale="pl-PL", viewport={"width": 1280, "height": 900},
-                                       **context_options)
+        context = chromium.new_context(**{"locale": "pl-PL",
+                                          "viewport": {"width": 1280, "height": 900},
+                                          **context_options})
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(timeout_ms)

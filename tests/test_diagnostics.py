@@ -525,3 +525,30 @@ def test_classify_wrong_version_number_from_a_real_handshake(make_smtp_server):
         smtplib.SMTP_SSL(server.host, server.port, timeout=2,
                          context=ssl.create_default_context())
     assert classify(info.value)[0] == "tls_mismatch"
+
+
+# --- issue 19 (11): a failed step is one row, never first [OK] ---------------------------------
+
+
+def test_failed_login_is_one_failed_row(smtp_server, global_config):
+    report = run(unsaved(smtp_server, password="wrong-password"))
+    assert names(report) == ["connect", "ehlo", "starttls", "login"]
+    login = report.steps[-1]
+    assert login.status == "failed" and login.reply.startswith("535 ")
+    assert login.detail.endswith(", mailer")
+    assert report.summary().count("] Login") == 1
+    assert "[OK] Login" not in report.summary()
+
+
+def test_untrusted_starttls_certificate_is_one_failed_row(make_smtp_server, untrusted_cert):
+    server = make_smtp_server(tls="starttls", certificate=untrusted_cert,
+                              users={"mailer": "pw-123456"})
+    report = run(unsaved(server))
+    assert names(report) == ["connect", "ehlo", "starttls"]
+    starttls = report.steps[-1]
+    assert starttls.status == "failed" and report.code == "certificate_not_trusted"
+    # The server's go-ahead, then what went wrong in the handshake.
+    assert starttls.reply.startswith("220 ") and "CERTIFICATE_VERIFY_FAILED" in starttls.reply
+    html = str(report.as_html())
+    assert html.count("STARTTLS</strong>") == 1 and "symfonia-step-ok\">[OK] <strong>STARTTLS" \
+        not in html

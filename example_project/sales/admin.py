@@ -14,6 +14,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from symfonia_mail import conf
+from symfonia_mail.admin.names import ReadableNamesMixin
 from symfonia_mail.config import resolver
 from symfonia_mail.exceptions import TransportNotAllowed
 from symfonia_mail.reminders import Status, reminded_today, require_smtp, send_reminders
@@ -106,7 +107,8 @@ class RemindersActionMixin:
 
 
 @admin.register(Company)
-class CompanyAdmin(admin.ModelAdmin):
+class CompanyAdmin(ReadableNamesMixin, admin.ModelAdmin):
+    add_title = _("New company")
     list_display = ["name", "tax_id", "bank_account"]
 
 
@@ -118,7 +120,8 @@ class InvoiceInline(admin.TabularInline):
 
 
 @admin.register(Contractor)
-class ContractorAdmin(RemindersActionMixin, admin.ModelAdmin):
+class ContractorAdmin(RemindersActionMixin, ReadableNamesMixin, admin.ModelAdmin):
+    add_title = _("New contractor")
     list_display = ["name", "tax_id", "emails"]
     search_fields = ["name", "tax_id", "emails"]
     actions = ["send_payment_reminders", "send_payment_reminders_force"]
@@ -147,7 +150,8 @@ class OverdueFilter(admin.SimpleListFilter):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(RemindersActionMixin, admin.ModelAdmin):
+class InvoiceAdmin(RemindersActionMixin, ReadableNamesMixin, admin.ModelAdmin):
+    add_title = _("New invoice")
     list_display = [
         "number", "contractor", "issue_date", "due_date", "amount", "paid_amount",
         "currency", "outstanding_display", "pdf_link",

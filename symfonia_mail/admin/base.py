@@ -32,6 +32,7 @@ from ..diagnostics import smtp_test as diagnostics
 from ..fields import UnreadableSecret
 from ..models import Scope, Transport
 from .forms import SECRET_FIELDS, secret_state
+from .names import ReadableNamesMixin
 from .oauth import OAuthAdminMixin
 from .views import wants_json
 
@@ -54,6 +55,7 @@ SMTP_FIELDSETS: "_FieldsetSpec" = [
     ]}),
     (_("Sender"), {"fields": ["sender_email", "sender_name", "cc", "bcc"]}),
     (_("Delivery notifications"), {"fields": ["dsn_notify"]}),
+    (_("Sending limit"), {"fields": ["rate_limit_per_minute"]}),
     (_("Attachments"), {"fields": ["attachment_password", "clear_attachment_password"]}),
 ]
 
@@ -105,7 +107,8 @@ class TranslatedHistoryMixin:
         return change_message
 
 
-class MailSettingsAdmin(OAuthAdminMixin, TranslatedHistoryMixin, admin.ModelAdmin):
+class MailSettingsAdmin(OAuthAdminMixin, TranslatedHistoryMixin, ReadableNamesMixin,
+                        admin.ModelAdmin):
     """What both configuration admins share: secrets, Test SMTP, Reload, Show."""
 
     change_form_template = "admin/symfonia_mail/mailsettings_change_form.html"
@@ -237,8 +240,6 @@ class MailSettingsAdmin(OAuthAdminMixin, TranslatedHistoryMixin, admin.ModelAdmi
         allowed = self.has_add_permission(request) if add else (
             self.has_change_permission(request, obj))
         context["mail_buttons"] = allowed
-        # Django's "Change %s" does not decline in Polish ("Zmień wspólna konfiguracja").
-        context["title"] = self.add_title if add else capfirst(self.opts.verbose_name)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def _editable(self, request, object_id):

@@ -6,7 +6,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.text import capfirst
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -85,11 +84,6 @@ class UserMailConfigAdmin(OwnRowsMixin, MailSettingsAdmin):
         except admin.sites.NotRegistered:
             return super().get_autocomplete_fields(request)
         return ["user"] if users.search_fields else super().get_autocomplete_fields(request)
-
-    def changelist_view(self, request, extra_context=None):
-        # Django's "Select %s to change" does not decline in Polish either.
-        extra_context = {"title": capfirst(self.opts.verbose_name_plural), **(extra_context or {})}
-        return super().changelist_view(request, extra_context)
 
     @admin.display(description=_("scope"), ordering="scope")
     def scope_short(self, obj):

@@ -23,6 +23,21 @@ from ..models import (
 from ..validators import is_html, parse_dsn_notify, validate_body_size
 from .widgets import DsnNotifyField, OAuthConnectionWidget, ScopeSelect, SecretInput
 
+# The empty choice of our selects: Django 6.1's "- Select an option -" has no Polish yet.
+EMPTY_CHOICE = _("— choose —")
+
+
+def relabel_empty_choice(field):
+    """Give *field*'s empty choice, if it has one, our translated label."""
+    if isinstance(field, forms.ModelChoiceField):
+        if field.empty_label is not None:
+            field.empty_label = EMPTY_CHOICE
+    elif isinstance(field, forms.ChoiceField):
+        choices = list(field.choices)
+        if choices and choices[0][0] == "":
+            field.choices = [("", EMPTY_CHOICE), *choices[1:]]
+    return field
+
 
 def kind_warnings(key, subject, body):
     """Return warnings about macros in *subject*/*body* that the kind *key* never fills.
@@ -107,7 +122,7 @@ class MessageTemplateForm(forms.ModelForm):
         if "key" in self.fields:
             stored = self.instance.key if self.instance.pk else ""
             self.fields["key"] = forms.ChoiceField(
-                label=capfirst(_("kind")), choices=[("", "---------"), *kind_choices(stored)],
+                label=capfirst(_("kind")), choices=[("", EMPTY_CHOICE), *kind_choices(stored)],
                 help_text=kind_help(), initial=self.fields["key"].initial)
 
     def clean_body(self):
@@ -130,7 +145,8 @@ SETTINGS_FIELDS = [
     "transport", "host", "port", "security", "verify_certificate", "ca_certificates",
     "timeout_ms", "auth_method", "username",
     "password", "oauth_tenant", "oauth_client_id", "oauth_client_secret",
-    "sender_email", "sender_name", "cc", "bcc", "dsn_notify", "attachment_password",
+    "sender_email", "sender_name", "cc", "bcc", "dsn_notify", "rate_limit_per_minute",
+    "attachment_password",
 ]
 
 
@@ -241,7 +257,8 @@ class MailSettingsForm(forms.ModelForm):
     )
 
     editor = None
-    oauth_connect_url = oauth_disconnect_url = oauth_redirect_uri = ""
+    oauth_can_connect = False  # the admin sets it where the user may save the form
+    oauth_disconnect_url = oauth_redirect_uri = ""
 
     @staticmethod
     def show_url_for(name):
@@ -262,7 +279,7 @@ class MailSettingsForm(forms.ModelForm):
         if "oauth_connection" in self.fields:
             self.fields["oauth_connection"].widget.set_state(
                 self.instance, oauth_connection_state(self.instance),
-                connect_url=self.oauth_connect_url,
+                connect=self.oauth_can_connect,
                 disconnect_url=self.oauth_disconnect_url, redirect_uri=self.oauth_redirect_uri)
 
     def clean_ca_certificates(self):
@@ -294,6 +311,7 @@ class MailSettingsForm(forms.ModelForm):
                 self.secret_changes[name] = "set"
             else:
                 cleaned[name] = stored
+        self._forget_password_unused_by_oauth(cleaned)
         self._check_password_follows_server(cleaned)
         self._check_server_allowed(cleaned)
         self._check_dsn_available(cleaned)
@@ -359,6 +377,22 @@ class MailSettingsForm(forms.ModelForm):
                 and not self.fields[name].disabled
                 and bound_value(name, cleaned[name]) != bound_value(
                     name, getattr(self.instance, name))]
+
+    def _forget_password_unused_by_oauth(self, cleaned):
+        """Clear the stored SMTP password when OAuth2 signs in and the server moves.
+
+        The password field is hidden while an OAuth2 method is chosen (admin_oauth.js):
+        "enter the password again" would block saving with an error nobody sees, and
+        the password must not follow the server either.
+        """
+        if (cleaned.get("auth_method", AuthMethod.PASSWORD) != AuthMethod.PASSWORD
+                and "password" not in self.secret_changes and self.instance.pk is not None
+                and getattr(self.instance, "password", "")
+                and "password" in self.fields and not self.fields["password"].disabled
+                and self._moved(cleaned, self.PASSWORD_BOUND_TO)):
+            cleaned["clear_password"] = True
+            cleaned["password"] = ""
+            self.secret_changes["password"] = "cleared"
 
     def _check_password_follows_server(self, cleaned):
         """Refuse to send the stored SMTP password to another server or user name.

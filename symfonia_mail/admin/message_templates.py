@@ -1,15 +1,19 @@
 """Message templates: by key and owner, with the macro reference and the preview."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
 from django.urls import path
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from ..content import kinds, templated
 from ..models import MessageTemplate
 from . import views
 from .base import ADMIN_MEDIA_CSS, TranslatedHistoryMixin
 from .forms import MessageTemplateForm, OwnMessageTemplateForm
+from .names import ReadableNamesMixin
 from .own_rows import OwnRowsMixin
 
 MACRO_HELP = (
@@ -27,9 +31,11 @@ MACRO_HELP = (
 
 
 @admin.register(MessageTemplate)
-class MessageTemplateAdmin(OwnRowsMixin, TranslatedHistoryMixin, admin.ModelAdmin):
+class MessageTemplateAdmin(OwnRowsMixin, TranslatedHistoryMixin, ReadableNamesMixin,
+                           admin.ModelAdmin):
     """Templates by key and owner; a non-superuser edits their own, reads the global ones."""
 
+    add_title = _("New message template")
     owner_field = "owner"
     show_unowned = True
 
@@ -42,6 +48,7 @@ class MessageTemplateAdmin(OwnRowsMixin, TranslatedHistoryMixin, admin.ModelAdmi
 
     class Media:
         css = ADMIN_MEDIA_CSS
+        js = ["symfonia_mail/template_defaults.js"]
 
     @admin.display(description=_("owner"), ordering="owner")
     def owner_display(self, obj):
@@ -75,9 +82,33 @@ class MessageTemplateAdmin(OwnRowsMixin, TranslatedHistoryMixin, admin.ModelAdmi
         for warning in getattr(form, "warnings", ()):
             self.message_user(request, warning, messages.WARNING)
 
+    def get_changeform_initial_data(self, request):
+        """Start an added template from the built-in text of ``?key=`` (a registered kind)."""
+        initial = super().get_changeform_initial_data(request)
+        key = initial.get("key")
+        if key and kinds.get(key) is not None and not (
+                initial.get("subject") or initial.get("body")):
+            initial["subject"], initial["body"] = templated.built_in_text(key)
+        return initial
+
+    def built_in_text_view(self, request):
+        """Return the built-in subject and body of ``?key=`` as JSON (the Add page's script)."""
+        if not (self.has_add_permission(request) or self.has_change_permission(request)):
+            raise PermissionDenied
+        key = request.GET.get("key", "")
+        if kinds.get(key) is None:
+            raise Http404
+        subject, body = templated.built_in_text(key)
+        return JsonResponse({"subject": subject, "body": body})
+
     def get_urls(self):
         return [
+            path("built-in-text/", self.admin_site.admin_view(self.built_in_text_view),
+                 name="symfonia_mail_messagetemplate_built_in_text"),
             path("preview/", self.admin_site.admin_view(views.template_preview),
                  name="symfonia_mail_messagetemplate_preview"),
+            path("preview/<str:token>/html/",
+                 self.admin_site.admin_view(views.template_preview_html),
+                 name="symfonia_mail_messagetemplate_preview_html"),
             *super().get_urls(),
         ]

@@ -51,13 +51,49 @@ class OAuthAdminMixin:
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
+        may_save = self.has_add_permission(request) if obj is None else (
+            self.has_change_permission(request, obj))
         editable = obj is not None and obj.pk is not None and self.has_change_permission(
             request, obj)
         return type(form.__name__, (form,), {
-            "oauth_connect_url": self._oauth_url("connect", obj) if editable else "",
+            "oauth_can_connect": may_save,
             "oauth_disconnect_url": self._oauth_url("disconnect", obj) if editable else "",
             "oauth_redirect_uri": self.oauth_redirect_uri(request),
         })
+
+    # --- Connect on the change form: save the typed values, then sign in -----------------
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if "_oauth_connect" in request.POST:
+            return self.connect_saved(request, obj)
+        return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        if "_oauth_connect" in request.POST:
+            return self.connect_saved(request, obj)
+        return super().response_change(request, obj)
+
+    def connect_saved(self, request, obj):
+        """Start the sign-in for *obj*, which the form just saved with the typed values.
+
+        Connect submits the form to the change view itself: the values typed in
+        (the method, directory, client ID and secret) are saved first, never lost.
+        """
+        if obj.auth_method == AuthMethod.PASSWORD or not obj.oauth_client_id:
+            self.message_user(request, gettext(
+                "Saved. To connect, choose Microsoft 365 or Google as the sign-in method and "
+                "enter the client ID (and for Microsoft the directory)."), messages.WARNING)
+            return self._back(obj)
+        return self._sign_in(request, obj)
+
+    def _sign_in(self, request, obj):
+        """Send the browser to the provider's sign-in for *obj*, or back with the problem."""
+        try:
+            url = oauth_flows.start(request, obj, self.oauth_redirect_uri(request))
+        except OAuthError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return self._back(obj)
+        return HttpResponseRedirect(url)
 
     def get_urls(self):
         info = f"{self.opts.app_label}_{self.opts.model_name}"
@@ -99,12 +135,7 @@ class OAuthAdminMixin:
                 "(and for Microsoft the directory), and save before connecting."),
                 messages.ERROR)
             return self._back(obj)
-        try:
-            url = oauth_flows.start(request, obj, self.oauth_redirect_uri(request))
-        except OAuthError as exc:
-            self.message_user(request, str(exc), messages.ERROR)
-            return self._back(obj)
-        return HttpResponseRedirect(url)
+        return self._sign_in(request, obj)
 
     @method_decorator(never_cache)
     @method_decorator(require_POST)

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from ..models import ReminderRun
-from .log import _ReadOnlyRecordAdmin
+from .log import SentByFilter, _ReadOnlyRecordAdmin
 
 
 @admin.register(ReminderRun)
@@ -13,7 +13,7 @@ class ReminderRunAdmin(_ReadOnlyRecordAdmin):
 
     list_display = ["created_at", "status", "sent_by", "total", "sent", "failed", "skipped",
                     "remaining_display", "finished_at"]
-    list_filter = ["status", ("sent_by", admin.RelatedOnlyFieldListFilter)]
+    list_filter = ["status", ("sent_by", SentByFilter)]
     date_hierarchy = "created_at"
     list_select_related = ["sent_by"]
     fields = ["created_at", "status", "sent_by", "total", "sent", "failed", "skipped",

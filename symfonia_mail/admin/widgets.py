@@ -2,6 +2,7 @@
 
 from django import forms
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from ..validators import DSN_CHOICES, DSN_EXCLUSIVE
@@ -114,8 +115,11 @@ class ScopeSelect(forms.Select):
 class OAuthConnectionWidget(forms.Widget):
     """The OAuth2 connection: its state, Connect/Disconnect buttons, the redirect URI.
 
-    The buttons submit the change form (CSRF token included) to the POST-only
-    connect/disconnect admin views (``formaction``); nothing of the form is saved.
+    Connect submits the change form itself (``_oauth_connect``): the admin saves
+    the typed values, then sends the browser to the provider. Disconnect submits
+    it to the POST-only disconnect view (``formaction``), which saves nothing.
+    The state is written for each choice of the sign-in method; admin_oauth.js
+    shows the one of the method selected, before anything is saved.
     """
 
     CONNECT_LABELS = {
@@ -128,36 +132,49 @@ class OAuthConnectionWidget(forms.Widget):
         self.state = ""
         self.method = ""
         self.connected = False
-        self.connect_url = self.disconnect_url = self.redirect_uri = ""
+        self.connect = False
+        self.disconnect_url = self.redirect_uri = ""
 
     def __deepcopy__(self, memo):
         copy = super().__deepcopy__(memo)
         copy.__dict__.update({k: v for k, v in self.__dict__.items() if k != "attrs"})
         return copy
 
-    def set_state(self, instance, state, *, connect_url, disconnect_url, redirect_uri):
-        """Show *state* (a sentence on the sign-in) and the buttons for *instance*."""
+    def set_state(self, instance, state, *, connect, disconnect_url, redirect_uri):
+        """Show *state* (a sentence on the sign-in of *instance*) and the buttons."""
         self.state = state
         self.method = getattr(instance, "auth_method", "")
         self.connected = bool(getattr(instance, "oauth_refresh_token", ""))
-        self.connect_url, self.disconnect_url = connect_url, disconnect_url
+        self.connect, self.disconnect_url = connect, disconnect_url
         self.redirect_uri = redirect_uri
+
+    def states(self):
+        """Return (method, text, hidden): the stored method's state, then any other's ("")."""
+        return [(self.method, self.state, False),
+                ("", _("Not connected yet. Connect saves this form, then opens the provider's "
+                       "sign-in page."), True)]
 
     def render(self, name, value, attrs=None, renderer=None):
         buttons = []
-        if self.connect_url:
-            for method, label in self.CONNECT_LABELS.items():
-                buttons.append((self.connect_url, "_oauth_connect", method, label))
+        if self.connect:
+            buttons = [format_html(
+                '<button type="submit" class="button symfonia-oauth-button" formnovalidate '
+                'name="_oauth_connect" value="{}" data-auth-method="{}">{}</button>',
+                method, method, label) for method, label in self.CONNECT_LABELS.items()]
         if self.disconnect_url and self.connected:
-            buttons.append((self.disconnect_url, "_oauth_disconnect", "",
-                            _("Disconnect account")))
-        buttons_html = format_html_join(
-            " ", '<button type="submit" class="button symfonia-oauth-button" formaction="{}" '
-            'formnovalidate name="{}" data-auth-method="{}">{}</button>', buttons)
+            buttons.append(format_html(
+                '<button type="submit" class="button symfonia-oauth-button" formaction="{}" '
+                'formnovalidate name="_oauth_disconnect" data-auth-method="">{}</button>',
+                self.disconnect_url, _("Disconnect account")))
+        states = format_html_join(
+            "", '<p class="symfonia-oauth-state" data-for-method="{}"{}>{}</p>',
+            ((method, mark_safe(" hidden") if hidden else "", text)
+             for method, text, hidden in self.states()))
         redirect = format_html(
             '<div class="help">{} <code class="symfonia-redirect-uri">{}</code></div>',
             _("Redirect URI to register for the application:"),
             self.redirect_uri) if self.redirect_uri else ""
         return format_html(
-            '<div class="symfonia-oauth" id="{}"><p class="symfonia-oauth-state">{}</p>'
-            '<p>{}</p>{}</div>', (attrs or {}).get("id", ""), self.state, buttons_html, redirect)
+            '<div class="symfonia-oauth" id="{}">{}<p>{}</p>{}</div>',
+            (attrs or {}).get("id", ""), states,
+            format_html_join(" ", "{}", ((button,) for button in buttons)), redirect)

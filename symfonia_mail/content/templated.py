@@ -144,6 +144,20 @@ def render_default(key, *, values=None, context=None, language=None):
     return Rendered(" ".join(subject.split()), text, html, "default")
 
 
+def built_in_text(key, *, language=None):
+    """Return (subject, body) of *key*'s built-in files as a stored template holds them.
+
+    Each macro the kind fills is given its own ``{name}`` as the value: the
+    conditional parts show, and the macros stay in the text to be kept or moved.
+    The body is the HTML one when the kind has it (what the built-in mail sends).
+    """
+    kind = kinds.get(key)
+    names = kind.fills if kind is not None else macro_utils.MACROS
+    rendered = render_default(key, values={name: "{" + name + "}" for name in names},
+                              language=language)
+    return rendered.subject, rendered.html or rendered.text
+
+
 def _file_names(key, name, ext, language):
     codes = []
     for code in (language.lower(), language.lower().split("-")[0]):

@@ -366,9 +366,18 @@ class _SmtpTestRun:
             detail = f"{self.config.host}:{self.config.port}"
         elif not detail and name == "login" and self.smtp.credential is not None:
             detail = self.login_detail()
-        self.add(name, seconds, status=FAILED, detail=detail,
-                 reply=reply or (exc.provider_answer() if isinstance(exc, OAuthError)
-                                 else what_happened(exc, lines=True)),
+        reply = reply or (exc.provider_answer() if isinstance(exc, OAuthError)
+                          else what_happened(exc, lines=True))
+        steps = self.report.steps
+        if steps and steps[-1].name == name and steps[-1].status == OK:
+            # The dialogue's reply already made this step (the 220 to STARTTLS before the
+            # handshake failed, the 535 to AUTH): one row per step, with its final outcome.
+            previous = steps.pop()
+            detail = detail or previous.detail
+            seconds += previous.duration_ms / 1000
+            if previous.reply and previous.reply not in reply:
+                reply = f"{previous.reply}\n{reply}"
+        self.add(name, seconds, status=FAILED, detail=detail, reply=reply,
                  code=self.refine(name, exc))
 
     def refine(self, name, exc):

@@ -22,6 +22,15 @@
       var element = row(name);
       if (element) { element.hidden = shown.indexOf(name) === -1; }
     });
+    // The connection state of the stored method while it is chosen, else "not connected yet".
+    var states = document.querySelectorAll(".symfonia-oauth-state[data-for-method]");
+    var stored = Array.prototype.some.call(states, function (p) {
+      return p.getAttribute("data-for-method") === select.value;
+    });
+    states.forEach(function (p) {
+      var method = p.getAttribute("data-for-method");
+      p.hidden = stored ? method !== select.value : method !== "";
+    });
     // Only the Connect button of the chosen provider.
     document.querySelectorAll(".symfonia-oauth-button[data-auth-method]").forEach(function (b) {
       var method = b.getAttribute("data-auth-method");
