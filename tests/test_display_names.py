@@ -10,7 +10,7 @@ from email import policy
 
 import pytest
 from django.core.mail import EmailMessage
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from symfonia_mail import resolver
@@ -64,19 +64,12 @@ def test_display_address_quotes_only_when_needed():
     assert display_address('Biuro, "A"\\B', SENDER) == f'"Biuro, \\"A\\"\\\\B" <{SENDER}>'
 
 
-@pytest.mark.parametrize("name", [
-    "Biuro, księgowość", "Ala; ma kota ł", "Jan Kowalski (własna skrzynka)",
-])
-def test_the_reported_names_arrive_with_their_address(plain_server, name):
-    store(plain_server, name)
-    EmailMessage("Faktura", "Treść", to=["klient@example.com"]).send()
-    received = plain_server.messages[-1]
-    assert single(received.message["From"]) == (name, SENDER)
-    assert received.mail_from == SENDER
-
-
 @RUN
 @given(name=NAMES)
+# The names reported in issue 19 (longer than NAMES makes, and one encoded word each).
+@example(name="Biuro, księgowość")
+@example(name="Ala; ma kota ł")
+@example(name="Jan Kowalski (własna skrzynka)")
 def test_sender_name_arrives_exactly(plain_server, name):
     store(plain_server, name)
     EmailMessage("Faktura", "Treść", to=["klient@example.com"]).send()
