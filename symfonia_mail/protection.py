@@ -53,6 +53,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from . import conf, zipcrypto
 from .exceptions import AttachmentProtectionError
+from .fields import UnreadableSecret
 from .secret import Secret, reveal
 
 logger = logging.getLogger(__name__)
@@ -314,9 +315,6 @@ def _fallback_name(stem, mimetype):
 
 
 def _check_password(name, password):
-    # Imported here: encrypted_model_fields reads FIELD_ENCRYPTION_KEY at import.
-    from .fields import UnreadableSecret
-
     if isinstance(reveal(password), UnreadableSecret):
         raise AttachmentProtectionError(
             name, "the stored attachment password cannot be decrypted with FIELD_ENCRYPTION_KEY",
