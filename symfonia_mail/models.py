@@ -19,6 +19,7 @@ from .validators import (
     validate_body_size,
     validate_dsn_notify,
     validate_no_control_chars,
+    validate_template_key,
 )
 
 TENANT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,254}")
@@ -293,7 +294,7 @@ class UserMailConfig(MailSettings):
 class MessageTemplate(models.Model):
     """A subject and body for a key (e.g. invoice), global or a user's own."""
 
-    key = models.SlugField(_("key"), max_length=64)
+    key = models.SlugField(_("key"), max_length=64, validators=[validate_template_key])
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("owner"), null=True, blank=True,
         on_delete=models.CASCADE, related_name="mail_templates",

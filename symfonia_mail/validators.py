@@ -8,7 +8,7 @@ from django.core.validators import validate_email
 from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
-from . import conf
+from . import conf, kinds
 from .fields import UnreadableSecret
 
 # CR, LF and every other C0/C1 control character (TAB included: no header needs it).
@@ -189,6 +189,17 @@ def is_html(body):
     if head.startswith("<!doctype"):
         head = head[head.find(">") + 1:].lstrip()
     return head.startswith("<html")
+
+
+def validate_template_key(key):
+    """Refuse a template key that no registered kind uses: no code would ever send it."""
+    if key and kinds.get(key) is None:
+        raise ValidationError(
+            _("No registered kind uses the key %(key)s, so no message would ever be sent "
+              "with this template. Choose one of: %(known)s."),
+            code="unknown_kind",
+            params={"key": key, "known": ", ".join(k.key for k in kinds.all_kinds())},
+        )
 
 
 def validate_body_size(body):
