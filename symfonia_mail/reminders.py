@@ -366,10 +366,14 @@ class _ReminderBatch:
                 self.connection.send_messages([message])
             except SEND_ERRORS as exc:
                 refused = _refused_of(exc, emails)
-                if len(refused) == len(emails) or not isinstance(exc, RecipientsRefused):
+                # Delivered to another of the contractor's addresses, or only to the
+                # configured CC/BCC (exc.delivered): the message went out, as MailLog says
+                # ("partial"); recorded, or a rerun would repeat it.
+                went_out = isinstance(exc, RecipientsRefused) and (
+                    len(refused) < len(emails) or exc.delivered)
+                if not went_out:
                     release(row)
                     return result(Status.FAILED, self.reason(exc), refused=refused)
-                # Delivered to the other addresses: recorded, or a rerun would repeat it.
                 note = self.reason(exc)
             mark_sent(row, message_id=message_id, recipients=", ".join(emails),
                       refused=note if refused else "")

@@ -17,7 +17,7 @@ from sales import demo_data
 from sales.models import Company, Contractor, Invoice
 from sales.pdf import render_invoice_pdf
 
-from symfonia_mail.models import GlobalMailConfig, ReminderRecord, UserMailConfig
+from symfonia_mail.models import GlobalMailConfig, MailLog, ReminderRecord, UserMailConfig
 
 from .conftest import config_values
 
@@ -156,7 +156,53 @@ def test_admin_message_reports_a_partly_refused_reminder(ledger, refusing_server
     label = gettext("partial").capitalize()
     [(level, text)] = shown
     assert level == "warning"
-    assert text.startswith(f"{label}: 1: ACME sp. z o.o. — ") and REFUSED in text, shown
+    assert text.startswith(f'{label}: 1<ul class="symfonia-list"><li>ACME sp. z o.o. — ')
+    assert REFUSED in text, shown
+
+
+def test_refused_contractor_whose_cc_copy_went_out_is_partial_everywhere(
+        ledger, refusing_server, global_config, client):
+    """Issue 19 item 14: the log, the record, the command's totals and the admin agree."""
+    global_config.cc = "kopia@firma.example"
+    global_config.save()
+    Contractor.objects.filter(pk=ledger["acme"].pk).update(emails=REFUSED)
+    output = run()
+    assert refusing_server.messages[0].rcpt_tos == ["kopia@firma.example"]
+    row = next(line for line in output.splitlines() if line.startswith("ACME"))
+    assert gettext("partial") in row and REFUSED in row
+    assert totals(sent=1, partial=1, failed=0, skipped=0) in output
+    log = MailLog.objects.get(recipients__contains="kopia@firma.example",
+                              refused_recipients__contains=REFUSED)
+    assert log.status == MailLog.Status.PARTIAL
+    record = ReminderRecord.objects.get(contractor_key=f"sales.contractor:{ledger['acme'].pk}")
+    assert record.status == ReminderRecord.Status.PARTIAL and REFUSED in record.refused
+    # The admin says the same: a warning "partial", not "failed".
+    admin = get_user_model().objects.create_superuser("szef", "szef@firma.example", "pw")
+    client.force_login(admin)
+    response = client.post(reverse("admin:sales_contractor_changelist"), {
+        "action": "send_payment_reminders_force", "post": "yes",
+        "_selected_action": [ledger["acme"].pk],
+    }, follow=True)
+    [message] = response.context["messages"]
+    assert message.level_tag == "warning"
+    assert str(message).startswith(gettext("partial").capitalize() + ": 1")
+
+
+def test_admin_lists_skipped_contractors_one_per_item(ledger, global_config, smtp_server,
+                                                     client):
+    run()
+    admin = get_user_model().objects.create_superuser("szef", "szef@firma.example", "pw")
+    client.force_login(admin)
+    response = client.post(reverse("admin:sales_contractor_changelist"), {
+        "action": "send_payment_reminders",
+        "_selected_action": [ledger["acme"].pk, ledger["zuraw"].pk],
+    }, follow=True)
+    [message] = response.context["messages"]
+    text = str(message)
+    assert text.startswith(gettext("skipped").capitalize() + ": 2<ul")
+    assert text.count("<li>") == 2
+    assert "<li>ACME sp. z o.o. — " in text and "<li>Żuraw s.c. — " in text
+    assert "; " not in text  # no longer one paragraph
 
 
 def test_command_as_of_decides_what_is_overdue(ledger, global_config, smtp_server):
