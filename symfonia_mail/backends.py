@@ -23,7 +23,7 @@ from . import conf, outbox, ratelimit, resolver, signals
 from .compat import base_init_kwargs, make_backend
 from .context import UserLike, context_macros, current_user, user_pk
 from .exceptions import ConfigurationIncomplete, RecipientsRefused, SendCancelled
-from .maillog import LogBuffer, LogEntry, describe_error
+from .maillog import LogBuffer, LogEntry, describe_error, record_problem
 from .message import copy_message, envelope, prepare
 from .models import MailLog, Transport
 from .overrides import connection_args
@@ -223,7 +223,8 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
                 status.refused = signals.decode_refused(exc.recipients)
             if not row.status:  # not yet recorded (a partial refusal already is)
                 row.status = MailLog.Status.FAILED
-                row.error = row.error or describe_error(exc)
+                if not row.error:
+                    record_problem(row, exc)
                 self._log.add(row, secrets)
             if self.fail_silently and isinstance(exc, smtplib.SMTPException | OSError):
                 return 0
@@ -294,7 +295,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
                 self._status.refused = signals.decode_refused(refused)
             row.status = MailLog.Status.PARTIAL
             row.refused_recipients = format_refused(refused)
-            row.error = describe_error(RecipientsRefused(refused))  # replies and the hint
+            record_problem(row, RecipientsRefused(refused))  # replies and the hint
             self._log.add(row, secrets)
             if not self.fail_silently:
                 raise RecipientsRefused(refused, row.message_id, delivered=True)

@@ -32,9 +32,10 @@ from django.utils import timezone
 from . import conf, ratelimit, resolver, signals, taskq
 from .backends import ConfiguredEmailBackend
 from .exceptions import OAuthError, RecipientsRefused
-from .maillog import describe_error, redact
+from .maillog import describe_error, redact, redact_problem
 from .models import MailLog, OutboxMessage, UserMailConfig
 from .problems import format_refused as _format_refused
+from .problems import problem_record
 from .smtp import SmtpConnection
 
 logger = logging.getLogger("symfonia_mail")
@@ -127,6 +128,14 @@ class Outcome:
     dsn_requested: str = ""
     envelope_id: str = ""
     note: str = ""
+    problem: dict = dataclasses.field(default_factory=dict)  # MailLog.problem
+
+    @classmethod
+    def of(cls, status, exc, secrets, **fields):
+        """Return the Outcome of *exc*: its English error and its problem record."""
+        error = redact(describe_error(exc), secrets)
+        problem = redact_problem(problem_record(exc, text=error), secrets)
+        return cls(status, error, problem=problem, **fields)
 
 
 def attempt(outbox):
@@ -146,33 +155,34 @@ def attempt(outbox):
     except smtplib.SMTPRecipientsRefused as exc:
         refused = _format_refused(exc.recipients)
         temporary = all(400 <= code < 500 for code, _reply in exc.recipients.values())
-        return Outcome(Status.RETRY if temporary else Status.FAILED,
-                       redact(describe_error(exc), secrets), refused=refused,
-                       refused_replies=signals.decode_refused(exc.recipients))
+        return Outcome.of(Status.RETRY if temporary else Status.FAILED, exc, secrets,
+                          refused=refused,
+                          refused_replies=signals.decode_refused(exc.recipients))
     except smtplib.SMTPResponseException as exc:
         status = Status.RETRY if 400 <= exc.smtp_code < 500 else Status.FAILED
-        return Outcome(status, redact(describe_error(exc), secrets))
+        return Outcome.of(status, exc, secrets)
     except OAuthError as exc:
         # Only an unreachable identity platform passes; revoked consent or an expired
         # secret needs a person (the admin shows the connection as broken).
         status = Status.RETRY if exc.code == "oauth_unreachable" else Status.FAILED
-        return Outcome(status, redact(describe_error(exc), secrets))
+        return Outcome.of(status, exc, secrets)
     except TEMPORARY_ERRORS as exc:
         if getattr(exc, "symfonia_stage", "") == "message":
             # The whole message went out and the confirmation never came: the server may
             # have accepted it (RFC 5321 §4.1.1.4), so sending it again could double it.
             return Outcome(Status.UNKNOWN, redact(
                 f"{LOST_AFTER_DATA} ({describe_error(exc)})", secrets))
-        return Outcome(Status.RETRY, redact(describe_error(exc), secrets))
+        return Outcome.of(Status.RETRY, exc, secrets)
     except Exception as exc:  # noqa: BLE001 - anything else fails this message, logged, not the worker
-        return Outcome(Status.FAILED, redact(describe_error(exc), secrets))
+        return Outcome.of(Status.FAILED, exc, secrets)
     outcome = Outcome(Status.SENT, dsn_requested=delivery.dsn_requested,
                       envelope_id=delivery.envelope_id, note=redact(delivery.note, secrets))
     if delivery.refused:
         outcome.status = Status.PARTIAL
         outcome.refused = _format_refused(delivery.refused)
         outcome.refused_replies = signals.decode_refused(delivery.refused)
-        outcome.error = redact(describe_error(RecipientsRefused(delivery.refused)), secrets)
+        refusal = Outcome.of(Status.PARTIAL, RecipientsRefused(delivery.refused), secrets)
+        outcome.error, outcome.problem = refusal.error, refusal.problem
     return outcome
 
 
@@ -233,7 +243,8 @@ def finish(outbox, outcome, next_attempt_at=None):
     """Record *outcome* on the claimed row (only while it is still ours); return the status."""
     status = Status.RETRY if next_attempt_at is not None else outcome.status
     updated = MailLog.objects.filter(pk=outbox.pk, status=Status.SENDING).update(
-        status=status, error=outcome.error, refused_recipients=outcome.refused,
+        status=status, error=outcome.error, problem=outcome.problem,
+        refused_recipients=outcome.refused,
         dsn_requested=outcome.dsn_requested, envelope_id=outcome.envelope_id,
         note=outcome.note, next_attempt_at=next_attempt_at,
     )

@@ -59,7 +59,8 @@ from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import make_msgid
 from django.core.mail.utils import DNS_NAME
 from django.utils import translation
-from django.utils.translation import gettext
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy
 
 from . import conf, macros, oauth, oauth_step, templated
 from .allowed import is_restricted, server_allowed
@@ -228,7 +229,7 @@ class _SmtpTestRun:
                 self.after_connect = True
                 detail = f"{config.host}:{config.port}"
                 if config.security == "ssl":
-                    detail += f", {tls_detail}"
+                    detail = format_lazy("{}, {}", detail, tls_detail)
                 self.add("connect", event.seconds, detail=detail, reply=str(event.reply))
             elif event.step == "ehlo" and ehlo_count == 0:
                 ehlo_count += 1
@@ -246,14 +247,16 @@ class _SmtpTestRun:
         if opening and self.smtp.dialogue is not None:  # opened: the login step
             if self.smtp.credential is None:
                 self.add("login", 0, status=SKIPPED,
-                         detail=gettext("no user name: sending without login"))
+                         detail=gettext_lazy("no user name: sending without login"))
             elif config.security == "none":
                 login = self.report.steps[-1]
                 login.status, login.code = WARNING, "plaintext_login"
 
     def tls_detail(self, summary):
         if not (conf.get("VERIFY_CERTIFICATES") and self.config.verify_certificate):
-            return summary + ", " + gettext("certificate not verified")
+            # Lazy, like every translated detail: MailLog keeps the report in English and
+            # shows it in the reader's language (smtp_report.SmtpTestReport.as_record).
+            return format_lazy("{}, {}", summary, gettext_lazy("certificate not verified"))
         return summary
 
     def login_detail(self):
@@ -292,8 +295,8 @@ class _SmtpTestRun:
     def dsn_step(self, plan):
         advertised = self.smtp.dialogue.has("dsn")
         if not notify_value(self.config.dsn_notify):
-            self.add("dsn", 0, status=SKIPPED, detail=gettext(
-                "not requested (the server advertises DSN)") if advertised else gettext(
+            self.add("dsn", 0, status=SKIPPED, detail=gettext_lazy(
+                "not requested (the server advertises DSN)") if advertised else gettext_lazy(
                 "not requested (the server does not advertise DSN)"))
         elif not advertised:
             self.add("dsn", 0, status=WARNING, code="dsn_not_offered",

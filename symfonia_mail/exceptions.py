@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_noop
 
 
 class SymfoniaMailError(Exception):
@@ -45,6 +46,21 @@ class UnreadableSecretError(DeliveryError, ConfigurationError):
             "current FIELD_ENCRYPTION_KEY. Restore the key it was saved with (you can "
             "list several keys, newest first) or enter the password again in the admin."
         )
+
+
+class _Translatable:
+    """An error whose text is a msgid and parameters.
+
+    ``str()`` is English (logs, MailLog.error); ``problems.problem_record``
+    stores ``msgid`` and ``params`` so a page renders it in the reader's language.
+    """
+
+    msgid = ""
+    params: dict[str, Any] = {}
+
+    def _english(self, msgid: str, **params: Any) -> str:
+        self.msgid, self.params = msgid, params
+        return msgid % params
 
 
 class _Explained(Exception):
@@ -121,34 +137,35 @@ class ConfigurationIncomplete(DeliveryError, ConfigurationError):
         return str(self.args[0])  # not OSError's "[Errno ...]" form
 
 
-class ServerTimeout(_Explained, DeliveryError, TimeoutError):
+class ServerTimeout(_Translatable, _Explained, DeliveryError, TimeoutError):
     """A server reply did not arrive complete in time (or a deadline ran out)."""
 
     def __init__(self, stage: str, timeout: float) -> None:
         self.stage = stage
         self.timeout = timeout
-        super().__init__(
-            f"The server timed out: its reply ({stage}) was not complete within the "
-            f"timeout of {timeout:g} s or the deadline of the message."
-        )
+        super().__init__(self._english(gettext_noop(
+            "The server timed out: its reply (%(stage)s) was not complete within the "
+            "timeout of %(timeout)s s or the deadline of the message."),
+            stage=stage, timeout=f"{timeout:g}"))
 
 
-class NotAnSMTPServer(_Explained, DeliveryError, smtplib.SMTPServerDisconnected):
+class NotAnSMTPServer(_Translatable, _Explained, DeliveryError,
+                      smtplib.SMTPServerDisconnected):
     """The peer did not answer like an SMTP server (its text is never quoted)."""
 
     def __init__(self) -> None:
-        super().__init__("This service did not answer like an SMTP server.")
+        super().__init__(self._english(gettext_noop(
+            "This service did not answer like an SMTP server.")))
 
 
-class ServerNotAllowed(DeliveryError, ConfigurationError):
+class ServerNotAllowed(_Translatable, DeliveryError, ConfigurationError):
     """The configuration's server is not in SYMFONIA_MAIL["ALLOWED_SERVERS"]."""
 
     def __init__(self, server: str) -> None:
         self.server = server
-        super().__init__(
-            f"The SMTP server {server} is not in SYMFONIA_MAIL['ALLOWED_SERVERS']; only a "
-            "superuser can configure it."
-        )
+        super().__init__(self._english(gettext_noop(
+            "The SMTP server %(server)s is not in SYMFONIA_MAIL['ALLOWED_SERVERS']; only a "
+            "superuser can configure it."), server=server))
 
 
 class InvalidAddress(DeliveryError):
@@ -174,7 +191,7 @@ class InvalidAddress(DeliveryError):
         )
 
 
-class UnfilledMacro(DeliveryError):
+class UnfilledMacro(_Translatable, DeliveryError):
     """A known macro in a message has no value, so the message was not sent (fail closed).
 
     ``macros`` lists the macro names (Symfonia spelling) without a value.
@@ -183,12 +200,11 @@ class UnfilledMacro(DeliveryError):
     def __init__(self, macros: Iterable[str]) -> None:
         self.macros = list(macros)
         names = ", ".join("{" + name + "}" for name in self.macros)
-        super().__init__(
-            f"The message uses {names} but no value was given for it, so it was not sent "
+        super().__init__(self._english(gettext_noop(
+            "The message uses %(names)s but no value was given for it, so it was not sent "
             "(a customer would have read the macro as written). Pass the value (msg.macros, "
             "mail_context(...) or send_templated(macros=...)) or remove the macro from the "
-            "subject, body or template."
-        )
+            "subject, body or template."), names=names))
 
 
 class InvalidMessageError(SymfoniaMailError, ValueError):

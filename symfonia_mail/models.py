@@ -357,7 +357,10 @@ class MailLog(models.Model):
     )
     attempts = models.PositiveIntegerField(_("attempts"), default=1)
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
-    error = models.TextField(_("error"), blank=True)
+    error = models.TextField(_("error"), blank=True)  # English: for log files and grep
+    # The error as a code and parameters (problems.problem_record), or a Test SMTP report
+    # ({"test": …}): pages show it in the reader's language. Empty: show `error`.
+    problem = models.JSONField(_("problem"), default=dict, blank=True, editable=False)
     scope = models.CharField(_("configuration used"), max_length=10, choices=Scope.choices)
     config_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("configuration of user"), null=True,
@@ -391,6 +394,9 @@ class MailLog(models.Model):
         ]
 
     def __str__(self):
+        if self.kind == self.Kind.TEST:
+            # Its subject is Test SMTP's headline in English; pages show it translated.
+            return f"{self.get_status_display()}: {self.get_kind_display()} {self.server}"
         return f"{self.get_status_display()}: {self.subject[:60]}"
 
 

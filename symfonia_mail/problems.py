@@ -10,6 +10,7 @@ import smtplib
 import socket
 import ssl
 
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from .exceptions import (
@@ -279,6 +280,10 @@ def format_refused(refused):
                      for address, (code, reply) in refused.items())
 
 
+# "Refused by the server: a@b (550 …)": English in logs, translated on pages.
+REFUSED_BY_SERVER = gettext_noop("Refused by the server: %(refused)s")
+
+
 def what_happened(exc, *, lines=False):
     """Return the plain text of *exc*: the server's reply, or what failed, never a repr.
 
@@ -286,7 +291,7 @@ def what_happened(exc, *, lines=False):
     """
     refused = getattr(exc, "recipients", None)
     if isinstance(exc, smtplib.SMTPRecipientsRefused) and isinstance(refused, dict):
-        return f"Refused by the server: {format_refused(refused)}"
+        return REFUSED_BY_SERVER % {"refused": format_refused(refused)}
     if isinstance(exc, smtplib.SMTPResponseException):
         text = f"{exc.smtp_code} {reply_text(exc.smtp_error)}".strip()
         return text if lines else text.replace("\n", " ")
@@ -305,10 +310,50 @@ def what_happened(exc, *, lines=False):
 def explain(exc: BaseException) -> str:
     """Return what happened in *exc* plus the plain-language hint (one paragraph)."""
     text: str = what_happened(exc)
+    code = _hint_code(exc)
+    return f"{text} — {CODES[code]}" if code else text
+
+
+def _hint_code(exc):
     code = _code_for(exc)
     if code == "smtp_error" and not isinstance(exc, _SERVER_REPLIES):
-        return text  # our own errors (InvalidAddress…) say what to do themselves
-    return f"{text} — {CODES[code]}"
+        return ""  # our own errors (InvalidAddress…) say what to do themselves
+    return code
+
+
+def problem_record(exc, *, text=""):
+    """Return *exc* as a stable code and parameters (MailLog.problem), for render_problem().
+
+    The server's words stay as they came; our own sentences are stored as
+    msgid and parameters, the hint as its code, so that a page shows the
+    problem in the language of whoever reads it. *text*: what to show
+    instead of ``what_happened(exc)`` for an error without a msgid.
+    """
+    record: dict = {}
+    refused = getattr(exc, "recipients", None)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused) and isinstance(refused, dict):
+        record["refused"] = {address: [code, reply_text(reply)]
+                             for address, (code, reply) in refused.items()}
+    elif getattr(exc, "msgid", ""):
+        record["msgid"], record["params"] = exc.msgid, dict(exc.params)
+    else:
+        record["text"] = text or what_happened(exc)
+    if is_delivery_problem(exc) and (code := _hint_code(exc)):
+        record["code"] = code
+    return record
+
+
+def render_problem(record):
+    """Return the text of a problem_record() in the active language."""
+    if "refused" in record:
+        refused = {address: tuple(reply) for address, reply in record["refused"].items()}
+        text = gettext(REFUSED_BY_SERVER) % {"refused": format_refused(refused)}
+    elif "msgid" in record:
+        text = gettext(record["msgid"]) % record.get("params", {})
+    else:
+        text = record.get("text", "")
+    code = record.get("code")
+    return f"{text} — {CODES[code]}" if code in CODES else text
 
 
 _SERVER_REPLIES = (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused)
