@@ -227,18 +227,20 @@ class TransportNotAllowed(ConfigurationError):
     """The operation needs SMTP but the resolved configuration uses another transport."""
 
 
-class OAuthError(DeliveryError):
+class OAuthError(_Translatable, DeliveryError):
     """An OAuth2 access token could not be obtained, so nothing was sent.
 
     ``code`` is a stable problem code (a key of ``problems.CODES``, e.g.
     ``oauth_consent_required``); ``error`` and ``error_codes`` are what the
     identity platform answered (``invalid_grant``, ``[65001]``); ``hint`` says
-    what to do (translated when shown; the message itself is English, like the
-    log). No secret or token is ever part of the text.
+    what to do. *reason* is a msgid (``gettext_noop``) filled with *params*:
+    ``str()`` is English, like the log; ``translated()`` is for pages. No
+    secret or token is ever part of the text.
     """
 
-    def __init__(self, code: str, reason: str, *, error: str = "",
-                 error_codes: Iterable[int] = (), description: str = "") -> None:
+    def __init__(self, code: str, reason: str, *, params: Mapping[str, Any] | None = None,
+                 error: str = "", error_codes: Iterable[int] = (),
+                 description: str = "") -> None:
         from django.utils import translation
 
         from .problems import CODES  # problems imports this module
@@ -248,10 +250,21 @@ class OAuthError(DeliveryError):
         self.error_codes = tuple(error_codes)
         self.description = description
         self.hint = CODES.get(code, "")  # lazy: shown in the reader's language
-        provider = " ".join(filter(None, (error, *(f"AADSTS{c}" for c in self.error_codes))))
-        text = f"{reason} ({provider})" if provider else reason
+        self.provider = " ".join(
+            filter(None, (error, *(f"AADSTS{c}" for c in self.error_codes))))
+        text = self._english(reason, **(params or {}))
         with translation.override("en"):  # log lines and MailLog are in English
-            super().__init__(f"{text} {self.hint}".strip())
+            super().__init__(self._with_provider(text))
+
+    def _with_provider(self, text: str) -> str:
+        text = f"{text} ({self.provider})" if self.provider else text
+        return f"{text} {self.hint}".strip()
+
+    def translated(self) -> str:
+        """Return the message in the active language (a page); ``str()`` is English."""
+        from django.utils.translation import gettext
+
+        return self._with_provider(gettext(self.msgid) % self.params)
 
     def provider_answer(self) -> str:
         """Return what the identity platform said: error, AADSTS codes, description."""

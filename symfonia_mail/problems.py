@@ -336,6 +336,8 @@ def problem_record(exc, *, text=""):
                              for address, (code, reply) in refused.items()}
     elif getattr(exc, "msgid", ""):
         record["msgid"], record["params"] = exc.msgid, dict(exc.params)
+        if getattr(exc, "provider", ""):  # an identity platform's error and AADSTS codes
+            record["provider"] = exc.provider
     else:
         record["text"] = text or what_happened(exc)
     if is_delivery_problem(exc) and (code := _hint_code(exc)):
@@ -350,6 +352,8 @@ def render_problem(record):
         text = gettext(REFUSED_BY_SERVER) % {"refused": format_refused(refused)}
     elif "msgid" in record:
         text = gettext(record["msgid"]) % record.get("params", {})
+        if record.get("provider"):
+            text = f"{text} ({record['provider']})"
     else:
         text = record.get("text", "")
     code = record.get("code")

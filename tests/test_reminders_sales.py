@@ -3,8 +3,11 @@
 import datetime
 import io
 import logging
+import os
 import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -369,3 +372,17 @@ def test_demo_scenario_end_to_end(db, make_smtp_server):
     assert totals(sent=owing - 2, failed=1, skipped=1) in output
     assert len(server.messages) == owing - 2
     assert gettext("no e-mail address") in output and "550 5.1.1" in output
+
+
+def test_command_help_is_in_the_sites_language():
+    """Issue 19 item 12: `manage.py send_payment_reminders --help` of the Polish demo."""
+    project = Path(__file__).resolve().parent.parent / "example_project"
+    env = {**os.environ, "PYTHONPATH": str(project.parent)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)  # the example project's own settings (pl)
+    result = subprocess.run(  # noqa: S603 - our own interpreter and fixed arguments
+        [sys.executable, "manage.py", "send_payment_reminders", "--help"], cwd=project,
+        env=env, capture_output=True, text=True, timeout=120, check=True)
+    assert "Wysyła upomnienia o zaległych płatnościach" in result.stdout
+    assert "Wyślij jako ten użytkownik" in result.stdout and "--as-of DATA" in result.stdout
+    assert "Send overdue-payment reminders" not in result.stdout
+    assert "Send as this user" not in result.stdout
