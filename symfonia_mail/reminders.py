@@ -84,7 +84,7 @@ from .context import UserLike, user_pk
 from .exceptions import RecipientsRefused, TransportNotAllowed
 from .maillog import redact
 from .models import ReminderRecord, Transport
-from .problems import explain, format_refused
+from .problems import format_refused, problem_record, render_problem
 from .reminder_claims import Taken, claim, mark_sent, release
 from .templated import build_templated
 from .validators import parse_address_list
@@ -450,4 +450,5 @@ def _describe(exc):
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         refused = format_refused(exc.recipients)
         return gettext("the server refused the address: %(refused)s") % {"refused": refused}
-    return explain(exc)
+    # In the run's language, our own sentences too (UnfilledMacro…), not the English log text.
+    return render_problem(problem_record(exc))

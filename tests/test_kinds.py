@@ -118,9 +118,12 @@ def test_a_stored_reminder_template_with_a_contract_macro_fails_closed(global_co
     MessageTemplate.objects.create(key="payment_reminder", subject="Przypomnienie {numery}",
                                    body="Umowa {umowa} z dnia {z dnia}.\nWystawił: "
                                         "{wystawiający}")
-    (result,) = send_reminders([contractor("ACME", ["k@acme.example"], doc("FV/1"))],
-                               as_of=datetime.date(2026, 11, 26))
+    with translation.override("pl"):
+        (result,) = send_reminders([contractor("ACME", ["k@acme.example"], doc("FV/1"))],
+                                   as_of=datetime.date(2026, 11, 26))
     assert result.status == Status.FAILED and "{umowa}" in result.reason
+    # The reason is for the person running it (issue 19 item 12): in their language.
+    assert result.reason.startswith("Wiadomość używa makra {umowa}")
     assert smtp_server.messages == []
 
 
