@@ -28,6 +28,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.dispatch import Signal
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from . import conf, ratelimit, resolver, signals, taskq
 from .backends import ConfiguredEmailBackend
@@ -52,10 +53,15 @@ KEEP_IDLE = 30  # seconds: older idle connections are closed (servers drop them 
 REQUEUE_BATCH = 100  # rows a sweep enqueues again at most
 # Stages of the SMTP dialogue (SmtpConnection.failed_stage) before any byte of the message.
 BEFORE_MESSAGE = ("mail", "rcpt", "data")
-LOST_AFTER_DATA = (
+LOST_AFTER_DATA = gettext_noop(
     "The connection was lost after the message was sent, before the server confirmed it: "
     "it may or may not have been accepted. It is not sent again automatically; check with "
     "the recipient, then resend it from the mail log if needed."
+)
+WORKER_STOPPED = gettext_noop(
+    "The worker stopped while sending: the server may or may not have accepted the "
+    "message. It is not sent again automatically; check with the recipient, then "
+    "resend it from the mail log if needed."
 )
 
 
@@ -170,8 +176,9 @@ def attempt(outbox):
         if getattr(exc, "symfonia_stage", "") == "message":
             # The whole message went out and the confirmation never came: the server may
             # have accepted it (RFC 5321 §4.1.1.4), so sending it again could double it.
-            return Outcome(Status.UNKNOWN, redact(
-                f"{LOST_AFTER_DATA} ({describe_error(exc)})", secrets))
+            cause = Outcome.of(Status.UNKNOWN, exc, secrets)
+            return Outcome(Status.UNKNOWN, f"{LOST_AFTER_DATA} ({cause.error})",
+                           problem={"msgid": LOST_AFTER_DATA, "cause": cause.problem})
         return Outcome.of(Status.RETRY, exc, secrets)
     except Exception as exc:  # noqa: BLE001 - anything else fails this message, logged, not the worker
         return Outcome.of(Status.FAILED, exc, secrets)
@@ -321,11 +328,7 @@ def sweep(now=None):
     stale = now - timedelta(seconds=conf.get("STALE_AFTER"))
     unknown = MailLog.objects.filter(
         status=Status.SENDING, outbox__claimed_at__lt=stale,
-    ).update(status=Status.UNKNOWN, error=(
-        "The worker stopped while sending: the server may or may not have accepted the "
-        "message. It is not sent again automatically; check with the recipient, then "
-        "resend it from the mail log if needed."
-    ))
+    ).update(status=Status.UNKNOWN, error=WORKER_STOPPED, problem={"msgid": WORKER_STOPPED})
     # A row still waiting in a long queue looks the same as one whose task was lost:
     # at most REQUEUE_BATCH rows a sweep, oldest first, so a backlog costs a few no-op
     # tasks, not a second task for each of its rows.

@@ -11,6 +11,7 @@ is sent after a rollback.
 
 from django.db import router, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from . import taskq
 from .models import MailLog, OutboxMessage
@@ -88,6 +89,9 @@ def resend(logs):
     return ids
 
 
+CANCELLED = gettext_noop("Cancelled from the mail log before it was sent.")
+
+
 def cancel(logs):
     """Cancel the queued or waiting rows of *logs*; return how many were cancelled.
 
@@ -95,6 +99,6 @@ def cancel(logs):
     and is not cancelled (its task finds it cancelled otherwise and sends nothing).
     """
     return logs.filter(status__in=CANCELLABLE).update(
-        status=MailLog.Status.CANCELLED, next_attempt_at=None,
-        error="Cancelled from the mail log before it was sent.",
+        status=MailLog.Status.CANCELLED, next_attempt_at=None, error=CANCELLED,
+        problem={"msgid": CANCELLED},
     )

@@ -354,6 +354,8 @@ def render_problem(record):
         text = gettext(record["msgid"]) % record.get("params", {})
         if record.get("provider"):
             text = f"{text} ({record['provider']})"
+        if record.get("cause"):  # what led to it: a record of its own
+            text = f"{text} ({render_problem(record['cause'])})"
     else:
         text = record.get("text", "")
     code = record.get("code")

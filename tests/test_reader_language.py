@@ -13,10 +13,12 @@ from django.core.mail import EmailMessage, send_mail
 from django.urls import reverse
 from django.utils import translation
 
+from symfonia_mail.delivery import LOST_AFTER_DATA
 from symfonia_mail.diagnostics import run_smtp_test
-from symfonia_mail.exceptions import RecipientsRefused, UnfilledMacro
+from symfonia_mail.exceptions import RecipientsRefused, ServerTimeout, UnfilledMacro
 from symfonia_mail.models import GlobalMailConfig, MailLog
-from symfonia_mail.problems import CODES
+from symfonia_mail.outbox import cancel
+from symfonia_mail.problems import CODES, problem_record, render_problem
 from symfonia_mail.resolver import from_model
 
 from .conftest import config_values
@@ -118,3 +120,18 @@ def test_the_log_line_of_a_message_without_message_id_or_subject(global_config, 
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Mail ")]
     assert "  " not in line
     assert line.startswith("Mail (no Message-ID, no subject) failed via global: ")
+
+
+def test_outbox_texts_are_in_the_readers_language(client):
+    row = MailLog.objects.create(status=MailLog.Status.QUEUED, scope="global",
+                                 transport="smtp", subject="Faktura")
+    assert cancel(MailLog.objects.all()) == 1
+    row.refresh_from_db()
+    assert row.error == "Cancelled from the mail log before it was sent."
+    assert "Anulowano z dziennika poczty przed wysłaniem." in page(client, row, "pl")
+    # A message whose confirmation never came: the sentence and its cause, both translated.
+    lost = {"msgid": LOST_AFTER_DATA, "cause": problem_record(ServerTimeout("message", 5))}
+    with translation.override("pl"):
+        text = render_problem(lost)
+    assert text.startswith("Połączenie zerwało się po wysłaniu wiadomości")
+    assert "(Serwer nie odpowiedział na czas: jego odpowiedź (message)" in text
