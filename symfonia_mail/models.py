@@ -558,10 +558,12 @@ class ReminderRun(models.Model):
     chunk_size = models.PositiveIntegerField(_("chunk size"), default=50)
     total = models.PositiveIntegerField(_("contractors"), default=0)
     sent = models.PositiveIntegerField(_("sent"), default=0)
+    # Sent, but the server refused some of the contractor's addresses (ReminderRecord too).
+    partial = models.PositiveIntegerField(_("partial"), default=0)
     failed = models.PositiveIntegerField(_("failed"), default=0)
     skipped = models.PositiveIntegerField(_("skipped"), default=0)
     chunks_done = models.PositiveIntegerField(_("chunks done"), default=0)
-    # {"chunk index": {"sent": n, "failed": n, "skipped": n}}: each chunk counted once.
+    # {"chunk index": {"sent": n, "partial": n, "failed": n, "skipped": n}}: counted once.
     chunk_counts = models.JSONField(_("counts per chunk"), default=dict, blank=True)
     progress_at = models.DateTimeField(_("last progress"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
@@ -576,7 +578,7 @@ class ReminderRun(models.Model):
 
     @property
     def remaining(self):
-        return max(self.total - self.sent - self.failed - self.skipped, 0)
+        return max(self.total - self.sent - self.partial - self.failed - self.skipped, 0)
 
     @property
     def chunks(self):
