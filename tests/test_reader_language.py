@@ -13,6 +13,7 @@ from django.core.mail import EmailMessage, send_mail
 from django.urls import reverse
 from django.utils import translation
 
+import symfonia_mail
 from symfonia_mail.delivery import LOST_AFTER_DATA
 from symfonia_mail.diagnostics import run_smtp_test
 from symfonia_mail.exceptions import RecipientsRefused, ServerTimeout, UnfilledMacro
@@ -135,3 +136,12 @@ def test_outbox_texts_are_in_the_readers_language(client):
         text = render_problem(lost)
     assert text.startswith("Połączenie zerwało się po wysłaniu wiadomości")
     assert "(Serwer nie odpowiedział na czas: jego odpowiedź (message)" in text
+
+
+def test_our_own_reasons_are_in_the_readers_language(global_config, client):
+    # EmailMessage.send() skips it; Django's backend would drop it silently: we log why.
+    assert symfonia_mail.mailer().send_messages([EmailMessage("Faktura", "Treść")]) == 0
+    row = MailLog.objects.get()
+    assert row.error == "The message has no recipients."
+    assert "Wiadomość nie ma odbiorców." in page(client, row, "pl")
+    assert "The message has no recipients." in page(client, row, "en")
