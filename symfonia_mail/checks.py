@@ -78,7 +78,8 @@ def check_settings(app_configs=None, **kwargs):
             hint="Trust the server's CA instead (SSL_CERT_FILE) and remove the setting.",
             id="symfonia_mail.W001",
         ))
-    problems.extend(check_mailers(options["SYSTEM_BACKEND"]))
+    problems.extend(check_mailers(options["SYSTEM_BACKEND"],
+                                  explicit=_system_backend_is_set()))
     problems.extend(_background_problems(options))
     middleware = getattr(settings, "MIDDLEWARE", [])
     ours = "symfonia_mail.middleware.CurrentUserMiddleware"
@@ -93,8 +94,17 @@ def check_settings(app_configs=None, **kwargs):
     return problems
 
 
-def check_mailers(system_backend):
-    """Tell a Django 6.1 project how to move from EMAIL_BACKEND to MAILERS."""
+def _system_backend_is_set():
+    return "SYSTEM_BACKEND" in (getattr(settings, "SYMFONIA_MAIL", None) or {})
+
+
+def check_mailers(system_backend, *, explicit=True):
+    """Tell a Django 6.1 project how to move from EMAIL_BACKEND to MAILERS.
+
+    W011 (Django's SMTP backend for transport 'system') only when
+    SYSTEM_BACKEND is *explicit*; for the default, check_system_transport
+    warns once a stored configuration uses that transport.
+    """
     if not HAS_MAILERS:
         return []
     if not mailers_configured():
@@ -111,16 +121,20 @@ def check_mailers(system_backend):
                  "mail_context(user=...) or message.user.",
             id="symfonia_mail.W010",
         )]
-    if system_backend == DJANGO_SMTP:
-        return [Warning(
-            "SYMFONIA_MAIL['SYSTEM_BACKEND'] names Django's SMTP backend, which under "
-            "MAILERS takes its server from a mailer's OPTIONS, not from EMAIL_HOST.",
-            hint="Add a mailer for transport 'system', e.g. MAILERS['system'] = "
-                 "{'BACKEND': '" + DJANGO_SMTP + "', 'OPTIONS': {'host': 'smtp.example.com'}}, "
-                 "and set SYMFONIA_MAIL['SYSTEM_BACKEND'] = 'system'.",
-            id="symfonia_mail.W011",
-        )]
+    if system_backend == DJANGO_SMTP and explicit:
+        return [_system_route_warning()]
     return []
+
+
+def _system_route_warning():
+    return Warning(
+        "Transport 'system' goes to Django's SMTP backend (SYMFONIA_MAIL['SYSTEM_BACKEND']), "
+        "which under MAILERS takes its server from a mailer's OPTIONS, not from EMAIL_HOST.",
+        hint="Add a mailer for transport 'system', e.g. MAILERS['system'] = "
+             "{'BACKEND': '" + DJANGO_SMTP + "', 'OPTIONS': {'host': 'smtp.example.com'}}, "
+             "and set SYMFONIA_MAIL['SYSTEM_BACKEND'] = 'system'.",
+        id="symfonia_mail.W011",
+    )
 
 
 def _background_problems(options):
@@ -179,13 +193,30 @@ def check_stored_secrets(app_configs=None, databases=None, **kwargs):
 
 
 @register(Tags.database)
+def check_system_transport(app_configs=None, databases=None, **kwargs):
+    """W011 for a stored configuration on transport 'system' with the default backend."""
+    if not databases or not mailers_configured() or _system_backend_is_set():
+        return []  # an explicit SYSTEM_BACKEND is check_settings' to judge
+    from django.db import DatabaseError
+
+    from .models import GlobalMailConfig, UserMailConfig
+
+    try:
+        used = any(model.objects.filter(transport="system").exists()
+                   for model in (GlobalMailConfig, UserMailConfig))
+    except DatabaseError:
+        return []  # not migrated yet
+    return [_system_route_warning()] if used else []
+
+
+@register(Tags.database)
 def check_template_kinds(app_configs=None, databases=None, **kwargs):
     """List stored templates whose key no registered kind knows (check --database)."""
     if not databases:
         return []
     from django.db import DatabaseError
 
-    from .content import kinds
+    from . import kinds
     from .models import MessageTemplate
 
     try:

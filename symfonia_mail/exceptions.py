@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import translation
+from django.utils.translation import gettext, gettext_noop
 
 from .hints import CODES
 from .replies import code_for_reply, what_happened
@@ -51,6 +52,21 @@ class UnreadableSecretError(DeliveryError, ConfigurationError):
             "current FIELD_ENCRYPTION_KEY. Restore the key it was saved with (you can "
             "list several keys, newest first) or enter the password again in the admin."
         )
+
+
+class _Translatable:
+    """An error whose text is a msgid and parameters.
+
+    ``str()`` is English (logs, MailLog.error); ``problems.problem_record``
+    stores ``msgid`` and ``params`` so a page renders it in the reader's language.
+    """
+
+    msgid = ""
+    params: dict[str, Any] = {}
+
+    def _english(self, msgid: str, **params: Any) -> str:
+        self.msgid, self.params = msgid, params
+        return msgid % params
 
 
 class _Explained(Exception):
@@ -128,7 +144,7 @@ class ConfigurationIncomplete(DeliveryError, ConfigurationError):
         return str(self.args[0])  # not OSError's "[Errno ...]" form
 
 
-class ServerTimeout(_Explained, DeliveryError, TimeoutError):
+class ServerTimeout(_Translatable, _Explained, DeliveryError, TimeoutError):
     """A server reply did not arrive complete in time (or a deadline ran out)."""
 
     code = "timeout"
@@ -136,32 +152,33 @@ class ServerTimeout(_Explained, DeliveryError, TimeoutError):
     def __init__(self, stage: str, timeout: float) -> None:
         self.stage = stage
         self.timeout = timeout
-        super().__init__(
-            f"The server timed out: its reply ({stage}) was not complete within the "
-            f"timeout of {timeout:g} s or the deadline of the message."
-        )
+        super().__init__(self._english(gettext_noop(
+            "The server timed out: its reply (%(stage)s) was not complete within the "
+            "timeout of %(timeout)s s or the deadline of the message."),
+            stage=stage, timeout=f"{timeout:g}"))
 
 
-class NotAnSMTPServer(_Explained, DeliveryError, smtplib.SMTPServerDisconnected):
+class NotAnSMTPServer(_Translatable, _Explained, DeliveryError,
+                      smtplib.SMTPServerDisconnected):
     """The peer did not answer like an SMTP server (its text is never quoted)."""
 
     code = "not_smtp"
 
     def __init__(self) -> None:
-        super().__init__("This service did not answer like an SMTP server.")
+        super().__init__(self._english(gettext_noop(
+            "This service did not answer like an SMTP server.")))
 
 
-class ServerNotAllowed(DeliveryError, ConfigurationError):
+class ServerNotAllowed(_Translatable, DeliveryError, ConfigurationError):
     """The configuration's server is not in SYMFONIA_MAIL["ALLOWED_SERVERS"]."""
 
     code = "server_not_allowed"
 
     def __init__(self, server: str) -> None:
         self.server = server
-        super().__init__(
-            f"The SMTP server {server} is not in SYMFONIA_MAIL['ALLOWED_SERVERS']; only a "
-            "superuser can configure it."
-        )
+        super().__init__(self._english(gettext_noop(
+            "The SMTP server %(server)s is not in SYMFONIA_MAIL['ALLOWED_SERVERS']; only a "
+            "superuser can configure it."), server=server))
 
 
 class InvalidAddress(DeliveryError):
@@ -187,7 +204,7 @@ class InvalidAddress(DeliveryError):
         )
 
 
-class UnfilledMacro(DeliveryError):
+class UnfilledMacro(_Translatable, DeliveryError):
     """A known macro in a message has no value, so the message was not sent (fail closed).
 
     ``macros`` lists the macro names (Symfonia spelling) without a value.
@@ -196,12 +213,11 @@ class UnfilledMacro(DeliveryError):
     def __init__(self, macros: Iterable[str]) -> None:
         self.macros = list(macros)
         names = ", ".join("{" + name + "}" for name in self.macros)
-        super().__init__(
-            f"The message uses {names} but no value was given for it, so it was not sent "
+        super().__init__(self._english(gettext_noop(
+            "The message uses %(names)s but no value was given for it, so it was not sent "
             "(a customer would have read the macro as written). Pass the value (msg.macros, "
             "mail_context(...) or send_templated(macros=...)) or remove the macro from the "
-            "subject, body or template."
-        )
+            "subject, body or template."), names=names))
 
 
 class InvalidMessageError(SymfoniaMailError, ValueError):
@@ -224,27 +240,38 @@ class TransportNotAllowed(ConfigurationError):
     """The operation needs SMTP but the resolved configuration uses another transport."""
 
 
-class OAuthError(DeliveryError):
+class OAuthError(_Translatable, DeliveryError):
     """An OAuth2 access token could not be obtained, so nothing was sent.
 
     ``code`` is a stable problem code (a key of ``problems.CODES``, e.g.
     ``oauth_consent_required``); ``error`` and ``error_codes`` are what the
     identity platform answered (``invalid_grant``, ``[65001]``); ``hint`` says
-    what to do (translated when shown; the message itself is English, like the
-    log). No secret or token is ever part of the text.
+    what to do. *reason* is a msgid (``gettext_noop``) filled with *params*:
+    ``str()`` is English, like the log; ``translated()`` is for pages. No
+    secret or token is ever part of the text.
     """
 
-    def __init__(self, code: str, reason: str, *, error: str = "",
-                 error_codes: Iterable[int] = (), description: str = "") -> None:
+    def __init__(self, code: str, reason: str, *, params: Mapping[str, Any] | None = None,
+                 error: str = "", error_codes: Iterable[int] = (),
+                 description: str = "") -> None:
         self.code = code
         self.error = error
         self.error_codes = tuple(error_codes)
         self.description = description
         self.hint = CODES.get(code, "")  # lazy: shown in the reader's language
-        provider = " ".join(filter(None, (error, *(f"AADSTS{c}" for c in self.error_codes))))
-        text = f"{reason} ({provider})" if provider else reason
+        self.provider = " ".join(
+            filter(None, (error, *(f"AADSTS{c}" for c in self.error_codes))))
+        text = self._english(reason, **(params or {}))
         with translation.override("en"):  # log lines and MailLog are in English
-            super().__init__(f"{text} {self.hint}".strip())
+            super().__init__(self._with_provider(text))
+
+    def _with_provider(self, text: str) -> str:
+        text = f"{text} ({self.provider})" if self.provider else text
+        return f"{text} {self.hint}".strip()
+
+    def translated(self) -> str:
+        """Return the message in the active language (a page); ``str()`` is English."""
+        return self._with_provider(gettext(self.msgid) % self.params)
 
     def provider_answer(self) -> str:
         """Return what the identity platform said: error, AADSTS codes, description."""

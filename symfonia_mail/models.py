@@ -19,6 +19,7 @@ from .validators import (
     validate_body_size,
     validate_dsn_notify,
     validate_no_control_chars,
+    validate_template_key,
 )
 
 TENANT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,254}")
@@ -320,7 +321,7 @@ class UserMailConfig(MailSettings):
 class MessageTemplate(models.Model):
     """A subject and body for a key (e.g. invoice), global or a user's own."""
 
-    key = models.SlugField(_("key"), max_length=64)
+    key = models.SlugField(_("key"), max_length=64, validators=[validate_template_key])
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("owner"), null=True, blank=True,
         on_delete=models.CASCADE, related_name="mail_templates",
@@ -383,7 +384,10 @@ class MailLog(models.Model):
     )
     attempts = models.PositiveIntegerField(_("attempts"), default=1)
     next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
-    error = models.TextField(_("error"), blank=True)
+    error = models.TextField(_("error"), blank=True)  # English: for log files and grep
+    # The error as a code and parameters (problems.problem_record), or a Test SMTP report
+    # ({"test": …}): pages show it in the reader's language. Empty: show `error`.
+    problem = models.JSONField(_("problem"), default=dict, blank=True, editable=False)
     scope = models.CharField(_("configuration used"), max_length=10, choices=Scope.choices)
     config_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("configuration of user"), null=True,
@@ -417,6 +421,9 @@ class MailLog(models.Model):
         ]
 
     def __str__(self):
+        if self.kind == self.Kind.TEST:
+            # Its subject is Test SMTP's headline in English; pages show it translated.
+            return f"{self.get_status_display()}: {self.get_kind_display()} {self.server}"
         return f"{self.get_status_display()}: {self.subject[:60]}"
 
 
@@ -578,10 +585,12 @@ class ReminderRun(models.Model):
     chunk_size = models.PositiveIntegerField(_("chunk size"), default=50)
     total = models.PositiveIntegerField(_("contractors"), default=0)
     sent = models.PositiveIntegerField(_("sent"), default=0)
+    # Sent, but the server refused some of the contractor's addresses (ReminderRecord too).
+    partial = models.PositiveIntegerField(_("partial"), default=0)
     failed = models.PositiveIntegerField(_("failed"), default=0)
     skipped = models.PositiveIntegerField(_("skipped"), default=0)
     chunks_done = models.PositiveIntegerField(_("chunks done"), default=0)
-    # {"chunk index": {"sent": n, "failed": n, "skipped": n}}: each chunk counted once.
+    # {"chunk index": {"sent": n, "partial": n, "failed": n, "skipped": n}}: counted once.
     chunk_counts = models.JSONField(_("counts per chunk"), default=dict, blank=True)
     progress_at = models.DateTimeField(_("last progress"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
@@ -596,7 +605,7 @@ class ReminderRun(models.Model):
 
     @property
     def remaining(self):
-        return max(self.total - self.sent - self.failed - self.skipped, 0)
+        return max(self.total - self.sent - self.partial - self.failed - self.skipped, 0)
 
     @property
     def chunks(self):

@@ -10,9 +10,17 @@ import smtplib
 import socket
 import ssl
 
+from django.utils.translation import gettext
+
 from .exceptions import SymfoniaMailError
 from .hints import CODES, GMAIL_HELP, HELP_URLS, MICROSOFT_HELP
-from .replies import code_for_reply, format_refused, reply_text, what_happened
+from .replies import (
+    REFUSED_BY_SERVER,
+    code_for_reply,
+    format_refused,
+    reply_text,
+    what_happened,
+)
 
 __all__ = [
     "CODES", "GMAIL_HELP", "HELP_URLS", "MICROSOFT_HELP", "classify", "explain",
@@ -71,13 +79,60 @@ def is_timeout(exc):
     return isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError)
 
 
+
 def explain(exc: BaseException) -> str:
     """Return what happened in *exc* plus the plain-language hint (one paragraph)."""
     text: str = what_happened(exc)
+    code = _hint_code(exc)
+    return f"{text} — {CODES[code]}" if code else text
+
+
+def _hint_code(exc):
     code = _code_for(exc)
     if code == "smtp_error" and not isinstance(exc, _SERVER_REPLIES):
-        return text  # our own errors (InvalidAddress…) say what to do themselves
-    return f"{text} — {CODES[code]}"
+        return ""  # our own errors (InvalidAddress…) say what to do themselves
+    return code
+
+
+def problem_record(exc, *, text=""):
+    """Return *exc* as a stable code and parameters (MailLog.problem), for render_problem().
+
+    The server's words stay as they came; our own sentences are stored as
+    msgid and parameters, the hint as its code, so that a page shows the
+    problem in the language of whoever reads it. *text*: what to show
+    instead of ``what_happened(exc)`` for an error without a msgid.
+    """
+    record: dict = {}
+    refused = getattr(exc, "recipients", None)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused) and isinstance(refused, dict):
+        record["refused"] = {address: [code, reply_text(reply)]
+                             for address, (code, reply) in refused.items()}
+    elif getattr(exc, "msgid", ""):
+        record["msgid"], record["params"] = exc.msgid, dict(exc.params)
+        if getattr(exc, "provider", ""):  # an identity platform's error and AADSTS codes
+            record["provider"] = exc.provider
+    else:
+        record["text"] = text or what_happened(exc)
+    if is_delivery_problem(exc) and (code := _hint_code(exc)):
+        record["code"] = code
+    return record
+
+
+def render_problem(record):
+    """Return the text of a problem_record() in the active language."""
+    if "refused" in record:
+        refused = {address: tuple(reply) for address, reply in record["refused"].items()}
+        text = gettext(REFUSED_BY_SERVER) % {"refused": format_refused(refused)}
+    elif "msgid" in record:
+        text = gettext(record["msgid"]) % record.get("params", {})
+        if record.get("provider"):
+            text = f"{text} ({record['provider']})"
+        if record.get("cause"):  # what led to it: a record of its own
+            text = f"{text} ({render_problem(record['cause'])})"
+    else:
+        text = record.get("text", "")
+    code = record.get("code")
+    return f"{text} — {CODES[code]}" if code in CODES else text
 
 
 _SERVER_REPLIES = (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused)

@@ -8,6 +8,8 @@ import smtplib
 import ssl
 from collections.abc import Mapping
 
+from django.utils.translation import gettext_noop
+
 _MICROSOFT_MARKERS = ("5.7.139", "5.7.30", "basic authentication is not supported",
                       "smtpclientauthentication is disabled")
 
@@ -59,6 +61,10 @@ def format_refused(refused: Mapping[str, tuple[int, object]]) -> str:
                      for address, (code, reply) in refused.items())
 
 
+# "Refused by the server: a@b (550 …)": English in logs, translated on pages.
+REFUSED_BY_SERVER = gettext_noop("Refused by the server: %(refused)s")
+
+
 def what_happened(exc: BaseException, *, lines: bool = False) -> str:
     """Return the plain text of *exc*: the server's reply, or what failed, never a repr.
 
@@ -66,7 +72,7 @@ def what_happened(exc: BaseException, *, lines: bool = False) -> str:
     """
     refused = getattr(exc, "recipients", None)
     if isinstance(exc, smtplib.SMTPRecipientsRefused) and isinstance(refused, dict):
-        return f"Refused by the server: {format_refused(refused)}"
+        return REFUSED_BY_SERVER % {"refused": format_refused(refused)}
     if isinstance(exc, smtplib.SMTPResponseException):
         text = f"{exc.smtp_code} {reply_text(exc.smtp_error)}".strip()
         return text if lines else text.replace("\n", " ")

@@ -1,20 +1,22 @@
 """Validators for header-bound and envelope fields."""
 
 import re
-from email.utils import formataddr, getaddresses
+from email.utils import getaddresses
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
-from . import conf
+from . import conf, kinds
 from .fields import UnreadableSecret
 from .secret import reveal
 
 # CR, LF and every other C0/C1 control character (TAB included: no header needs it).
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
+# RFC 5322 specials that make a display name need quotes (email.utils.specialsre).
+_SPECIALS_RE = re.compile(r'[][\\()<>@,:;".]')
 # Symfonia's (.NET DeliveryNotificationOptions) names. RFC 3461 §4.1: NEVER must not be
 # combined with SUCCESS, FAILURE or DELAY; "None" (ask for nothing) means no NOTIFY at all.
 DSN_FLAGS = ("OnSuccess", "OnFailure", "Delay")
@@ -37,11 +39,50 @@ def validate_no_control_chars(value):
         )
 
 
+def display_address(name, address):
+    """Return ``"Name" <address>`` with the name quoted, never RFC 2047-encoded.
+
+    ``email.utils.formataddr`` encodes a non-ASCII name; Django 6 re-parses that
+    text with the modern policy and loses the address when the encoded name
+    held a comma, semicolon or parenthesis (FACTS.md). Django encodes the
+    quoted form itself, on 5.2 and 6.x alike.
+    """
+    if not name:
+        return address
+    if not _SPECIALS_RE.search(name):
+        return f"{name} <{address}>"
+    quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{quoted}" <{address}>'
+
+
+def split_address_list(value):
+    """Split a comma-separated list at the commas outside quotes, comments and <>."""
+    entries, current, quoted, escaped, depth = [], [], False, False, 0
+    for char in value:
+        if escaped:
+            escaped = False
+        elif char == "\\" and (quoted or depth):
+            escaped = True
+        elif char == '"' and depth == 0:
+            quoted = not quoted
+        elif not quoted and char in "(<":
+            depth += 1
+        elif not quoted and char in ")>" and depth:
+            depth -= 1
+        elif char == "," and not quoted and depth == 0:
+            entries.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    entries.append("".join(current))
+    return entries
+
+
 def parse_address_list(value):
     """Return the entries of a comma-separated list, display names kept ('' -> [])."""
     if not value or not value.strip():
         return []
-    return [formataddr((name, addr)) for name, addr in getaddresses([value]) if addr]
+    return [display_address(name, addr) for name, addr in getaddresses([value]) if addr]
 
 
 def address_list_problems(value):
@@ -56,7 +97,7 @@ def address_list_problems(value):
     if has_control_chars(value):
         return [value[:80]]
     bad = []
-    for part in (p.strip() for p in value.split(",")):
+    for part in (p.strip() for p in split_address_list(value)):
         if not part:
             bad.append(str(_("(empty entry)")))
             continue
@@ -146,6 +187,17 @@ def is_html(body):
     if head.startswith("<!doctype"):
         head = head[head.find(">") + 1:].lstrip()
     return head.startswith("<html")
+
+
+def validate_template_key(key):
+    """Refuse a template key that no registered kind uses: no code would ever send it."""
+    if key and kinds.get(key) is None:
+        raise ValidationError(
+            _("No registered kind uses the key %(key)s, so no message would ever be sent "
+              "with this template. Choose one of: %(known)s."),
+            code="unknown_kind",
+            params={"key": key, "known": ", ".join(k.key for k in kinds.all_kinds())},
+        )
 
 
 def validate_body_size(body):

@@ -10,9 +10,9 @@ from django.test import override_settings
 
 import symfonia_mail
 from symfonia_mail import checks
-from symfonia_mail.backends import ConfiguredEmailBackend
+from symfonia_mail.backends.configured import ConfiguredEmailBackend
 from symfonia_mail.compat import HAS_MAILERS, addr_spec, message_bytes
-from symfonia_mail.models import MailLog
+from symfonia_mail.models import GlobalMailConfig, MailLog, UserMailConfig
 
 pytestmark = pytest.mark.django_db
 only_61 = pytest.mark.skipif(not HAS_MAILERS, reason="MAILERS exist from Django 6.1")
@@ -124,6 +124,30 @@ def test_check_asks_for_a_mailer_alias_for_the_system_route():
     [warning] = checks.check_mailers("django.core.mail.backends.smtp.EmailBackend")
     assert warning.id == "symfonia_mail.W011"
     assert checks.check_mailers("system") == []
+
+
+def ids(problems):
+    return [problem.id for problem in problems]
+
+
+@only_61
+@pytest.mark.django_db
+def test_w011_only_when_the_system_transport_matters(settings, django_user_model):
+    """Issue 19 item 7: SYMFONIA_MAIL = {} and no configuration on 'system': no W011."""
+    settings.SYMFONIA_MAIL = {}
+    assert "symfonia_mail.W011" not in ids(checks.check_settings())
+    assert checks.check_system_transport(databases=["default"]) == []
+    GlobalMailConfig.objects.create(transport="smtp", host="smtp.firma.example")
+    assert checks.check_system_transport(databases=["default"]) == []
+    # A stored configuration on transport 'system' makes it matter (check --database).
+    user = django_user_model.objects.create_user("anna")
+    UserMailConfig.objects.create(user=user, transport="system")
+    assert ids(checks.check_system_transport(databases=["default"])) == ["symfonia_mail.W011"]
+    assert checks.check_system_transport(databases=None) == []  # not asked for the database
+    # So does naming Django's SMTP backend explicitly (no query needed).
+    settings.SYMFONIA_MAIL = {"SYSTEM_BACKEND": "django.core.mail.backends.smtp.EmailBackend"}
+    assert "symfonia_mail.W011" in ids(checks.check_settings())
+    assert checks.check_system_transport(databases=["default"]) == []  # said once
 
 
 @only_61

@@ -6,6 +6,7 @@ import smtplib
 
 import pytest
 from django.core import checks
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage, send_mail
 from django.urls import reverse
 from django.utils import translation
@@ -18,6 +19,7 @@ from symfonia_mail.content.templated import BUILTIN_KEYS, render_default, send_t
 from symfonia_mail.exceptions import UnfilledMacro
 from symfonia_mail.models import MailLog, MessageTemplate
 from symfonia_mail.reminders import Status, send_reminders
+from symfonia_mail.validators import validate_template_key
 
 from .test_admin import make_staff
 from .test_reminders import contractor, doc
@@ -116,9 +118,12 @@ def test_a_stored_reminder_template_with_a_contract_macro_fails_closed(global_co
     MessageTemplate.objects.create(key="payment_reminder", subject="Przypomnienie {numery}",
                                    body="Umowa {umowa} z dnia {z dnia}.\nWystawił: "
                                         "{wystawiający}")
-    (result,) = send_reminders([contractor("ACME", ["k@acme.example"], doc("FV/1"))],
-                               as_of=datetime.date(2026, 11, 26))
+    with translation.override("pl"):
+        (result,) = send_reminders([contractor("ACME", ["k@acme.example"], doc("FV/1"))],
+                                   as_of=datetime.date(2026, 11, 26))
     assert result.status == Status.FAILED and "{umowa}" in result.reason
+    # The reason is for the person running it (issue 19 item 12): in their language.
+    assert result.reason.startswith("Wiadomość używa makra {umowa}")
     assert smtp_server.messages == []
 
 
@@ -174,13 +179,32 @@ def test_a_host_kind_is_offered(host_kind):
     assert form.is_valid(), form.errors
 
 
+def test_the_model_refuses_a_key_no_kind_uses(host_kind):
+    """Issue 19 item 8: enforced at the model (full_clean), not only by the admin form."""
+    with pytest.raises(ValidationError) as caught:
+        MessageTemplate(key="nope", subject="S", body="B").full_clean()
+    [error] = caught.value.error_dict["key"]
+    assert error.code == "unknown_kind"
+    with translation.override("en"):
+        assert "invoice" in " ".join(caught.value.messages)  # says what to choose
+        assert "offer" in " ".join(caught.value.messages)  # the host's kinds too
+    MessageTemplate(key="offer", subject="S", body="B").full_clean()
+    field = MessageTemplate._meta.get_field("key")
+    assert validate_template_key in field.validators
+
+
 def test_a_stored_template_with_an_unknown_key_is_kept_and_listed_by_a_check():
     stored = MessageTemplate.objects.create(key="faktura", subject="S", body="B")
     form = MessageTemplateForm(instance=stored)
-    assert "faktura" in dict(form.fields["key"].choices)
+    assert "faktura" in dict(form.fields["key"].choices)  # shown as it is stored
+    # Saving it again asks for a kind (the form inherits the model's validator) ...
     bound = MessageTemplateForm(instance=stored, data={"key": "faktura", "subject": "S2",
                                                        "body": "B"})
-    assert bound.is_valid(), bound.errors
+    assert not bound.is_valid()
+    assert bound.errors.as_data()["key"][0].code == "unknown_kind"
+    # ... while the stored row stays as it was until someone picks one.
+    stored.refresh_from_db()
+    assert (stored.key, stored.subject) == ("faktura", "S")
     problems = checks.run_checks(databases=["default"])
     warnings = [p for p in problems if p.id == "symfonia_mail.W002"]
     assert len(warnings) == 1 and warnings[0].obj == stored

@@ -8,8 +8,8 @@ from django.contrib.auth import get_user_model
 from django.test import override_settings
 from django.utils import translation
 
-from symfonia_mail.content import macros
-from symfonia_mail.content.macros import MACROS, canonical, fill, format_value, message_values
+from symfonia_mail import macros
+from symfonia_mail.macros import MACROS, canonical, fill, format_value, message_values
 
 CONFIG = SimpleNamespace(company_name="Firma Testowa sp. z o.o.", sender_name="Biuro Firma")
 

@@ -9,7 +9,7 @@ from symfonia_mail.admin.forms import GlobalMailConfigForm
 from symfonia_mail.config.allowed import server_allowed
 from symfonia_mail.config.resolver import from_model
 from symfonia_mail.diagnostics.smtp_test import run_smtp_test
-from symfonia_mail.exceptions import NotAnSMTPServer, ServerNotAllowed
+from symfonia_mail.exceptions import GreetingRefused, NotAnSMTPServer, ServerNotAllowed
 from symfonia_mail.models import GlobalMailConfig, MailLog, UserMailConfig
 
 from .conftest import config_values
@@ -77,6 +77,31 @@ def test_a_refusing_greeting_is_not_quoted(banner_server):
     assert report.code == "greeting_refused"
     assert "554" in report.failure.reply
     assert "secret-host" not in all_text(report)
+
+
+REFUSAL_421 = b"421 4.3.2 mx.secret-host.internal Service not available, closing channel\r\n"
+REFUSAL_WORDS = "421 4.3.2 Service not available, closing channel"
+
+
+def test_a_refusing_greeting_keeps_its_words_in_test_smtp(banner_server):
+    server = banner_server(REFUSAL_421)
+    report = run_smtp_test(from_model(unsaved(server)), language="en")
+    assert report.code == "greeting_refused"
+    assert report.failure.reply == REFUSAL_WORDS
+    assert REFUSAL_WORDS in report.summary()
+    assert "secret-host" not in all_text(report)
+
+
+def test_a_refusing_greeting_keeps_its_words_in_the_exception_and_the_log(banner_server):
+    server = banner_server(REFUSAL_421)
+    unsaved(server).save()
+    with pytest.raises(GreetingRefused) as caught:
+        send_mail("s", "b", None, ["a@example.com"])
+    assert caught.value.smtp_code == 421
+    assert REFUSAL_WORDS in str(caught.value)
+    assert "refusal" in str(caught.value)  # the hint follows the server's words
+    error = MailLog.objects.get().error
+    assert REFUSAL_WORDS in error and "secret-host" not in error
 
 
 @pytest.mark.parametrize(("patterns", "host", "port", "allowed"), [

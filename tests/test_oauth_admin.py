@@ -219,3 +219,18 @@ def test_user_configuration_connects_through_the_same_callback(client, xoauth2_s
     client.get(path, {k: v[0] for k, v in back.items()})
     assert UserMailConfig.objects.get().oauth_refresh_token.startswith("rt-google-")
     assert User.objects.count() == 1
+
+
+def test_a_connection_error_is_in_the_language_of_the_page(client, admin_user, xoauth2_server,
+                                                         token_endpoint):
+    """Issue 19 item 12: no English sentence on a Polish page (the log stays English)."""
+    stored_global(xoauth2_server, token_endpoint, oauth_tenant="nieznany.onmicrosoft.com")
+    client.force_login(admin_user)
+    response = client.post(CONNECT_URL, follow=True, headers={"Accept-Language": "pl"})
+    [message] = [str(m) for m in response.context["messages"]]
+    assert message.startswith("Microsoft nie zna katalogu 'nieznany.onmicrosoft.com'.")
+    assert "AADSTS90002" in message  # the provider's code, as it answered
+    assert "does not know" not in message
+    response = client.post(CONNECT_URL, follow=True, headers={"Accept-Language": "en"})
+    [message] = [str(m) for m in response.context["messages"]]
+    assert message.startswith("Microsoft does not know the directory")

@@ -1,6 +1,10 @@
 """Quality gates as tests: system checks, migrations in sync, key rotation."""
 
 import io
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet, MultiFernet
@@ -12,6 +16,20 @@ from symfonia_mail.models import GlobalMailConfig
 
 def test_system_checks_pass():
     call_command("check", fail_level="WARNING")
+
+
+def test_a_missing_encryption_key_is_check_e001_not_a_traceback():
+    """manage.py check in a project without FIELD_ENCRYPTION_KEY (issue 19 item 6)."""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root), "DJANGO_SETTINGS_MODULE":
+           "tests.settings_no_key"}
+    result = subprocess.run(  # noqa: S603 - our own interpreter and fixed arguments
+        [sys.executable, "-m", "django", "check"], capture_output=True, text=True,
+        cwd=root, env=env, timeout=120, check=False)
+    assert result.returncode == 1
+    assert "(symfonia_mail.E001) FIELD_ENCRYPTION_KEY is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "must be defined in settings" not in result.stderr  # the package's own words
 
 
 @pytest.mark.django_db

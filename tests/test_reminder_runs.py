@@ -14,6 +14,7 @@ from symfonia_mail.background import taskq
 from symfonia_mail.models import MailLog, ReminderRun
 from symfonia_mail.reminders import runs as reminder_runs
 
+from .conftest import config_values
 from .test_background import DUMMY, run_ready_tasks
 from .test_reminders_sales import TODAY, invoice, ledger  # noqa: F401 - fixture
 
@@ -73,8 +74,8 @@ def test_a_chunk_lost_with_its_worker_is_sent_by_the_sweep(
     # sending that contractor's reminder alone and dropping the chunk's task.
     from sales.reminders import reminders_for_keys
 
-    from symfonia_mail.backends import ConfiguredEmailBackend
-    from symfonia_mail.reminders import send_reminders
+    from symfonia_mail.backends.configured import ConfiguredEmailBackend
+    from symfonia_mail.reminders.sending import send_reminders
 
     [reached] = send_reminders(reminders_for_keys(keys[3:4], TODAY), as_of=TODAY,
                                connection=ConfiguredEmailBackend(background=False))
@@ -170,3 +171,24 @@ def test_the_workers_sweep_finds_stalled_runs(
     with django_capture_on_commit_callbacks(execute=True):
         delivery.sweep_if_due()  # what each worker does before a task
     assert len(dummy_tasks.results) == 5
+
+
+def test_a_contractor_refused_while_the_cc_got_it_counts_as_partial(
+        ledger, global_config, make_smtp_server, dummy_tasks,  # noqa: F811
+        django_capture_on_commit_callbacks):
+    """Issue 19 item 14: the run's counts agree with the log and the record (partial)."""
+    refused = "nie-ma@acme.example"
+    server = make_smtp_server(tls="starttls", users={"mailer": "pw-123456"},
+                              refuse_rcpt={refused: "550 5.1.1 User unknown"})
+    for name, value in config_values(server, cc="kopia@firma.example").items():
+        setattr(global_config, name, value)
+    global_config.save()
+    Contractor.objects.filter(pk=ledger["acme"].pk).update(emails=refused)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = reminder_runs.start(SOURCE, [ledger["acme"].pk, ledger["zuraw"].pk], as_of=TODAY)
+    for result in list(dummy_tasks.results):
+        result.task.call(*result.args)
+    run.refresh_from_db()
+    assert (run.status, run.sent, run.partial, run.failed, run.remaining) == (
+        "done", 1, 1, 0, 0)
+    assert MailLog.objects.filter(status=MailLog.Status.PARTIAL).count() == 1

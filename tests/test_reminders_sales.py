@@ -3,8 +3,11 @@
 import datetime
 import io
 import logging
+import os
 import subprocess
+import sys
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -17,7 +20,7 @@ from sales import demo_data
 from sales.models import Company, Contractor, Invoice
 from sales.pdf import render_invoice_pdf
 
-from symfonia_mail.models import GlobalMailConfig, ReminderRecord, UserMailConfig
+from symfonia_mail.models import GlobalMailConfig, MailLog, ReminderRecord, UserMailConfig
 
 from .conftest import config_values
 
@@ -156,7 +159,53 @@ def test_admin_message_reports_a_partly_refused_reminder(ledger, refusing_server
     label = gettext("partial").capitalize()
     [(level, text)] = shown
     assert level == "warning"
-    assert text.startswith(f"{label}: 1: ACME sp. z o.o. — ") and REFUSED in text, shown
+    assert text.startswith(f'{label}: 1<ul class="symfonia-list"><li>ACME sp. z o.o. — ')
+    assert REFUSED in text, shown
+
+
+def test_refused_contractor_whose_cc_copy_went_out_is_partial_everywhere(
+        ledger, refusing_server, global_config, client):
+    """Issue 19 item 14: the log, the record, the command's totals and the admin agree."""
+    global_config.cc = "kopia@firma.example"
+    global_config.save()
+    Contractor.objects.filter(pk=ledger["acme"].pk).update(emails=REFUSED)
+    output = run()
+    assert refusing_server.messages[0].rcpt_tos == ["kopia@firma.example"]
+    row = next(line for line in output.splitlines() if line.startswith("ACME"))
+    assert gettext("partial") in row and REFUSED in row
+    assert totals(sent=1, partial=1, failed=0, skipped=0) in output
+    log = MailLog.objects.get(recipients__contains="kopia@firma.example",
+                              refused_recipients__contains=REFUSED)
+    assert log.status == MailLog.Status.PARTIAL
+    record = ReminderRecord.objects.get(contractor_key=f"sales.contractor:{ledger['acme'].pk}")
+    assert record.status == ReminderRecord.Status.PARTIAL and REFUSED in record.refused
+    # The admin says the same: a warning "partial", not "failed".
+    admin = get_user_model().objects.create_superuser("szef", "szef@firma.example", "pw")
+    client.force_login(admin)
+    response = client.post(reverse("admin:sales_contractor_changelist"), {
+        "action": "send_payment_reminders_force", "post": "yes",
+        "_selected_action": [ledger["acme"].pk],
+    }, follow=True)
+    [message] = response.context["messages"]
+    assert message.level_tag == "warning"
+    assert str(message).startswith(gettext("partial").capitalize() + ": 1")
+
+
+def test_admin_lists_skipped_contractors_one_per_item(ledger, global_config, smtp_server,
+                                                     client):
+    run()
+    admin = get_user_model().objects.create_superuser("szef", "szef@firma.example", "pw")
+    client.force_login(admin)
+    response = client.post(reverse("admin:sales_contractor_changelist"), {
+        "action": "send_payment_reminders",
+        "_selected_action": [ledger["acme"].pk, ledger["zuraw"].pk],
+    }, follow=True)
+    [message] = response.context["messages"]
+    text = str(message)
+    assert text.startswith(gettext("skipped").capitalize() + ": 2<ul")
+    assert text.count("<li>") == 2
+    assert "<li>ACME sp. z o.o. — " in text and "<li>Żuraw s.c. — " in text
+    assert "; " not in text  # no longer one paragraph
 
 
 def test_command_as_of_decides_what_is_overdue(ledger, global_config, smtp_server):
@@ -323,3 +372,17 @@ def test_demo_scenario_end_to_end(db, make_smtp_server):
     assert totals(sent=owing - 2, failed=1, skipped=1) in output
     assert len(server.messages) == owing - 2
     assert gettext("no e-mail address") in output and "550 5.1.1" in output
+
+
+def test_command_help_is_in_the_sites_language():
+    """Issue 19 item 12: `manage.py send_payment_reminders --help` of the Polish demo."""
+    project = Path(__file__).resolve().parent.parent / "example_project"
+    env = {**os.environ, "PYTHONPATH": str(project.parent)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)  # the example project's own settings (pl)
+    result = subprocess.run(  # noqa: S603 - our own interpreter and fixed arguments
+        [sys.executable, "manage.py", "send_payment_reminders", "--help"], cwd=project,
+        env=env, capture_output=True, text=True, timeout=120, check=True)
+    assert "Wysyła upomnienia o zaległych płatnościach" in result.stdout
+    assert "Wyślij jako ten użytkownik" in result.stdout and "--as-of DATA" in result.stdout
+    assert "Send overdue-payment reminders" not in result.stdout
+    assert "Send as this user" not in result.stdout

@@ -430,7 +430,7 @@ def test_the_32_kb_rule_holds_outside_the_admin_too():
 
     head, tail = "<html><body>", "</body></html>"
     fits = head + "x" * (MAX_HTML_BYTES - len(head) - len(tail)) + tail
-    MessageTemplate(key="big", subject="s", body=fits).full_clean()
+    MessageTemplate(key="invoice", subject="s", body=fits).full_clean()
     with pytest.raises(ValidationError) as caught:
-        MessageTemplate(key="big", subject="s", body=fits.replace("x", "xx", 1)).full_clean()
+        MessageTemplate(key="invoice", subject="s", body=fits.replace("x", "xx", 1)).full_clean()
     assert caught.value.error_dict["body"][0].code == "html_too_long"

@@ -2,9 +2,10 @@
 
 from functools import partial
 
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 
-from symfonia_mail.reminders import ContractorReminder, OverdueDocument, Status
+from symfonia_mail.reminders.sending import ContractorReminder, OverdueDocument, Status
 
 from .models import Company, Invoice
 from .pdf import invoice_filename, render_invoice_pdf
@@ -70,22 +71,29 @@ SOURCE = "sales.reminders.reminders_for_keys"
 
 
 def summary_lines(results):
-    """Return (status, line) pairs that describe *results* for people, one per status."""
+    """Return (status, message) pairs that describe *results* for people, one per status.
+
+    Sent and planned contractors fit on a line; the others each need their
+    reason, so they are a list, one contractor per item (HTML for the admin).
+    """
     lines = []
     for status in Status:
         chosen = [result for result in results if result.status == status]
         if not chosen:
             continue
+        label = status.label.capitalize()
         if status in (Status.SENT, Status.PLANNED):
             names = ", ".join(
                 f"{r.contractor.name} ({r.reason})" if r.reason else r.contractor.name
                 for r in chosen
             )
-            text = _("%(label)s: %(count)d (%(names)s)")
-        else:
-            names = "; ".join(f"{r.contractor.name} — {r.reason}" for r in chosen)
-            text = _("%(label)s: %(count)d: %(names)s")
-        lines.append((status, text % {
-            "label": status.label.capitalize(), "count": len(chosen), "names": names,
-        }))
+            lines.append((status, _("%(label)s: %(count)d (%(names)s)") % {
+                "label": label, "count": len(chosen), "names": names}))
+            continue
+        lines.append((status, format_html(
+            '{}<ul class="symfonia-list">{}</ul>',
+            _("%(label)s: %(count)d") % {"label": label, "count": len(chosen)},
+            format_html_join("", "<li>{} — {}</li>",
+                             ((r.contractor.name, r.reason) for r in chosen)),
+        )))
     return lines

@@ -6,12 +6,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import capfirst, format_lazy
 from django.utils.translation import gettext_lazy as _
 
-from .. import certificates
+from .. import certificates, kinds
 from ..config.allowed import is_restricted, server_allowed
-from ..content import kinds
-from ..content.macros import MACROS, unknown_macros
 from ..fields import UnreadableSecret
 from ..hints import CODES
+from ..macros import MACROS, unknown_macros
 from ..models import (
     API_SIGN_IN,
     AuthMethod,

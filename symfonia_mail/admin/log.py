@@ -12,8 +12,10 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, override
 from django.utils.translation import gettext_lazy as _
 
+from ..diagnostics.report import SmtpTestReport
 from ..hints import CODES
 from ..models import MailLog, ReminderRecord
+from ..problems import render_problem
 from .base import ADMIN_MEDIA_CSS, ScopeFilter
 from .names import ReadableNamesMixin
 from .outbox_actions import OutboxActionsMixin
@@ -76,6 +78,29 @@ class SentByFilter(admin.RelatedOnlyFieldListFilter):
         self.empty_value_display = _("nobody (a script or scheduled task)")
 
 
+def stored_report(obj):
+    """Return the Test SMTP report of a MailLog row, in the active language (or None)."""
+    if obj.kind == MailLog.Kind.TEST and "test" in (obj.problem or {}):
+        return SmtpTestReport.from_record(obj.problem)
+    return None
+
+
+def shown_error(obj):
+    """Return the problem of a MailLog row in the reader's language.
+
+    ``error`` is English (logs); ``problem`` holds codes and parameters. Rows
+    written before it existed show ``error``.
+    """
+    report = stored_report(obj)
+    if report is not None:
+        failure = report.failure
+        return "" if failure is None else "\n".join(
+            line.strip() for line in report.step_lines(failure))
+    if obj.problem:
+        return readable_error(render_problem(obj.problem))
+    return readable_error(obj.error)
+
+
 class _ReadOnlyRecordAdmin(OwnRowsMixin, ReadableNamesMixin, admin.ModelAdmin):
     """A record of what was sent: nobody edits it; staff see only what they sent."""
 
@@ -107,13 +132,13 @@ class MailLogAdmin(OutboxActionsMixin, _ReadOnlyRecordAdmin):
     fieldsets = [
         (None, {"fields": ["created_at", "status", "kind", "attempts", "next_attempt_at",
                            "error_display", "note_display"]}),
-        (_("Message"), {"fields": ["subject", "sender", "recipients", "refused_recipients",
-                                   "message_id"]}),
+        (_("Message"), {"fields": ["subject_display", "sender", "recipients",
+                                   "refused_recipients", "message_id"]}),
         (_("Configuration"), {"fields": ["scope", "config_user", "sent_by", "transport",
                                          "server", "dsn_requested", "envelope_id"]}),
     ]
 
-    readonly_fields = ["error_display", "note_display"]
+    readonly_fields = ["error_display", "note_display", "subject_display"]
 
     class Media:
         css = ADMIN_MEDIA_CSS
@@ -128,21 +153,28 @@ class MailLogAdmin(OutboxActionsMixin, _ReadOnlyRecordAdmin):
         """Return the status as a badge, with what went wrong beneath it."""
         badge = format_html('<span class="symfonia-status symfonia-status-{}">{}</span>',
                             obj.status, obj.get_status_display())
-        problem = problem_excerpt(obj.error)
+        full = shown_error(obj)  # in the reader's language
+        problem = problem_excerpt(full)
         if len(problem) > 90:
             problem = problem[:89] + "…"
         if not problem:
             return badge
         return format_html('{}<div class="symfonia-problem" title="{}">{}</div>',
-                           badge, readable_error(obj.error), problem)
+                           badge, full, problem)
 
     @admin.display(description=_("time"), ordering="created_at")
     def created_short(self, obj):
         return date_format(timezone.localtime(obj.created_at), "SHORT_DATETIME_FORMAT")
 
+    @admin.display(description=_("subject"))
+    def subject_display(self, obj):
+        report = stored_report(obj)
+        return report.headline() if report is not None else obj.subject
+
     @admin.display(description=_("subject"), ordering="subject")
     def subject_short(self, obj):
-        text = obj.subject if len(obj.subject) <= 90 else obj.subject[:89] + "…"
+        subject = self.subject_display(obj)
+        text = subject if len(subject) <= 90 else subject[:89] + "…"
         kind = format_html('<span class="symfonia-kind">{}</span> ', obj.get_kind_display()) if (
             obj.kind == MailLog.Kind.TEST) else ""
         who = f" · {obj.sent_by}" if obj.sent_by_id else ""
@@ -157,12 +189,13 @@ class MailLogAdmin(OutboxActionsMixin, _ReadOnlyRecordAdmin):
 
     @admin.display(description=_("error"))
     def error_display(self, obj):
-        return format_html('<div class="symfonia-error">{}</div>',
-                           readable_error(obj.error) or "-")
+        return format_html('<div class="symfonia-error">{}</div>', shown_error(obj) or "-")
 
     @admin.display(description=_("note"))
     def note_display(self, obj):
-        return format_html('<div class="symfonia-error">{}</div>', obj.note or "-")
+        report = stored_report(obj)
+        note = "\n".join(report.summary().splitlines()[1:]) if report is not None else obj.note
+        return format_html('<div class="symfonia-error">{}</div>', note or "-")
 
 
 @admin.register(ReminderRecord)

@@ -8,7 +8,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from ..content import kinds, templated
+from .. import kinds
+from ..content import templated
 from ..models import MessageTemplate
 from . import views
 from .base import ADMIN_MEDIA_CSS, TranslatedHistoryMixin

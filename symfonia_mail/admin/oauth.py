@@ -91,7 +91,7 @@ class OAuthAdminMixin:
         try:
             url = oauth_flows.start(request, obj, self.oauth_redirect_uri(request))
         except OAuthError as exc:
-            self.message_user(request, str(exc), messages.ERROR)
+            self.message_user(request, exc.translated(), messages.ERROR)
             return self._back(obj)
         return HttpResponseRedirect(url)
 
@@ -160,7 +160,9 @@ class OAuthAdminMixin:
             raise PermissionDenied
         try:
             account = oauth_flows.finish(request, pending, obj)
-        except (oauth_flows.FlowError, OAuthError) as exc:
+        except OAuthError as exc:
+            self.message_user(request, exc.translated(), messages.ERROR)
+        except oauth_flows.FlowError as exc:
             self.message_user(request, str(exc), messages.ERROR)
         else:
             self.message_user(request, gettext(

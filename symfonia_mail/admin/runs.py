@@ -9,14 +9,14 @@ from .log import SentByFilter, _ReadOnlyRecordAdmin
 
 @admin.register(ReminderRun)
 class ReminderRunAdmin(_ReadOnlyRecordAdmin):
-    """Progress (sent / failed / skipped / remaining) of each background reminder run."""
+    """Progress (sent / partial / failed / skipped / remaining) of each reminder run."""
 
-    list_display = ["created_at", "status", "sent_by", "total", "sent", "failed", "skipped",
-                    "remaining_display", "finished_at"]
+    list_display = ["created_at", "status", "sent_by", "total", "sent", "partial", "failed",
+                    "skipped", "remaining_display", "finished_at"]
     list_filter = ["status", ("sent_by", SentByFilter)]
     date_hierarchy = "created_at"
     list_select_related = ["sent_by"]
-    fields = ["created_at", "status", "sent_by", "total", "sent", "failed", "skipped",
+    fields = ["created_at", "status", "sent_by", "total", "sent", "partial", "failed", "skipped",
               "remaining_display", "chunks_done", "progress_at", "finished_at", "error",
               "options"]
     readonly_fields = ["remaining_display"]

@@ -17,6 +17,7 @@ from django.core.mail.backends import smtp as django_smtp
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import make_msgid
 from django.core.mail.utils import DNS_NAME
+from django.utils.translation import gettext_noop
 from django.views.decorators.debug import sensitive_variables
 
 from .. import conf, signals
@@ -29,12 +30,19 @@ from ..context import UserLike, context_macros, current_user, user_pk
 from ..exceptions import ConfigurationIncomplete, RecipientsRefused, SendCancelled
 from ..mailapi import API_TRANSPORTS, transport_for
 from ..models import MailLog, Transport
+from ..problems import problem_record
 from ..replies import format_refused
 from ..smtp.connection import SmtpConnection
-from ..tracking.maillog import LogBuffer, LogEntry, describe_error
+from ..tracking.maillog import LogBuffer, LogEntry, describe_error, record_problem
 
 # Errors after which a connection cannot be trusted for the next message.
 _CONNECTION_ERRORS = (smtplib.SMTPServerDisconnected, OSError)
+# Why a message failed without an exception of its own: English in MailLog.error,
+# msgids in MailLog.problem (shown in the reader's language).
+NOT_ATTEMPTED = gettext_noop("Not attempted: an earlier message of the same call failed")
+NO_RECIPIENTS = gettext_noop("The message has no recipients.")
+SYSTEM_DID_NOT_SEND = gettext_noop("The system mail backend did not send the message.")
+NOT_CONNECTED = gettext_noop("Could not connect to the server.")
 
 
 class ConfiguredEmailBackend(django_smtp.EmailBackend):
@@ -226,7 +234,8 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
                 status.refused = signals.decode_refused(exc.recipients)
             if not row.status:  # not yet recorded (a partial refusal already is)
                 row.status = MailLog.Status.FAILED
-                row.error = row.error or describe_error(exc)
+                if not row.error:
+                    record_problem(row, exc)
                 self._log.add(row, secrets)
             if self.fail_silently and isinstance(exc, smtplib.SMTPException | OSError):
                 return 0
@@ -246,9 +255,8 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             row = _log_entry(message, user, config)
             row.recipients = ", ".join(map(str, message.recipients()))
             status = message.symfonia_status = signals.SendStatus(_entry=row)
-            self._fail(row, f"Not attempted: an earlier message of the same call failed "
-                            f"({describe_error(exc)}).",
-                       (config.password, config.attachment_password))
+            self._fail(row, NOT_ATTEMPTED, (config.password, config.attachment_password),
+                       cause=exc)
             self._finished.append((message, signals.settle(status, row), user))
 
     @sensitive_variables("config", "secrets")
@@ -257,7 +265,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         row.sender, row.recipients, row.message_id = from_addr, ", ".join(recipients), message_id
         if not recipients:
             # Django's backend skips such a message without an error; we say why.
-            return self._fail(row, "The message has no recipients.", secrets)
+            return self._fail(row, NO_RECIPIENTS, secrets)
         if self._outbox is not None:
             return self._outbox.add(row, config, from_addr, recipients, data)
         if config.rate_limit:
@@ -284,9 +292,13 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         )
         return self._record_delivery(row, delivery.refused, secrets)
 
-    def _fail(self, row, reason, secrets):
-        """Log *row* as failed for *reason*; nothing was sent (return 0)."""
-        row.status, row.error = MailLog.Status.FAILED, reason
+    def _fail(self, row, reason, secrets, *, cause=None):
+        """Log *row* as failed for *reason* (a msgid) and its *cause*; nothing was sent."""
+        row.status, row.problem = MailLog.Status.FAILED, {"msgid": reason}
+        row.error = reason
+        if cause is not None:
+            row.error = f"{reason} ({describe_error(cause)})"
+            row.problem["cause"] = problem_record(cause, text=describe_error(cause))
         self._log.add(row, secrets)
         return 0
 
@@ -297,7 +309,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
                 self._status.refused = signals.decode_refused(refused)
             row.status = MailLog.Status.PARTIAL
             row.refused_recipients = format_refused(refused)
-            row.error = describe_error(RecipientsRefused(refused))  # replies and the hint
+            record_problem(row, RecipientsRefused(refused))  # replies and the hint
             self._log.add(row, secrets)
             if not self.fail_silently:
                 raise RecipientsRefused(refused, row.message_id, delivered=True)
@@ -319,7 +331,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         row.recipients = ", ".join(prepared.recipients())
         sent = backend.send_messages([prepared])
         if not sent:
-            return self._fail(row, "The system mail backend did not send the message.", secrets)
+            return self._fail(row, SYSTEM_DID_NOT_SEND, secrets)
         row.status = MailLog.Status.SENT
         row.note = f"Handed to {row.server}, which does not report refused recipients."
         self._log.add(row, secrets)
@@ -335,10 +347,10 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         from_addr, recipients, data, _message_id = envelope(prepared)
         row.sender, row.recipients = from_addr, ", ".join(recipients)
         if not recipients:
-            return self._fail(row, "The message has no recipients.", secrets)
+            return self._fail(row, NO_RECIPIENTS, secrets)
         backend.open()
         if backend.connection is None:  # fail_silently swallowed the connection error
-            return self._fail(row, "Could not connect to the server.", secrets)
+            return self._fail(row, NOT_CONNECTED, secrets)
         try:
             refused = backend.connection.sendmail(from_addr, recipients, data)
         except smtplib.SMTPRecipientsRefused as exc:

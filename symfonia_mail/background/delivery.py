@@ -28,15 +28,17 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.dispatch import Signal
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from .. import conf, signals
 from ..config import resolver
 from ..exceptions import MailApiError, OAuthError, RecipientsRefused
 from ..mailapi import API_TRANSPORTS, transport_for
 from ..models import MailLog, OutboxMessage, UserMailConfig
+from ..problems import problem_record
 from ..replies import format_refused as _format_refused
 from ..smtp.connection import SmtpConnection
-from ..tracking.maillog import describe_error, redact
+from ..tracking.maillog import describe_error, redact, redact_problem
 from . import ratelimit, taskq
 
 logger = logging.getLogger("symfonia_mail")
@@ -53,10 +55,15 @@ KEEP_IDLE = 30  # seconds: older idle connections are closed (servers drop them 
 REQUEUE_BATCH = 100  # rows a sweep enqueues again at most
 # Stages of the SMTP dialogue (SmtpConnection.failed_stage) before any byte of the message.
 BEFORE_MESSAGE = ("mail", "rcpt", "data")
-LOST_AFTER_DATA = (
+LOST_AFTER_DATA = gettext_noop(
     "The connection was lost after the message was sent, before the server confirmed it: "
     "it may or may not have been accepted. It is not sent again automatically; check with "
     "the recipient, then resend it from the mail log if needed."
+)
+WORKER_STOPPED = gettext_noop(
+    "The worker stopped while sending: the server may or may not have accepted the "
+    "message. It is not sent again automatically; check with the recipient, then "
+    "resend it from the mail log if needed."
 )
 
 
@@ -137,6 +144,14 @@ class Outcome:
     envelope_id: str = ""
     note: str = ""
     retry_after: float | None = None  # seconds the server asked us to wait (Retry-After)
+    problem: dict = dataclasses.field(default_factory=dict)  # MailLog.problem
+
+    @classmethod
+    def of(cls, status, exc, secrets, **fields):
+        """Return the Outcome of *exc*: its English error and its problem record."""
+        error = redact(describe_error(exc), secrets)
+        problem = redact_problem(problem_record(exc, text=error), secrets)
+        return cls(status, error, problem=problem, **fields)
 
 
 def attempt(outbox):
@@ -156,38 +171,40 @@ def attempt(outbox):
     except smtplib.SMTPRecipientsRefused as exc:
         refused = _format_refused(exc.recipients)
         temporary = all(400 <= code < 500 for code, _reply in exc.recipients.values())
-        return Outcome(Status.RETRY if temporary else Status.FAILED,
-                       redact(describe_error(exc), secrets), refused=refused,
-                       refused_replies=signals.decode_refused(exc.recipients))
+        return Outcome.of(Status.RETRY if temporary else Status.FAILED, exc, secrets,
+                          refused=refused,
+                          refused_replies=signals.decode_refused(exc.recipients))
     except smtplib.SMTPResponseException as exc:
         status = Status.RETRY if 400 <= exc.smtp_code < 500 else Status.FAILED
-        return Outcome(status, redact(describe_error(exc), secrets))
+        return Outcome.of(status, exc, secrets)
     except MailApiError as exc:
         if exc.outcome_unknown:  # sent, no answer: the API may have sent it (no doubles)
-            return Outcome(Status.UNKNOWN, redact(describe_error(exc), secrets))
-        return Outcome(Status.RETRY if exc.temporary else Status.FAILED,
-                       redact(describe_error(exc), secrets), retry_after=exc.retry_after)
+            return Outcome.of(Status.UNKNOWN, exc, secrets)
+        return Outcome.of(Status.RETRY if exc.temporary else Status.FAILED, exc, secrets,
+                          retry_after=exc.retry_after)
     except OAuthError as exc:
         # Only an unreachable identity platform passes; revoked consent or an expired
         # secret needs a person (the admin shows the connection as broken).
         status = Status.RETRY if exc.code == "oauth_unreachable" else Status.FAILED
-        return Outcome(status, redact(describe_error(exc), secrets))
+        return Outcome.of(status, exc, secrets)
     except TEMPORARY_ERRORS as exc:
         if getattr(exc, "symfonia_stage", "") == "message":
             # The whole message went out and the confirmation never came: the server may
             # have accepted it (RFC 5321 §4.1.1.4), so sending it again could double it.
-            return Outcome(Status.UNKNOWN, redact(
-                f"{LOST_AFTER_DATA} ({describe_error(exc)})", secrets))
-        return Outcome(Status.RETRY, redact(describe_error(exc), secrets))
+            cause = Outcome.of(Status.UNKNOWN, exc, secrets)
+            return Outcome(Status.UNKNOWN, f"{LOST_AFTER_DATA} ({cause.error})",
+                           problem={"msgid": LOST_AFTER_DATA, "cause": cause.problem})
+        return Outcome.of(Status.RETRY, exc, secrets)
     except Exception as exc:  # noqa: BLE001 - anything else fails this message, logged, not the worker
-        return Outcome(Status.FAILED, redact(describe_error(exc), secrets))
+        return Outcome.of(Status.FAILED, exc, secrets)
     outcome = Outcome(Status.SENT, dsn_requested=delivery.dsn_requested,
                       envelope_id=delivery.envelope_id, note=redact(delivery.note, secrets))
     if delivery.refused:
         outcome.status = Status.PARTIAL
         outcome.refused = _format_refused(delivery.refused)
         outcome.refused_replies = signals.decode_refused(delivery.refused)
-        outcome.error = redact(describe_error(RecipientsRefused(delivery.refused)), secrets)
+        refusal = Outcome.of(Status.PARTIAL, RecipientsRefused(delivery.refused), secrets)
+        outcome.error, outcome.problem = refusal.error, refusal.problem
     return outcome
 
 
@@ -252,7 +269,8 @@ def finish(outbox, outcome, next_attempt_at=None):
     """Record *outcome* on the claimed row (only while it is still ours); return the status."""
     status = Status.RETRY if next_attempt_at is not None else outcome.status
     updated = MailLog.objects.filter(pk=outbox.pk, status=Status.SENDING).update(
-        status=status, error=outcome.error, refused_recipients=outcome.refused,
+        status=status, error=outcome.error, problem=outcome.problem,
+        refused_recipients=outcome.refused,
         dsn_requested=outcome.dsn_requested, envelope_id=outcome.envelope_id,
         note=outcome.note, next_attempt_at=next_attempt_at,
     )
@@ -334,11 +352,7 @@ def sweep(now=None):
     stale = now - timedelta(seconds=conf.get("STALE_AFTER"))
     unknown = MailLog.objects.filter(
         status=Status.SENDING, outbox__claimed_at__lt=stale,
-    ).update(status=Status.UNKNOWN, error=(
-        "The worker stopped while sending: the server may or may not have accepted the "
-        "message. It is not sent again automatically; check with the recipient, then "
-        "resend it from the mail log if needed."
-    ))
+    ).update(status=Status.UNKNOWN, error=WORKER_STOPPED, problem={"msgid": WORKER_STOPPED})
     # A row still waiting in a long queue looks the same as one whose task was lost:
     # at most REQUEUE_BATCH rows a sweep, oldest first, so a backlog costs a few no-op
     # tasks, not a second task for each of its rows.

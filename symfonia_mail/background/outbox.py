@@ -11,6 +11,7 @@ is sent after a rollback.
 
 from django.db import router, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from ..models import MailLog, OutboxMessage
 from .delivery import enqueue_ids
@@ -80,6 +81,9 @@ def resend(logs):
     return ids
 
 
+CANCELLED = gettext_noop("Cancelled from the mail log before it was sent.")
+
+
 def cancel(logs):
     """Cancel the queued or waiting rows of *logs*; return how many were cancelled.
 
@@ -87,6 +91,6 @@ def cancel(logs):
     and is not cancelled (its task finds it cancelled otherwise and sends nothing).
     """
     return logs.filter(status__in=CANCELLABLE).update(
-        status=MailLog.Status.CANCELLED, next_attempt_at=None,
-        error="Cancelled from the mail log before it was sent.",
+        status=MailLog.Status.CANCELLED, next_attempt_at=None, error=CANCELLED,
+        problem={"msgid": CANCELLED},
     )

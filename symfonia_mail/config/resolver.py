@@ -10,7 +10,6 @@ visible to the next connection in any process.
 
 import uuid
 from dataclasses import dataclass, field
-from email.utils import formataddr
 
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -23,6 +22,7 @@ from ..models import GlobalMailConfig, MessageTemplate, Scope, UserMailConfig
 from ..secret import Secret, reveal
 from ..validators import (
     address_list_problems,
+    display_address,
     has_control_chars,
     parse_dsn_notify,
     strict_address_list,
@@ -83,9 +83,7 @@ class ResolvedConfig:
     def from_header(self):
         if not self.sender_email:
             return ""
-        return formataddr((self.sender_name, self.sender_email)) if self.sender_name else (
-            self.sender_email
-        )
+        return display_address(self.sender_name, self.sender_email)
 
     @property
     def server(self):

@@ -13,12 +13,12 @@ from django.conf import settings
 from django.core.mail.message import EmailAlternative, EmailAttachment
 from django.utils.functional import Promise
 
+from .. import macros
 from ..compat import addr_spec, detach_connection, message_bytes
 from ..exceptions import InvalidMessageError
 from ..models import Transport
 from ..protection.attachments import protect_message
 from ..validators import has_control_chars
-from . import macros
 from .mimebytes import large_attachments_spliced
 
 # The alternatives that are message bodies; any other is a file.

@@ -42,14 +42,14 @@ from django.template import Template as DjangoTemplate
 from django.template.loader import select_template
 from django.utils import translation
 
+from .. import kinds
+from .. import macros as macro_utils
 from ..compat import message_kwargs, send_one
 from ..config import resolver
 from ..context import UserLike, context_macros, current_user
 from ..exceptions import SymfoniaMailError
 from ..models import MessageTemplate, Scope
 from ..validators import MAX_HTML_BYTES, is_html  # noqa: F401 (public here too)
-from . import kinds
-from . import macros as macro_utils
 from .htmltext import html_to_text
 
 BUILTIN_KEYS = ("test", "invoice", "payment_reminder", "contract")

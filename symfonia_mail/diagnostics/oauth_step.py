@@ -2,6 +2,7 @@
 
 import base64
 
+from django.utils.text import format_lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -25,8 +26,8 @@ def detail(config):
     flow = FLOWS[oauth.kind_of_sign_in(config)]
     if config.auth_method == AuthMethod.MICROSOFT365:
         where = oauth.authority_url(config.oauth_tenant)
-        return f"Microsoft 365, {flow}, {where}"
-    return f"Google, {flow}"
+        return format_lazy("Microsoft 365, {}, {}", flow, where)
+    return format_lazy("Google, {}", flow)
 
 
 def outcome(config, grant):

@@ -45,6 +45,17 @@ class Step:
         self.duration_ms = round(duration_ms, 1)
 
     @property
+    def detail(self):
+        return self._detail
+
+    @detail.setter
+    def detail(self, value):
+        # Text in the language of the run; a lazy one is kept as well, so that as_record()
+        # can store it in English (its msgid) for MailLog.
+        self.detail_source = value
+        self._detail = value if isinstance(value, str) else str(value)
+
+    @property
     def label(self):
         return LABELS[self.name]
 
@@ -104,8 +115,9 @@ class SmtpTestReport:
             return messages.WARNING
         return messages.SUCCESS
 
-    def _language(self):
-        return translation.override(self.language) if self.language else contextlib.nullcontext()
+    def _language(self, language=None):
+        language = language or self.language
+        return translation.override(language) if language else contextlib.nullcontext()
 
     def headline(self):
         """Return one sentence: which server, and whether the test passed."""
@@ -128,9 +140,9 @@ class SmtpTestReport:
             lines.append(f"    {gettext('Hint:')} {step.hint}")
         return lines
 
-    def summary(self):
-        """Return the report as plain text, one line per step."""
-        with self._language():
+    def summary(self, language=None):
+        """Return the report as plain text, one line per step (in *language*, or its own)."""
+        with self._language(language):
             lines = [self.headline()]
             for step in self.steps:
                 lines.extend(self.step_lines(step))
@@ -159,6 +171,50 @@ class SmtpTestReport:
 
     def __repr__(self):
         return f"<SmtpTestReport {self.server} ok={self.ok} code={self.code!r}>"
+
+    def as_record(self):
+        """Return the report as JSON for MailLog.problem: codes, server words, English details."""
+        with translation.override("en"):
+            steps = [[step.name, step.status, str(step.detail_source), step.reply, step.code,
+                      step.duration_ms] for step in self.steps]
+        return {"test": {
+            "server": self.server, "security": self.security, "transport": self.transport,
+            "accepted": list(self.accepted), "refused": dict(self.refused),
+            "message_id": self.message_id, "envelope_id": self.envelope_id,
+            "duration_ms": self.duration_ms, "steps": steps,
+        }}
+
+    @classmethod
+    def from_record(cls, record, language=None):
+        """Return the report stored by as_record(), shown in *language* (default: active)."""
+        data = record["test"]
+        report = cls.__new__(cls)
+        report.config_label = ""
+        report.server, report.security = data["server"], data.get("security", "")
+        report.transport, report.language = data.get("transport", ""), language
+        report.accepted, report.refused = list(data["accepted"]), dict(data["refused"])
+        report.message_id, report.envelope_id = data["message_id"], data["envelope_id"]
+        report.duration_ms = data["duration_ms"]
+        report.steps = [Step(name, status, detail=_StoredText(detail), reply=reply, code=code,
+                             duration_ms=ms)
+                        for name, status, detail, reply, code, ms in data["steps"]]
+        return report
+
+
+class _StoredText(str):
+    """A detail kept in English: each comma-separated part translated when shown.
+
+    Details are host names, mechanisms and TLS versions (the same in every
+    language) joined with our own phrases ("certificate not verified"), which
+    are msgids.
+    """
+
+    def __str__(self):
+        return ", ".join(gettext(part) if part else part
+                         for part in str.__str__(self).split(", "))
+
+    def __format__(self, spec):
+        return format(str(self), spec)
 
 
 def _ms(value):

@@ -60,13 +60,14 @@ from django.core.mail import EmailMultiAlternatives
 from django.core.mail.message import make_msgid
 from django.core.mail.utils import DNS_NAME
 from django.utils import timezone, translation
-from django.utils.translation import gettext
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy
 
-from .. import conf
+from .. import conf, macros
 from ..compat import make_backend
 from ..config.allowed import is_restricted, server_allowed
 from ..config.resolver import ResolvedConfig
-from ..content import macros, templated
+from ..content import templated
 from ..content.message import envelope
 from ..context import UserLike
 from ..exceptions import (
@@ -237,7 +238,7 @@ class _SmtpTestRun:
                 self.after_connect = True
                 detail = f"{config.host}:{config.port}"
                 if config.security == "ssl":
-                    detail += f", {tls_detail}"
+                    detail = format_lazy("{}, {}", detail, tls_detail)
                 self.add("connect", event.seconds, detail=detail, reply=str(event.reply))
             elif event.step == "ehlo" and ehlo_count == 0:
                 ehlo_count += 1
@@ -255,14 +256,16 @@ class _SmtpTestRun:
         if opening and self.smtp.dialogue is not None:  # opened: the login step
             if self.smtp.credential is None:
                 self.add("login", 0, status=SKIPPED,
-                         detail=gettext("no user name: sending without login"))
+                         detail=gettext_lazy("no user name: sending without login"))
             elif config.security == "none":
                 login = self.report.steps[-1]
                 login.status, login.code = WARNING, "plaintext_login"
 
     def tls_detail(self, summary):
         if not (conf.get("VERIFY_CERTIFICATES") and self.config.verify_certificate):
-            return summary + ", " + gettext("certificate not verified")
+            # Lazy, like every translated detail: MailLog keeps the report in English and
+            # shows it in the reader's language (smtp_report.SmtpTestReport.as_record).
+            return format_lazy("{}, {}", summary, gettext_lazy("certificate not verified"))
         return summary
 
     def login_detail(self):
@@ -301,8 +304,8 @@ class _SmtpTestRun:
     def dsn_step(self, plan):
         advertised = self.smtp.dialogue.has("dsn")
         if not notify_value(self.config.dsn_notify):
-            self.add("dsn", 0, status=SKIPPED, detail=gettext(
-                "not requested (the server advertises DSN)") if advertised else gettext(
+            self.add("dsn", 0, status=SKIPPED, detail=gettext_lazy(
+                "not requested (the server advertises DSN)") if advertised else gettext_lazy(
                 "not requested (the server does not advertise DSN)"))
         elif not advertised:
             self.add("dsn", 0, status=WARNING, code="dsn_not_offered",

@@ -7,6 +7,8 @@ numbers), Google ``{"error": "invalid_grant", "error_description": ...}``.
 
 import re
 
+from django.utils.translation import gettext_noop
+
 from ..exceptions import OAuthError
 
 _AADSTS = re.compile(r"AADSTS(\d+)")
@@ -15,7 +17,8 @@ _AADSTS = re.compile(r"AADSTS(\d+)")
 def unreachable(exc):
     """Return the OAuthError for a token endpoint that could not be reached."""
     return OAuthError("oauth_unreachable",
-                      f"The sign-in service could not be reached ({type(exc).__name__}).")
+                      gettext_noop("The sign-in service could not be reached (%(error)s)."),
+                      params={"error": type(exc).__name__})
 
 
 def checked_answer(answer, provider):
@@ -30,8 +33,9 @@ def checked_answer(answer, provider):
     code = problem_code(error, codes)
     # Microsoft appends trace ids and a timestamp: keep the sentence a person reads.
     description = description.split(" Trace ID:")[0].strip()
-    raise OAuthError(code, f"{provider} refused to issue an access token.", error=error,
-                     error_codes=codes, description=description)
+    raise OAuthError(code, gettext_noop("%(provider)s refused to issue an access token."),
+                     params={"provider": provider}, error=error, error_codes=codes,
+                     description=description)
 
 
 def problem_code(error, codes):

@@ -128,7 +128,7 @@ def _checked(answer, provider):
     try:
         return checked_answer(answer, provider)
     except OAuthError as exc:
-        raise FlowError(str(exc)) from None
+        raise FlowError(exc.translated()) from None
 
 
 def disconnect(obj):

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import F
+from django.utils.translation import gettext_noop
 
 from .. import conf
 from ..exceptions import OAuthError
@@ -156,7 +157,8 @@ def kind_of_sign_in(config):
 def _obtain(config):
     flow = kind_of_sign_in(config)
     if not flow:
-        raise OAuthError("oauth_not_connected", "No account is connected for OAuth2 sign-in.")
+        raise OAuthError("oauth_not_connected",
+                         gettext_noop("No account is connected for OAuth2 sign-in."))
     started = time.time()
     if flow == "client_credentials":
         answer = _microsoft_app_token(config)
@@ -188,10 +190,11 @@ def _refresh(config, exchange):
         row = rows.select_for_update().only("pk", "oauth_refresh_token").first()
         token = row.oauth_refresh_token if row is not None else config.oauth_refresh_token
         if not token:
-            raise OAuthError("oauth_not_connected", "No account is connected any more.")
+            raise OAuthError("oauth_not_connected",
+                             gettext_noop("No account is connected any more."))
         if isinstance(token, UnreadableSecret):
             raise OAuthError("oauth_unreadable_secret",
-                             "The stored OAuth2 sign-in cannot be decrypted.")
+                             gettext_noop("The stored OAuth2 sign-in cannot be decrypted."))
         answer = exchange(config, token)
         rotated = answer.get("refresh_token")
         if row is not None and rotated and rotated != token:
@@ -208,7 +211,8 @@ def authority_url(tenant):
 def _secret(config):
     secret = config.oauth_client_secret or ""
     if isinstance(secret, UnreadableSecret):
-        raise OAuthError("oauth_unreadable_secret", "The stored client secret cannot be decrypted.")
+        raise OAuthError("oauth_unreadable_secret",
+                         gettext_noop("The stored client secret cannot be decrypted."))
     return secret
 
 
@@ -259,7 +263,8 @@ def msal_app(config):
             app = msal.PublicClientApplication(config.oauth_client_id, **options)
     except ValueError as exc:  # MSAL: the tenant's discovery document was refused
         raise OAuthError("oauth_tenant_not_found",
-                         f"Microsoft does not know the directory {config.oauth_tenant!r}.",
+                         gettext_noop("Microsoft does not know the directory %(tenant)s."),
+                         params={"tenant": repr(config.oauth_tenant)},
                          error_codes=[90002], description=str(exc)) from None
     except OSError as exc:
         raise unreachable(exc) from None

@@ -50,6 +50,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from .. import conf
 from ..exceptions import AttachmentProtectionError
+from ..fields import UnreadableSecret
 from ..secret import Secret, reveal
 from ..validators import zip_password_problem
 from . import zipcrypto
@@ -301,8 +302,6 @@ def _fallback_name(stem, mimetype):
 
 
 def _check_password(name, password):
-    # Imported here: encrypted_model_fields reads FIELD_ENCRYPTION_KEY at import.
-    from ..fields import UnreadableSecret
 
     if isinstance(reveal(password), UnreadableSecret):
         raise AttachmentProtectionError(

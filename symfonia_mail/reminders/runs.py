@@ -68,7 +68,7 @@ def run_chunk(run_id, index):
     keys = run.keys[index * run.chunk_size:(index + 1) * run.chunk_size]
     options = run.options
     as_of = date.fromisoformat(options["as_of"]) if options.get("as_of") else None
-    tally = {"sent": 0, "failed": 0, "skipped": 0}
+    tally = {"sent": 0, "partial": 0, "failed": 0, "skipped": 0}
     error = ""
     try:
         items = import_string(run.source)(keys, as_of or timezone.localdate())
@@ -79,7 +79,7 @@ def run_chunk(run_id, index):
                                  force=options.get("force", False),
                                  language=options.get("language"))
         counts = count(results)
-        tally["sent"] = counts[Status.SENT] + counts.get(Status.PARTIAL, 0)
+        tally["sent"], tally["partial"] = counts[Status.SENT], counts[Status.PARTIAL]
         tally["failed"] = counts[Status.FAILED]
         # Contractors the source no longer returns (deleted meanwhile) are skipped too.
         tally["skipped"] = counts[Status.SKIPPED] + len(keys) - len(results)
@@ -107,7 +107,7 @@ def _add(run_id, index, tally, error):
             return  # another worker finished this chunk first: its counts stand
         run.chunk_counts[str(index)] = tally
         run.chunks_done = len(run.chunk_counts)
-        for name, value in tally.items():
+        for name, value in tally.items():  # a chunk counted before 0.2 has no "partial"
             setattr(run, name, getattr(run, name) + value)
         if error:
             run.error = (run.error + "\n" + error).strip()[:10_000]

@@ -84,7 +84,7 @@ from ..content.templated import build_templated
 from ..context import UserLike, user_pk
 from ..exceptions import RecipientsRefused, TransportNotAllowed
 from ..models import ReminderRecord, Transport
-from ..problems import explain, format_refused
+from ..problems import format_refused, problem_record, render_problem
 from ..tracking.maillog import redact
 from ..validators import parse_address_list
 from .claims import Taken, claim, mark_sent, release
@@ -366,10 +366,14 @@ class _ReminderBatch:
                 self.connection.send_messages([message])
             except SEND_ERRORS as exc:
                 refused = _refused_of(exc, emails)
-                if len(refused) == len(emails) or not isinstance(exc, RecipientsRefused):
+                # Delivered to another of the contractor's addresses, or only to the
+                # configured CC/BCC (exc.delivered): the message went out, as MailLog says
+                # ("partial"); recorded, or a rerun would repeat it.
+                went_out = isinstance(exc, RecipientsRefused) and (
+                    len(refused) < len(emails) or exc.delivered)
+                if not went_out:
                     release(row)
                     return result(Status.FAILED, self.reason(exc), refused=refused)
-                # Delivered to the other addresses: recorded, or a rerun would repeat it.
                 note = self.reason(exc)
             mark_sent(row, message_id=message_id, recipients=", ".join(emails),
                       refused=note if refused else "")
@@ -446,4 +450,5 @@ def _describe(exc):
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         refused = format_refused(exc.recipients)
         return gettext("the server refused the address: %(refused)s") % {"refused": refused}
-    return explain(exc)
+    # In the run's language, our own sentences too (UnfilledMacro…), not the English log text.
+    return render_problem(problem_record(exc))

@@ -28,6 +28,8 @@ reveals it only when writing it to the socket.
 import base64
 import hmac
 
+from django.utils.translation import gettext_noop
+
 from ..exceptions import OAuthError, OAuthLoginRefused
 from ..secret import Scrubber, Secret, b64
 
@@ -98,7 +100,8 @@ class XOAuth2Login:
 
     def mechanism(self, offered):
         if "XOAUTH2" not in offered:
-            raise OAuthError("oauth_not_offered", "The server does not offer XOAUTH2 login.")
+            raise OAuthError("oauth_not_offered",
+                             gettext_noop("The server does not offer XOAUTH2 login."))
         return "XOAUTH2"
 
     def initial_response(self, mechanism):

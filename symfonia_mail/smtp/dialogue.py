@@ -38,6 +38,9 @@ CRLF = b"\r\n"
 MAX_LINE = 8192  # smtplib's _MAXLINE: a longer reply line is not SMTP
 MAX_LINES = 500  # a reply of more lines is not an SMTP server either
 _LINE_RE = re.compile(rb"(\d{3})(?:([ -])(.*))?\Z", re.S)
+# The domain (or [address literal]) opening a greeting line, after an enhanced status code.
+_GREETING_DOMAIN_RE = re.compile(
+    r"\A((?:[245]\.\d{1,3}\.\d{1,3}\s+)?)(?:\[[^\]]*\]|[\w-]+(?:\.[\w-]+)+\.?)(?:\s+|\Z)")
 _PERIOD_RE = re.compile(rb"(?m)^\.")
 
 
@@ -377,7 +380,10 @@ class Dialogue:
                 self.close()
                 raise exc.NotAnSMTPServer()
         if step == "greeting" and code != 220:
-            lines = []  # issue 10: quote a peer only once it has greeted like SMTP (220)
+            # A refusal keeps its words ("421 Service not available…", issue 19) but not
+            # the host name a greeting starts with (RFC 5321 §4.2): Test SMTP is no
+            # probe of what answers on a port (issue 10).
+            lines = [_GREETING_DOMAIN_RE.sub(r"\1", line, count=1) for line in lines]
         reply = Reply(code, tuple(lines))
         self.observer(Event(step, reply, time.monotonic() - start, address))
         return reply

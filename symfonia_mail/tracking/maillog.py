@@ -11,12 +11,12 @@ that still cannot be written leaves one WARNING line naming its message.
 import logging
 
 from django.db import DatabaseError, router, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from .. import conf
 from ..context import user_pk
 from ..models import MailLog
-from ..problems import explain, is_delivery_problem
+from ..problems import explain, is_delivery_problem, problem_record
 from ..secret import Scrubber
 
 logger = logging.getLogger("symfonia_mail")
@@ -33,11 +33,40 @@ def redact(text, secrets):
 
 
 def describe_error(exc):
-    """Return the reason for *exc*: a server's reply with a hint, else class and message."""
-    if is_delivery_problem(exc):
-        return explain(exc)
-    text = str(exc) or repr(exc)
-    return f"{type(exc).__name__}: {text}"
+    """Return the reason for *exc* in English: a server's reply with a hint, else class and message.
+
+    English whoever sends: it is for log lines and grep; pages render
+    MailLog.problem (problem_record) in the reader's language instead.
+    """
+    with translation.override("en"):
+        if is_delivery_problem(exc):
+            return explain(exc)
+        return f"{type(exc).__name__}: {str(exc) or repr(exc)}"
+
+
+def record_problem(row, exc):
+    """Set *row*'s error (English) and problem (rendered in the reader's language)."""
+    row.error = describe_error(exc)
+    row.problem = problem_record(exc, text=row.error)
+
+
+def redact_problem(value, secrets):
+    """Return a problem record (or any JSON value) with every secret in its texts masked."""
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, dict):
+        return {key: redact_problem(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact_problem(item, secrets) for item in value]
+    return value
+
+
+def which(entry):
+    """Name *entry*'s message in a log line: its Message-ID, else its subject."""
+    if entry.message_id:
+        return entry.message_id
+    subject = entry.subject if len(entry.subject) <= 100 else entry.subject[:99] + "…"
+    return f"“{subject}” (no Message-ID)" if subject else "(no Message-ID, no subject)"
 
 
 class LogBuffer:
@@ -54,13 +83,15 @@ class LogBuffer:
             entry.error = redact(entry.error, secrets)
         if entry.note:
             entry.note = redact(entry.note, secrets)
+        if entry.problem:
+            entry.problem = redact_problem(entry.problem, secrets)
         if entry.status == MailLog.Status.SENT:
-            logger.info("Sent %s to %s via %s", entry.message_id, entry.recipients, entry.scope)
+            logger.info("Sent %s to %s via %s", which(entry), entry.recipients, entry.scope)
         else:
-            logger.warning("Mail %s %s via %s: %s", entry.message_id or entry.subject[:60],
-                           entry.status, entry.scope, entry.error)
+            logger.warning("Mail %s %s via %s: %s", which(entry), entry.status, entry.scope,
+                           entry.error)
         if entry.note:
-            logger.info("%s: %s", entry.message_id, entry.note)
+            logger.info("%s: %s", which(entry), entry.note)
         self.entries.append(entry)
         if len(self.entries) >= conf.get("LOG_BATCH_SIZE"):
             self.flush()
@@ -87,19 +118,21 @@ def record_test_run(report, config, user=None):
         status = MailLog.Status.PARTIAL
     else:
         status = MailLog.Status.FAILED
-    error = ""
-    if failure is not None:
-        error = "\n".join(line.strip() for line in report.step_lines(failure))
+    # English columns (logs, grep); the page renders `problem` in the reader's language.
+    with translation.override("en"):
+        headline = report.headline()
+        error = "" if failure is None else "\n".join(
+            line.strip() for line in report.step_lines(failure))
     entry = LogEntry(
         scope=config.scope, config_user_id=config.user_id,
         sent_by_id=user_pk(user),
         transport=config.transport, server=config.server or "",
-        subject=report.headline()[:2000], status=status, kind=MailLog.Kind.TEST,
-        error=error, sender=config.sender_email or "",
+        subject=headline[:2000], status=status, kind=MailLog.Kind.TEST,
+        error=error, problem=report.as_record(), sender=config.sender_email or "",
         recipients=", ".join([*report.accepted, *report.refused]),
         refused_recipients="; ".join(f"{a} ({r})" for a, r in report.refused.items()),
         message_id=report.message_id or "", envelope_id=report.envelope_id or "",
-        note="\n".join(report.summary().splitlines()[1:]),
+        note="\n".join(report.summary(language="en").splitlines()[1:]),
     )
     buffer = LogBuffer()
     buffer.add(entry, (config.password, config.attachment_password))

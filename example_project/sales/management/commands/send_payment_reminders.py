@@ -14,8 +14,8 @@ from sales.models import Invoice
 from sales.reminders import SOURCE, reminders_for_invoices
 from symfonia_mail.config import resolver
 from symfonia_mail.exceptions import TransportNotAllowed
-from symfonia_mail.reminders import Status, count, require_smtp, send_reminders
 from symfonia_mail.reminders import runs as reminder_runs
+from symfonia_mail.reminders.sending import Status, count, require_smtp, send_reminders
 
 
 def iso_date(value):
@@ -82,33 +82,36 @@ def _plain(text):
 
 
 class Command(BaseCommand):
-    help = (
-        "Send overdue-payment reminders: one message per contractor listing all their "
-        "overdue invoices, with the invoice PDFs attached, through the mail configuration."
-    )
+    @property
+    def help(self):
+        # Translated when --help asks (argparse refuses a lazy string): the site's language.
+        return _(
+            "Send overdue-payment reminders: one message per contractor listing all their "
+            "overdue invoices, with the invoice PDFs attached, through the mail configuration."
+        )
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--as-user", metavar="USERNAME",
-            help="Send as this user: their mail configuration scope applies. "
-                 "Default: the global configuration.",
+            "--as-user", metavar=_("USERNAME"),
+            help=_("Send as this user: their mail configuration scope applies. "
+                   "Default: the global configuration."),
         )
         parser.add_argument(
-            "--as-of", metavar="DATE", type=iso_date,
-            help="Invoices due before this day (YYYY-MM-DD) are overdue. Default: today.",
+            "--as-of", metavar=_("DATE"), type=iso_date,
+            help=_("Invoices due before this day (YYYY-MM-DD) are overdue. Default: today."),
         )
         parser.add_argument(
             "--dry-run", action="store_true",
-            help="Show what would be sent; send and record nothing.",
+            help=_("Show what would be sent; send and record nothing."),
         )
         parser.add_argument(
             "--force", action="store_true",
-            help="Send even the reminders already sent today for the same invoices.",
+            help=_("Send even the reminders already sent today for the same invoices."),
         )
         parser.add_argument(
             "--background", action="store_true",
-            help="Enqueue the run for the task workers and return at once "
-                 "(progress: the admin's payment reminder runs).",
+            help=_("Enqueue the run for the task workers and return at once "
+                   "(progress: the admin's payment reminder runs)."),
         )
 
     def handle(self, *args, as_user=None, as_of=None, dry_run=False, force=False,

@@ -14,8 +14,8 @@ from django.utils.formats import date_format
 from django.utils.html import escape
 from django.utils.module_loading import import_string
 
-from .. import conf
-from ..exceptions import UnfilledMacro
+from . import conf
+from .exceptions import UnfilledMacro
 
 # Symfonia name -> ASCII alias accepted from Python callers.
 MACROS = {
