@@ -8,7 +8,15 @@ import smtplib
 import ssl
 from collections.abc import Mapping
 
-from django.utils.translation import gettext_noop
+
+
+def gettext_noop(message: str) -> str:
+    """Mark *message* for translation; Django's own would read settings at import.
+
+    (Django's global_settings does the same: ``conf`` and the exceptions import
+    this module before any settings exist, e.g. in the docs build.)
+    """
+    return message
 
 _MICROSOFT_MARKERS = ("5.7.139", "5.7.30", "basic authentication is not supported",
                       "smtpclientauthentication is disabled")
