@@ -38,6 +38,14 @@ class Security(models.TextChoices):
     SSL = "ssl", _("SSL/TLS from the start (usually port 465)")
 
 
+class SentCopy(models.TextChoices):
+    """Whether each sent message is also appended to the mailbox's Sent folder (IMAP)."""
+
+    AUTO = "auto", _("Automatic (not for Microsoft 365 and Gmail, which keep their own copy)")
+    ALWAYS = "always", _("Always")
+    NEVER = "never", _("Never")
+
+
 class AuthMethod(models.TextChoices):
     """How the app signs in to the server: a password, or OAuth2 (XOAUTH2)."""
 
@@ -174,6 +182,47 @@ class MailSettings(models.Model):
         settings.AUTH_USER_MODEL, verbose_name=_("attachment password entered by"),
         null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+",
     )
+    imap_host = models.CharField(
+        _("IMAP server"), max_length=255, blank=True, validators=[validate_no_control_chars],
+        help_text=_("The mailbox's incoming server, e.g. imap.example.com: delivery reports "
+                    "are read there and sent messages filed. Empty: no mailbox side."),
+    )
+    imap_port = models.PositiveIntegerField(
+        _("IMAP port"), default=993, validators=[MinValueValidator(1), MaxValueValidator(65535)],
+        help_text=_("993 for SSL/TLS, 143 for STARTTLS."),
+    )
+    imap_security = models.CharField(
+        _("IMAP connection security"), max_length=10, choices=Security.choices,
+        default=Security.SSL,
+    )
+    imap_username = models.CharField(
+        _("IMAP user name"), max_length=255, blank=True, validators=[validate_no_control_chars],
+        help_text=_("Empty: the SMTP user name. An OAuth2 sign-in uses its own account."),
+    )
+    imap_password = SecretField(
+        _("IMAP password"), max_length=255, blank=True,
+        help_text=_("Empty: the SMTP password."),
+    )
+    imap_password_set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("IMAP password entered by"),
+        null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+",
+    )
+    reports_folder = models.CharField(
+        _("delivery reports folder"), max_length=255, default="INBOX",
+        validators=[validate_no_control_chars],
+        help_text=_("The folder where delivery reports and bounces arrive (usually INBOX)."),
+    )
+    sent_copy = models.CharField(
+        _("copy to the Sent folder"), max_length=10, choices=SentCopy.choices,
+        default=SentCopy.AUTO,
+        help_text=_("File each sent message in the mailbox's Sent folder, so it shows in "
+                    "Outlook or Thunderbird as if sent from there."),
+    )
+    sent_folder = models.CharField(
+        _("Sent folder"), max_length=255, blank=True, validators=[validate_no_control_chars],
+        help_text=_("Empty: the folder the server marks as Sent (else Sent, Sent Items, "
+                    "Wysłane…)."),
+    )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -198,6 +247,8 @@ class MailSettings(models.Model):
                 "Enter the password that goes with the user name, or clear the user name "
                 "to send without logging in."
             )
+        if self.imap_password and not (self.imap_username or self.username):
+            errors["imap_username"] = _("Enter the IMAP user name that goes with the password.")
         ca_problem = certificates.problem(self.ca_certificates)
         if ca_problem:
             errors["ca_certificates"] = ca_problem
@@ -391,6 +442,38 @@ class MailLog(models.Model):
 
     def __str__(self):
         return f"{self.get_status_display()}: {self.subject[:60]}"
+
+
+class ReportCursor(models.Model):
+    """How far delivery reports were read in one folder of one configuration's mailbox.
+
+    IMAP numbers messages with UIDs that only grow while the folder's
+    UIDVALIDITY stays the same; a new UIDVALIDITY means the numbers start over.
+    """
+
+    config_key = models.CharField(
+        _("configuration"), max_length=40,
+        help_text=_("global, or user:<id> for an individual configuration."),
+    )
+    server = models.CharField(_("IMAP server"), max_length=300)
+    folder = models.CharField(_("folder"), max_length=255)
+    uidvalidity = models.BigIntegerField(_("UIDVALIDITY"), default=0)
+    last_uid = models.BigIntegerField(_("last UID read"), default=0)
+    reports = models.PositiveIntegerField(_("reports read"), default=0)
+    unmatched = models.PositiveIntegerField(_("reports about no message of ours"), default=0)
+    checked_at = models.DateTimeField(_("last checked"), null=True, blank=True)
+    error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        verbose_name = _("delivery report cursor")
+        verbose_name_plural = _("delivery report cursors")
+        constraints = [
+            models.UniqueConstraint(fields=["config_key", "server", "folder"],
+                                    name="symfonia_mail_report_cursor"),
+        ]
+
+    def __str__(self):
+        return f"{self.config_key} {self.server} {self.folder} {self.uidvalidity}:{self.last_uid}"
 
 
 class ConfigRevision(models.Model):

@@ -32,6 +32,9 @@ from .oauth_codes import checked_answer, unreachable
 # profile itself and refuses them in this list).
 MICROSOFT_APP_SCOPE = "https://outlook.office365.com/.default"
 MICROSOFT_DELEGATED_SCOPE = "https://outlook.office.com/SMTP.Send"
+# IMAP (delivery reports, the Sent copy): delegated IMAP.AccessAsUser.All; the app-only
+# token (.default, with the IMAP.AccessAsApp role) and Google's scope serve both protocols.
+MICROSOFT_IMAP_SCOPE = "https://outlook.office.com/IMAP.AccessAsUser.All"
 GOOGLE_SCOPE = "https://mail.google.com/"
 DEFAULT_MICROSOFT_AUTHORITY = "https://login.microsoftonline.com"
 
@@ -81,20 +84,28 @@ def _lock_for(key):
         return _locks.setdefault(key, threading.Lock())
 
 
-def access_token(config, *, force=False, record=False):
+def delegated_scopes(config):
+    """Return the Microsoft scopes a delegated sign-in asks consent for."""
+    if getattr(config, "imap_host", ""):
+        return [MICROSOFT_DELEGATED_SCOPE, MICROSOFT_IMAP_SCOPE]
+    return [MICROSOFT_DELEGATED_SCOPE]
+
+
+def access_token(config, *, force=False, record=False, purpose="smtp"):
     """Return a Grant for *config*: the cached token, or a new one when needed.
 
     *force* skips the cache (the server refused the cached token). *record*
     writes a failure onto the stored configuration, so the admin shows the
-    connection as broken, and clears it after a success.
+    connection as broken, and clears it after a success. *purpose* is
+    ``smtp`` or ``imap``: Microsoft's delegated tokens differ per protocol.
     """
-    key = cache_key(config)
+    key = (*cache_key(config), purpose)
     with _lock_for(key):
         grant = _cache.get(key)
         if grant is not None and not force and grant.fresh(time.time()):
             return replace(grant, how="cached")
         try:
-            new = _obtain(config)
+            new = _obtain(config, purpose)
         except OAuthError as exc:
             _cache.pop(key, None)
             if record:
@@ -114,7 +125,8 @@ def forget(config=None):
     if config is None:
         _cache.clear()
     else:
-        _cache.pop(cache_key(config), None)
+        for purpose in ("smtp", "imap"):
+            _cache.pop((*cache_key(config), purpose), None)
 
 
 def kind_of_sign_in(config):
@@ -126,7 +138,7 @@ def kind_of_sign_in(config):
     return ""
 
 
-def _obtain(config):
+def _obtain(config, purpose="smtp"):
     flow = kind_of_sign_in(config)
     if not flow:
         raise OAuthError("oauth_not_connected", "No account is connected for OAuth2 sign-in.")
@@ -134,8 +146,11 @@ def _obtain(config):
     if flow == "client_credentials":
         answer = _microsoft_app_token(config)
     else:
-        exchange = (_microsoft_refresh if config.auth_method == AuthMethod.MICROSOFT365
-                    else _google_refresh)
+        if config.auth_method == AuthMethod.MICROSOFT365:
+            scope = MICROSOFT_IMAP_SCOPE if purpose == "imap" else MICROSOFT_DELEGATED_SCOPE
+            exchange = functools.partial(_microsoft_refresh, scope=scope)
+        else:
+            exchange = _google_refresh
         answer = _refresh(config, exchange)
     lifetime = float(answer.get("expires_in") or 3600)
     return Grant(answer["access_token"], started + lifetime, lifetime, "acquired", flow)
@@ -253,10 +268,10 @@ def _microsoft_app_token(config):
     return checked_answer(result, "Microsoft")
 
 
-def _microsoft_refresh(config, token):
+def _microsoft_refresh(config, token, scope=MICROSOFT_DELEGATED_SCOPE):
     app = msal_app(config)
     try:
-        result = app.acquire_token_by_refresh_token(token, scopes=[MICROSOFT_DELEGATED_SCOPE])
+        result = app.acquire_token_by_refresh_token(token, scopes=[scope])
     except OSError as exc:
         raise unreachable(exc) from None
     return checked_answer(result, "Microsoft")
@@ -290,8 +305,9 @@ def _google_refresh(config, token):
 class XOAuth2Credential:
     """Stands in for the password: the login asks it for a fresh access token."""
 
-    def __init__(self, config, *, record=False, retry=True):
+    def __init__(self, config, *, record=False, retry=True, purpose="smtp"):
         self.config = config
+        self.purpose = purpose  # smtp | imap: which protocol's token
         self.record = record
         self.retry = retry  # False: a refused token is reported, not replaced (Test SMTP)
         self.grant = None
@@ -303,7 +319,8 @@ class XOAuth2Credential:
         return f"<XOAuth2Credential {self.config.key} {self.config.auth_method}>"
 
     def token(self, *, force=False):
-        self.grant = access_token(self.config, force=force, record=self.record)
+        self.grant = access_token(self.config, force=force, record=self.record,
+                                  purpose=self.purpose)
         return self.grant.access_token
 
 

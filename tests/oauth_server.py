@@ -40,6 +40,7 @@ from .smtpd import RecordingHandler
 
 MS_APP_SCOPE = "https://outlook.office365.com/.default"
 MS_SMTP_SCOPE = "https://outlook.office.com/SMTP.Send"
+MS_IMAP_SCOPE = "https://outlook.office.com/IMAP.AccessAsUser.All"
 GOOGLE_SCOPE = "https://mail.google.com/"
 
 
@@ -60,6 +61,7 @@ class TokenEndpoint:
         self.consent_granted = True
         self.lock = threading.Lock()
         self.access_tokens = {}  # token -> (subject, expires at, monotonic)
+        self.token_scopes = {}  # token -> the scope it was issued for
         self.refresh_tokens = {}  # token -> {"subject", "alive", "provider"}
         self.codes = {}  # authorization code -> pending request
         self.requests = []  # (path, grant_type, refresh token used or "")
@@ -111,6 +113,21 @@ class TokenEndpoint:
         allowed = (mailbox.lower(), f"app:{self.client_id}")
         return subject is not None and subject.lower() in allowed and time.monotonic() < expires
 
+    def introspect(self, token):
+        """Return the RFC 7662 introspection answer for *token* (what Dovecot's oauth2 asks).
+
+        An application's token (client credentials) acts for the mailbox it was
+        granted, as Exchange's IMAP.AccessAsApp with a mailbox permission does.
+        """
+        with self.lock:
+            subject, expires = self.access_tokens.get(token, (None, 0))
+        # A delegated SMTP.Send token does not open the mailbox over IMAP (as at Microsoft).
+        if (subject is None or time.monotonic() >= expires
+                or self.token_scopes.get(token, "").split()[:1] == [MS_SMTP_SCOPE]):
+            return {"active": False}
+        username = self.mailbox if subject.startswith("app:") else subject
+        return {"active": True, "username": username, "client_id": self.client_id}
+
     def grants(self, grant_type=None):
         return [r for r in self.requests if grant_type is None or r[1] == grant_type]
 
@@ -138,6 +155,7 @@ class TokenEndpoint:
     def token_answer(self, subject, scope, *, refresh_token=None, id_token=None, microsoft=True):
         answer = {"token_type": "Bearer", "scope": scope, "expires_in": self.expires_in,
                   "access_token": self._new_access_token(subject)}
+        self.token_scopes[answer["access_token"]] = scope
         if microsoft:
             answer["ext_expires_in"] = self.expires_in
             answer["expires_on"] = self.now() + self.expires_in  # the endpoint's own clock
@@ -274,7 +292,9 @@ def _handler_for(endpoint):
                                              "The user or administrator has not consented to "
                                              "use the application.")
                 return endpoint.token_answer(f"app:{endpoint.client_id}", MS_APP_SCOPE)
-            if MS_SMTP_SCOPE not in scopes or "offline_access" not in scopes:
+            asked = MS_IMAP_SCOPE if MS_IMAP_SCOPE in scopes and grant == "refresh_token" else (
+                MS_SMTP_SCOPE)
+            if asked not in scopes or "offline_access" not in scopes:
                 return endpoint.ms_error(400, "invalid_scope", 70011, "The provided scope is "
                                          "not valid.")
             if grant == "refresh_token":
@@ -284,7 +304,7 @@ def _handler_for(endpoint):
                                              "The provided grant has expired due to it being "
                                              "revoked.")
                 subject, rotated = used
-                return endpoint.token_answer(subject, MS_SMTP_SCOPE + " offline_access",
+                return endpoint.token_answer(subject, asked + " offline_access",
                                              refresh_token=rotated)
             if grant == "authorization_code":
                 pending = endpoint.codes.pop(form.get("code"), None)
