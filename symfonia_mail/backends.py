@@ -23,6 +23,7 @@ from . import conf, outbox, ratelimit, resolver, signals
 from .compat import base_init_kwargs, make_backend
 from .context import UserLike, context_macros, current_user, user_pk
 from .exceptions import ConfigurationIncomplete, RecipientsRefused, SendCancelled
+from .mailbox.sent_copy import SentCopies
 from .maillog import LogBuffer, LogEntry, describe_error
 from .message import copy_message, envelope, prepare
 from .models import MailLog, Transport
@@ -86,6 +87,8 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         self._status: signals.SendStatus | None = None  # of the message being sent
         # (message, status, user) waiting for post_send
         self._finished: list[tuple[EmailMessage, signals.SendStatus, UserLike]] = []
+        # Messages to file in the Sent folder: one IMAP session per configuration and call.
+        self._sent_copies = SentCopies()
 
     @property
     def session(self) -> resolver.Session | None:
@@ -172,6 +175,8 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
                     # Queued messages are written even when a later one failed.
                     buffer, self._outbox = self._outbox, None
                     buffer.flush()
+                # After the sends, never before: the copy may not delay or fail a send.
+                self._sent_copies.close()
                 if opened:
                     self.close()
                 else:
@@ -193,6 +198,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         if self._outbox is not None:
             self._outbox.flush()
         self._flush_log()
+        self._sent_copies.flush()  # the chunk's bytes are released with the chunk
         return sent
 
     # The pipeline, one message at a time.
@@ -279,6 +285,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         row.dsn_requested, row.envelope_id, row.note = (
             delivery.dsn_requested, delivery.envelope_id, delivery.note,
         )
+        self._sent_copies.add(config, data)
         return self._record_delivery(row, delivery.refused, secrets)
 
     def _fail(self, row, reason, secrets):

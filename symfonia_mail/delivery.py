@@ -32,6 +32,7 @@ from django.utils import timezone
 from . import conf, ratelimit, resolver, signals, taskq
 from .backends import ConfiguredEmailBackend
 from .exceptions import OAuthError, RecipientsRefused
+from .mailbox import sent_copy
 from .maillog import describe_error, redact
 from .models import MailLog, OutboxMessage, UserMailConfig
 from .problems import format_refused as _format_refused
@@ -68,7 +69,10 @@ def send_queued(log_id):
             return None
         outcome = attempt(outbox)
         if outcome.status != Status.RETRY:
-            return finish(outbox, outcome)
+            status = finish(outbox, outcome)
+            if status in (Status.SENT, Status.PARTIAL):
+                file_sent_copy(outbox)  # after the row says sent: it never delays that
+            return status
         when = retry_time(outbox)
         if when is None:
             outcome.status = Status.FAILED
@@ -90,6 +94,16 @@ def send_queued(log_id):
         when = timezone.now() + timedelta(seconds=max(delay, 0))
         finish(outbox, outcome, next_attempt_at=when)
         time.sleep(max(delay, 0))
+
+
+def file_sent_copy(outbox):
+    """Append *outbox*'s message to its configuration's Sent folder when it wants one."""
+    try:
+        config = config_for_key(outbox.config_key)
+    except LookupError:
+        return
+    if sent_copy.wanted(config):
+        sent_copy.file_copy(config, bytes(outbox.data))
 
 
 def send_queued_task(log_id):

@@ -210,6 +210,10 @@ class Dovecot:
         """Accept the access tokens of *endpoint* (a tests.oauth_server.TokenEndpoint)."""
         self.introspection.endpoint = endpoint
 
+    def log_text(self):
+        path = self.root / "dovecot.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
     def log(self):
         path = self.root / "dovecot.log"
         return path.read_text(errors="replace")[-4000:] if path.exists() else "(no log)"
