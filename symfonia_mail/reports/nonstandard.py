@@ -29,7 +29,8 @@ AUTOREPLY_SUBJECT_RE = re.compile(
     r"(?i)^\s*(auto(matic)?[ -]?(reply|response|antwort)|auto:|out of (the )?office"
     r"|odpowied[zź] automatyczna|nieobecno[sś][cć]|abwesenheit|r[ée]ponse automatique"
     r"|vacation|urlaub|poza biurem)")
-# Characters of text looked at per report, and per diagnostic.
+# Bytes of a report given to flufl.bounce; characters of text looked at, and per diagnostic.
+MAX_SCAN = 64 * 1024
 MAX_TEXT = 200_000
 MAX_LINE = 500
 

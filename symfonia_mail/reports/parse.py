@@ -57,7 +57,7 @@ def parse_report(data: bytes) -> Report | None:
     try:
         message = message_from_bytes(data, policy=compat32)
         parts = walk(message)
-        report = _read(message, parts)
+        report = _read(message, parts, data)
     except (RecursionError, MemoryError):
         logger.warning("Delivery report skipped: too deeply nested to read")
         return None
@@ -85,7 +85,7 @@ def walk(message: Message) -> list[tuple[Message, int]]:
     return found
 
 
-def _read(message: Message, parts: list[tuple[Message, int]]) -> Report | None:
+def _read(message: Message, parts: list[tuple[Message, int]], data: bytes) -> Report | None:
     types = [part.get_content_type() for part, _depth in parts]
     reported_at = _date(message.get("Date"))
     references = tuple(_ids(message.get("In-Reply-To")) + _ids(message.get("References")))
@@ -95,11 +95,11 @@ def _read(message: Message, parts: list[tuple[Message, int]]) -> Report | None:
         report = _dsn(parts)
         if not report.recipients:
             # A status part we could not read: the text may still name the recipients.
-            report = _nonstandard(message, data_parts=parts) or report
+            report = _nonstandard(message, parts, data) or report
     elif autoreply_signs(message) and not bounce_signs(message):
         report = Report(kind="autoreply")
     else:
-        report = _nonstandard(message, data_parts=parts)
+        report = _nonstandard(message, parts, data)
         if report is None:
             return None
     report.reported_at = report.reported_at or reported_at
@@ -209,11 +209,17 @@ def _feedback_fields(part: Message) -> dict[str, str]:
     return fields
 
 
-def _nonstandard(message: Message, data_parts) -> Report | None:
+def _nonstandard(message: Message, parts, data: bytes) -> Report | None:
     """Return a bounce found by flufl.bounce's detectors (addresses only), or None."""
     if autoreply_signs(message) and not bounce_signs(message):
         return None
-    recipients = nonstandard.scan(message, data_parts)
+    if len(parts) >= MAX_PARTS:
+        return None  # no mail system writes a bounce of hundreds of parts
+    if len(data) > nonstandard.MAX_SCAN:
+        # The detectors' regular expressions cost ~2 s per 512 KB; a bounce names
+        # its recipients at the top.
+        message = message_from_bytes(data[:nonstandard.MAX_SCAN], policy=compat32)
+    recipients = nonstandard.scan(message, parts)
     if not recipients:
         return None
     return Report(kind="bounce", recipients=recipients[:MAX_RECIPIENTS])
@@ -230,9 +236,10 @@ def status_blocks(part: Message) -> list[dict[str, str]]:
             blocks.append(_fields(block.items()))
             if part.get_content_type() == "message/global-delivery-status" and index == 0:
                 # RFC 6533: parsed as a nested message; the other blocks are its body.
-                body = block.get_payload()
-                if isinstance(body, str):
-                    blocks.extend(_text_blocks(body))
+                # The bytes, not the text: get_payload() would replace UTF-8 with "?".
+                body = block.get_payload(decode=True)
+                if isinstance(body, bytes):
+                    blocks.extend(_text_blocks(body.decode("utf-8", "replace")))
     elif isinstance(payload, str):
         text = payload
         if part.get("Content-Transfer-Encoding", "").lower() in ("base64", "quoted-printable"):
@@ -325,7 +332,16 @@ def xtext(value: str) -> str:
 
 
 def _unfold(value) -> str:
-    return re.sub(r"\r?\n[ \t]+", " ", str(value or "")).strip()
+    return re.sub(r"\r?\n[ \t]+", " ", utf8(str(value or ""))).strip()
+
+
+def utf8(text: str) -> str:
+    """Return *text* with raw 8-bit bytes read as UTF-8 (RFC 6532/6533 headers)."""
+    # The email package keeps undecodable header bytes as surrogate escapes.
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeError:
+        return text
 
 
 def _text(value) -> str:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from datetime import datetime
 
-# An RFC 3463 enhanced status code: class.subject.detail.
-STATUS_RE = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+from ..tracking.status_codes import STATUS_RE
+
+__all__ = ["STATUS_RE", "RecipientReport", "Report", "plain_address"]
 
 
 @dataclasses.dataclass(frozen=True)
