@@ -24,11 +24,10 @@ from .compat import base_init_kwargs, make_backend
 from .context import UserLike, context_macros, current_user, user_pk
 from .exceptions import ConfigurationIncomplete, RecipientsRefused, SendCancelled
 from .mailbox.sent_copy import SentCopies
-from .maillog import LogBuffer, LogEntry, describe_error
+from .maillog import LogBuffer, LogEntry, describe_error, note_refused
 from .message import copy_message, envelope, prepare
 from .models import MailLog, Transport
 from .overrides import connection_args
-from .problems import format_refused
 from .smtp import SmtpConnection
 
 # Errors after which a connection cannot be trusted for the next message.
@@ -270,7 +269,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             delivery = smtp.deliver(from_addr, recipients, data)
         except smtplib.SMTPRecipientsRefused as exc:
             # Every recipient refused: the log keeps the envelope that was tried.
-            row.refused_recipients = format_refused(exc.recipients)
+            note_refused(row, exc.recipients)
             row.envelope_id = getattr(exc, "envelope_id", "")
             row.dsn_requested = getattr(exc, "dsn_requested", "")
             if isinstance(exc, RecipientsRefused):
@@ -300,7 +299,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             if self._status is not None:
                 self._status.refused = signals.decode_refused(refused)
             row.status = MailLog.Status.PARTIAL
-            row.refused_recipients = format_refused(refused)
+            note_refused(row, refused)
             row.error = describe_error(RecipientsRefused(refused))  # replies and the hint
             self._log.add(row, secrets)
             if not self.fail_silently:
@@ -346,7 +345,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         try:
             refused = backend.connection.sendmail(from_addr, recipients, data)
         except smtplib.SMTPRecipientsRefused as exc:
-            row.refused_recipients = format_refused(exc.recipients)
+            note_refused(row, exc.recipients)
             # Django's backend raises smtplib's own: ours, as on the SMTP route.
             raise RecipientsRefused(exc.recipients, row.message_id) from exc
         return self._record_delivery(row, refused, secrets)

@@ -37,6 +37,7 @@ from .maillog import describe_error, redact
 from .models import MailLog, OutboxMessage, UserMailConfig
 from .problems import format_refused as _format_refused
 from .smtp import SmtpConnection
+from .tracking.delivery_state import record_refusals, refused_delivery
 
 logger = logging.getLogger("symfonia_mail")
 Status = MailLog.Status
@@ -246,13 +247,19 @@ def forget_connection():
 def finish(outbox, outcome, next_attempt_at=None):
     """Record *outcome* on the claimed row (only while it is still ours); return the status."""
     status = Status.RETRY if next_attempt_at is not None else outcome.status
+    log = outbox.log
+    # Recipients refused for good are delivery events (source smtp), as in a direct send.
+    refusals = outcome.refused_replies if next_attempt_at is None else {}
+    extra = {"delivery": refused_delivery(log.recipients.split(","), refusals)} if refusals else {}
     updated = MailLog.objects.filter(pk=outbox.pk, status=Status.SENDING).update(
         status=status, error=outcome.error, refused_recipients=outcome.refused,
         dsn_requested=outcome.dsn_requested, envelope_id=outcome.envelope_id,
-        note=outcome.note, next_attempt_at=next_attempt_at,
+        note=outcome.note, next_attempt_at=next_attempt_at, **extra,
     )
     OutboxMessage.objects.filter(pk=outbox.pk).update(claimed_at=None, claimed_by="")
-    log = outbox.log
+    if updated and refusals:
+        log.refusals = refusals
+        record_refusals([log])
     if not updated:
         logger.warning("Mail %s: the outcome %s came after the row changed (e.g. marked "
                        "unknown); it is not recorded", log.message_id, status)

@@ -397,6 +397,15 @@ class MailLog(models.Model):
         MESSAGE = "message", _("message")
         TEST = "test", _("Test SMTP")
 
+    class Delivery(models.TextChoices):
+        """What delivery reports said, summed up over the recipients (DESIGN.md §11)."""
+
+        UNKNOWN = "", _("no report yet")
+        DELIVERED = "delivered", _("delivered")
+        DELAYED = "delayed", _("delayed, still trying")
+        BOUNCED = "bounced", _("bounced")
+        PARTLY_BOUNCED = "partly_bounced", _("bounced for some recipients")
+
     # Set when the outcome is known, not at the (later) bulk insert: not auto_now_add.
     created_at = models.DateTimeField(
         _("time"), default=timezone.now, editable=False, db_index=True
@@ -426,8 +435,15 @@ class MailLog(models.Model):
     subject = models.TextField(_("subject"), blank=True)
     message_id = models.CharField(_("Message-ID"), max_length=998, blank=True, db_index=True)
     dsn_requested = models.CharField(_("DSN requested"), max_length=64, blank=True)
-    envelope_id = models.CharField(_("DSN envelope id"), max_length=100, blank=True)
+    # Indexed: delivery reports are matched to their message by it.
+    envelope_id = models.CharField(_("DSN envelope id"), max_length=100, blank=True,
+                                   db_index=True)
     note = models.TextField(_("note"), blank=True)
+    delivery = models.CharField(
+        _("delivery"), max_length=16, choices=Delivery.choices, blank=True, default="",
+        db_index=True,
+        help_text=_("What the recipients' servers reported: the latest report per recipient."),
+    )
 
     class Meta:
         verbose_name = _("mail log entry")
@@ -442,6 +458,50 @@ class MailLog(models.Model):
 
     def __str__(self):
         return f"{self.get_status_display()}: {self.subject[:60]}"
+
+
+class DeliveryEvent(models.Model):
+    """What a delivery report, or the server at send time, said about one recipient."""
+
+    class Action(models.TextChoices):
+        """RFC 3464 actions, and an ARF complaint."""
+
+        DELIVERED = "delivered", _("delivered")
+        RELAYED = "relayed", _("relayed further (no more reports)")
+        EXPANDED = "expanded", _("delivered to a list or alias")
+        DELAYED = "delayed", _("delayed, still trying")
+        FAILED = "failed", _("failed")
+        COMPLAINED = "complained", _("marked as spam by the recipient")
+
+    class Source(models.TextChoices):
+        """Where the event comes from."""
+
+        REPORT = "report", _("delivery report")
+        SMTP = "smtp", _("refused at send time")
+
+    maillog = models.ForeignKey(MailLog, verbose_name=_("message"), on_delete=models.CASCADE,
+                                related_name="delivery_events")
+    recipient = models.CharField(_("recipient"), max_length=320)
+    action = models.CharField(_("action"), max_length=10, choices=Action.choices)
+    status = models.CharField(_("status code"), max_length=16, blank=True)
+    diagnostic = models.TextField(_("server's reply"), blank=True)
+    remote_mta = models.CharField(_("reporting server"), max_length=255, blank=True)
+    source = models.CharField(_("source"), max_length=6, choices=Source.choices,
+                              default=Source.REPORT)
+    reported_at = models.DateTimeField(_("reported at"), default=timezone.now)
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now, editable=False)
+    # The same report read twice (or by two workers at once) names the same event:
+    # a unique digest of what identifies it keeps it once (symfonia_mail.reports.record).
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+
+    class Meta:
+        verbose_name = _("delivery event")
+        verbose_name_plural = _("delivery events")
+        ordering = ["reported_at", "id"]
+        indexes = [models.Index(fields=["maillog", "reported_at"], name="delivery_event_log")]
+
+    def __str__(self):
+        return f"{self.recipient}: {self.get_action_display()}"
 
 
 class ReportCursor(models.Model):

@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('symfonia_mail', '0010_reminder_run_chunks'),
+        ('symfonia_mail', '0012_delivery_events'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

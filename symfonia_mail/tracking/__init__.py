@@ -1,0 +1,1 @@
+"""Record what happened to each message: the mail log and delivery events."""
