@@ -8,5 +8,7 @@ class SymfoniaMailConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        # Register checks and signal handlers (reminder_runs: the workers' sweep).
+        # Register checks and signal handlers (reminder_runs, reports.fetching: the
+        # workers' sweep).
         from . import checks, reminder_runs, resolver  # noqa: F401
+        from .reports import fetching  # noqa: F401
