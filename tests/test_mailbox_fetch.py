@@ -70,14 +70,17 @@ def plain(subject):
 
 
 def mailbox_with_reports(dovecot, count):
-    """Configure a fresh mailbox holding *count* bounces of logged messages; return the rows."""
+    """Configure a fresh mailbox holding *count* bounces of logged messages.
+
+    Return (its address, the MailLog rows).
+    """
     address, password = dovecot.add_user()
     rows = [logged(f"r{n}@firma.example") for n in range(count)]
     with session_for(dovecot, address) as session:
         for n, row in enumerate(rows):
             session.append("INBOX", dsn(row.envelope_id, f"r{n}@firma.example"))
     save_config("127.0.0.1", 25, dovecot, address, password)
-    return rows
+    return address, rows
 
 
 def flags_by_subject(dovecot, address, folder="INBOX"):
@@ -167,7 +170,7 @@ def test_the_cursor_starts_over_when_uidvalidity_changes(dovecot):
 
 
 def test_a_run_that_reads_the_same_reports_again_records_nothing_and_never_moves_back(dovecot):
-    mailbox_with_reports(dovecot, 3)
+    address, _rows = mailbox_with_reports(dovecot, 3)
     fetching.fetch_all()
     events = DeliveryEvent.objects.count()
     assert events == 3
