@@ -257,8 +257,9 @@ class MailboxError(SymfoniaMailError, OSError):
     fetch, store, append); the text names the server and never a secret.
     """
 
-    def __init__(self, stage: str, reason: str) -> None:
+    def __init__(self, stage: str, reason: str, cause: BaseException | None = None) -> None:
         self.stage = stage
+        self.cause = cause  # the socket, TLS or IMAP error behind it (for its hint)
         super().__init__(reason)
 
     def __str__(self) -> str:

@@ -116,13 +116,20 @@ class MessageTemplateForm(forms.ModelForm):
 
 # --- mail configuration forms ------------------------------------------------
 
-SECRET_FIELDS = ("password", "attachment_password", "oauth_client_secret")
+SECRET_FIELDS = ("password", "attachment_password", "oauth_client_secret", "imap_password")
+IMAP_FIELDS = ["imap_host", "imap_port", "imap_security", "imap_username", "imap_password",
+               "reports_folder", "sent_copy", "sent_folder"]
 SETTINGS_FIELDS = [
     "transport", "host", "port", "security", "verify_certificate", "ca_certificates",
     "timeout_ms", "auth_method", "username",
     "password", "oauth_tenant", "oauth_client_id", "oauth_client_secret",
     "sender_email", "sender_name", "cc", "bcc", "dsn_notify", "attachment_password",
+    *IMAP_FIELDS,
 ]
+# Fields with a stored default that a form posted without them (an older client) keeps.
+KEPT_WHEN_ABSENT = ("imap_port", "imap_security", "reports_folder", "sent_copy")
+# A form posted without the IMAP fields at all (an older client) keeps the stored ones.
+IMAP_PLAIN_FIELDS = [name for name in IMAP_FIELDS if name not in SECRET_FIELDS]
 
 
 def secret_state(instance, name, *, editable=True):
@@ -183,6 +190,14 @@ class MailSettingsForm(forms.ModelForm):
                     "name, enter it again."),
     )
     clear_password = forms.BooleanField(label=_("Clear the stored password"), required=False)
+    imap_password = forms.CharField(
+        label=capfirst(_("IMAP password")), required=False, strip=False, widget=SecretInput,
+        help_text=_("Never shown on this page. Empty: the SMTP password is used. After "
+                    "changing the IMAP server, port, security, certificate check or user "
+                    "name, enter it again."),
+    )
+    clear_imap_password = forms.BooleanField(
+        label=_("Clear the stored IMAP password"), required=False)
     attachment_password = forms.CharField(
         label=capfirst(_("attachment password")), required=False, strip=False, widget=SecretInput,
         # The model's help text (what protection does), plus how the empty field behaves.
@@ -225,10 +240,34 @@ class MailSettingsForm(forms.ModelForm):
                 widget.show_url = self.show_url_for(name)
         if "auth_method" in self.fields:
             self.fields["auth_method"].required = False
+        for name in KEPT_WHEN_ABSENT:
+            if name in self.fields:
+                self.fields[name].required = False
         if "oauth_connection" in self.fields:
             self.fields["oauth_connection"].widget.set_state(
                 self.instance, connect_url=self.oauth_connect_url,
                 disconnect_url=self.oauth_disconnect_url, redirect_uri=self.oauth_redirect_uri)
+
+    def _kept(self, name):
+        """Return the posted *name*, else the stored value, else the model's default."""
+        value = self.cleaned_data.get(name)
+        if value not in (None, ""):
+            return value
+        stored = getattr(self.instance, name, None)
+        return stored if stored not in (None, "") else self._meta.model._meta.get_field(
+            name).get_default()
+
+    def clean_imap_port(self):
+        return self._kept("imap_port")
+
+    def clean_imap_security(self):
+        return self._kept("imap_security")
+
+    def clean_reports_folder(self):
+        return self._kept("reports_folder")
+
+    def clean_sent_copy(self):
+        return self._kept("sent_copy")
 
     def clean_auth_method(self):
         # A form posted without the field (an older client) keeps the stored method.
@@ -255,7 +294,11 @@ class MailSettingsForm(forms.ModelForm):
                 self.secret_changes[name] = "set"
             else:
                 cleaned[name] = stored
+        for name in IMAP_PLAIN_FIELDS:
+            if self.is_bound and name in self.fields and self.add_prefix(name) not in self.data:
+                cleaned[name] = getattr(self.instance, name)
         self._check_password_follows_server(cleaned)
+        self._check_imap_password_follows_server(cleaned)
         self._check_server_allowed(cleaned)
         self._check_oauth_follows_server(cleaned)
         return cleaned
@@ -264,12 +307,14 @@ class MailSettingsForm(forms.ModelForm):
         """Refuse a server outside SYMFONIA_MAIL["ALLOWED_SERVERS"] for non-superusers."""
         from .allowed import is_restricted, server_allowed
 
-        host, port = cleaned.get("host"), cleaned.get("port")
-        if (host and port and is_restricted(self.editor)
-                and not server_allowed(host, port)):
-            self.add_error("host", _(
-                "This server is not on the list of servers allowed for mail configurations "
-                "(ALLOWED_SERVERS in the site settings). Ask the site administrator."))
+        for host_field, port_field in (("host", "port"), ("imap_host", "imap_port")):
+            host, port = cleaned.get(host_field), cleaned.get(port_field)
+            if (host and port and is_restricted(self.editor)
+                    and not server_allowed(host, port)):
+                self.add_error(host_field, _(
+                    "This server is not on the list of servers allowed for mail "
+                    "configurations (ALLOWED_SERVERS in the site settings). Ask the site "
+                    "administrator."))
 
     # A connected account is bound to the application and mailbox it signed in for.
     OAUTH_BOUND_TO = ("auth_method", "oauth_tenant", "oauth_client_id")
@@ -290,7 +335,8 @@ class MailSettingsForm(forms.ModelForm):
             return [name for name in names if name in cleaned and name in self.fields
                     and not self.fields[name].disabled
                     and str(cleaned[name]) != str(getattr(instance, name))]
-        server_moved = moved(self.PASSWORD_BOUND_TO)
+        # The tokens also open the mailbox over IMAP: its server counts as well.
+        server_moved = moved((*self.PASSWORD_BOUND_TO, *self.IMAP_BOUND_TO))
         if instance.oauth_refresh_token and (server_moved or moved(self.OAUTH_BOUND_TO)):
             self.drop_oauth_connection = True
         secret_stored = bool(getattr(instance, "oauth_client_secret", ""))
@@ -329,6 +375,38 @@ class MailSettingsForm(forms.ModelForm):
                 "You changed the server, port, security, certificate check or user name: enter "
                 "the password again. The stored password is only used with the server it was "
                 "entered for."))
+
+    # Where the IMAP login goes; with no IMAP password of its own, the SMTP password goes there.
+    IMAP_BOUND_TO = ("imap_host", "imap_port", "imap_security", "imap_username")
+
+    def _check_imap_password_follows_server(self, cleaned):
+        """Refuse to send a stored password to another IMAP server or user name.
+
+        The IMAP password, or the SMTP password when there is none, as for SMTP:
+        whoever may edit the form must not point the IMAP server at one they
+        control and read the password from its login.
+        """
+        instance = self.instance
+        if instance.pk is None or "imap_password" not in self.fields or self.fields[
+                "imap_password"].disabled or "imap_password" in self.secret_changes:
+            return
+        uses_smtp_password = not cleaned.get("imap_password")
+        stored = (getattr(instance, "password", "") if uses_smtp_password
+                  else getattr(instance, "imap_password", "")) or ""
+        if not stored or (uses_smtp_password and "password" in self.secret_changes):
+            return
+        if uses_smtp_password and not cleaned.get("imap_host"):
+            return  # no mailbox side: the SMTP password goes nowhere new
+        bound = (*self.IMAP_BOUND_TO, "verify_certificate", "ca_certificates")
+        moved = [name for name in bound
+                 if name in cleaned and name in self.fields and not self.fields[name].disabled
+                 and str(cleaned[name]) != str(getattr(instance, name))]
+        if moved and not cleaned.get("clear_imap_password"):
+            self.add_error("imap_password", _(
+                "You changed the IMAP server, port, security, certificate check or user "
+                "name: enter the IMAP password again (or the SMTP password, when the mailbox "
+                "uses it). A stored password is only used with the server it was entered "
+                "for."))
 
     def _post_clean(self):
         super()._post_clean()

@@ -27,6 +27,9 @@ LABELS = {
     "rcpt_to": _("Recipients (RCPT TO)"),
     "data": _("Message (DATA)"),
     "system": _("System mail route"),
+    "imap_login": _("IMAP login"),
+    "imap_reports": _("IMAP delivery reports folder"),
+    "imap_sent": _("IMAP Sent folder"),
 }
 
 OK, WARNING, SKIPPED, FAILED = "ok", "warning", "skipped", "failed"

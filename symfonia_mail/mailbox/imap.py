@@ -225,7 +225,7 @@ class _Step:
         text = session.scrub(str(error) or type(error).__name__)
         what = "timed out" if isinstance(error, TimeoutError) else "failed"
         raise MailboxError(self.stage, f"IMAP {session.config.imap_server}: {self.stage} "
-                                       f"{what}: {text}") from None
+                                       f"{what}: {text}", cause=error) from None
 
 
 def _uid_set(uids):
