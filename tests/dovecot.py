@@ -51,6 +51,8 @@ disable_plaintext_auth = no
 auth_mechanisms = plain login xoauth2 oauthbearer
 auth_verbose = yes
 first_valid_uid = 1
+# A test server: no fsync per delivered or appended message (the tests are not about disks).
+mail_fsync = never
 mail_location = maildir:~
 mail_uid = {uid}
 mail_gid = {uid}

@@ -212,7 +212,7 @@ def test_the_command_reads_one_users_configuration_and_fails_on_a_broken_mailbox
     resolver.clear_cache()
     out = io.StringIO()
     call_command("symfonia_mail_fetch_reports", "--config", "ksiegowa", stdout=out)
-    assert f"user:{user.pk}, INBOX: 0 new message(s)" in out.getvalue()
+    assert f"user:{user.pk}, INBOX: nowe wiadomości: 0," in out.getvalue()  # LANGUAGE_CODE pl
     with pytest.raises(CommandError):
         call_command("symfonia_mail_fetch_reports", "--config", "nikt", stdout=io.StringIO())
 

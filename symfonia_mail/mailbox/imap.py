@@ -11,6 +11,7 @@ keyword on processed reports and APPEND of the Sent copy.
 import base64
 import imaplib
 import re
+import socket
 import ssl
 
 from .. import oauth
@@ -75,6 +76,10 @@ class ImapSession:
         if config.imap_security == Security.STARTTLS:
             with self.step("tls"):
                 self.imap.starttls(ssl_context=self._context())
+        # imaplib writes an APPEND's literal and its closing CRLF separately: without
+        # NODELAY, Nagle holds the CRLF until the server's delayed ACK (40 ms a message).
+        with self.step("connect"):
+            self.imap.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._login()
 
     def _context(self):
