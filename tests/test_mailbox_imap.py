@@ -156,3 +156,11 @@ def test_the_sent_folder_by_special_use_then_by_the_usual_names():
         b'(\\HasNoChildren) "." Sent']])
     assert folders.sent_folder(flagged) == "Poczta wysłana"
     assert folders.sent_folder(folders.parse_list([b'() "/" INBOX'])) is None
+
+
+def test_uid_sets_are_written_as_ranges():
+    from symfonia_mail.mailbox.imap import _uid_set
+
+    assert _uid_set([5, 1, 2, 3, 7, 8, 10]) == "1:3,5,7:8,10"
+    assert _uid_set(range(1, 10001)) == "1:10000"
+    assert _uid_set([4]) == "4"

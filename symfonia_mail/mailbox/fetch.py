@@ -26,6 +26,7 @@ from .imap import ImapSession
 
 KEYWORD = "$SymfoniaReport"
 HEADER_FIELDS = "FROM SUBJECT CONTENT-TYPE X-FAILED-RECIPIENTS"
+HEADER_GROUP = 500  # messages whose headers one FETCH asks for
 BODY_GROUP = 20  # messages fetched per FETCH of whole messages
 MAX_REPORT_BYTES = 2 * 1024 * 1024  # a longer message is read up to here (enough for a report)
 
@@ -99,10 +100,14 @@ def _read(session, cursor, result, apply, batch, since):
             uidvalidity=uidvalidity, last_uid=0)
         last = 0
     uids = session.search_above(last, since if last == 0 else None)[:batch]
-    headers = session.fetch(uids, f"FLAGS BODY.PEEK[HEADER.FIELDS ({HEADER_FIELDS})]")
-    result.looked = len(headers)
-    likely = [uid for uid, flags, data in headers
-              if KEYWORD.lower() not in (f.lower() for f in flags) and likely_report(data)]
+    likely = []
+    for start in range(0, len(uids), HEADER_GROUP):
+        headers = session.fetch(uids[start:start + HEADER_GROUP],
+                                f"FLAGS BODY.PEEK[HEADER.FIELDS ({HEADER_FIELDS})]")
+        result.looked += len(headers)
+        likely.extend(uid for uid, flags, data in headers
+                      if KEYWORD.lower() not in (f.lower() for f in flags)
+                      and likely_report(data))
     keep_keyword = session.permanent_keywords()
     for start in range(0, len(likely), BODY_GROUP):
         processed = []

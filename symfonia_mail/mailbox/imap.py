@@ -234,7 +234,22 @@ class _Step:
 
 
 def _uid_set(uids):
-    return ",".join(str(uid) for uid in uids)
+    """Return the IMAP sequence set of *uids* with runs as ranges ("1:500,503").
+
+    A batch of consecutive UIDs stays one short range: servers cap a command
+    line (Dovecot at 64 KiB), which 10,000 listed UIDs would exceed.
+    """
+    parts = []
+    ordered = sorted(set(uids))
+    start = previous = ordered[0] if ordered else 0
+    for uid in ordered[1:]:
+        if uid != previous + 1:
+            parts.append(f"{start}:{previous}" if previous > start else str(start))
+            start = uid
+        previous = uid
+    if ordered:
+        parts.append(f"{start}:{previous}" if previous > start else str(start))
+    return ",".join(parts)
 
 
 def parse_fetch(data):

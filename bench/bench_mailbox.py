@@ -1,6 +1,6 @@
 """Delivery reports read over IMAP at scale, and what the Sent copy adds to a send.
 
-    .venv/bin/python bench/bench_reports.py [--reports 10000] [--others 1000] [--sends 20]
+    .venv/bin/python bench/bench_mailbox.py [--reports 10000] [--others 1000] [--sends 20]
 
 Needs root (a private Dovecot from tests/dovecot.py on 127.0.0.1, STARTTLS with a
 trustme certificate trusted through the configuration's CA list).
