@@ -6,16 +6,7 @@ recipient (DESIGN.md §11).
 """
 
 from .parse import parse_report
+from .record import apply_report
 from .types import RecipientReport, Report
 
 __all__ = ["RecipientReport", "Report", "apply_report", "parse_report"]
-
-
-def __getattr__(name):
-    # apply_report needs the models: imported on first use, so that parse_report
-    # stays usable before Django's apps are ready.
-    if name == "apply_report":
-        from .record import apply_report
-
-        return apply_report
-    raise AttributeError(name)
