@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from django.db import IntegrityError, router, transaction
+from django.db import IntegrityError, connections, router, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from ..models import DeliveryEvent, MailLog
@@ -76,7 +77,15 @@ def record(maillog: MailLog, report: Report) -> list[DeliveryEvent]:
     now = timezone.now()
     new: list[DeliveryEvent] = []
     with transaction.atomic(using=alias):
-        locked = MailLog.objects.using(alias).select_for_update().get(pk=maillog.pk)
+        rows = MailLog.objects.using(alias).filter(pk=maillog.pk)
+        if not connections[alias].features.has_select_for_update:
+            # SQLite has no row locks: a write takes the database's write lock until
+            # commit, so a second process waits here rather than fail to upgrade its
+            # read lock later ("database is locked").
+            rows.update(delivery=F("delivery"))
+        locked = rows.select_for_update().first()
+        if locked is None:
+            return []  # the message was deleted meanwhile
         for recipient in report.recipients:
             when = recipient.reported_at or report.reported_at
             event = DeliveryEvent(
