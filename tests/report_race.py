@@ -1,9 +1,10 @@
 """Apply delivery reports in its own OS process, for the two-processes test.
 
-``python -m tests.report_race setup COUNT`` migrates the shared database and logs COUNT
-messages (envelope ids ``race0`` …). ``python -m tests.report_race run READY GO COUNT``
-creates READY, waits (bounded) until GO exists, so that both processes start together,
-applies for each message a bounce and a success report and prints one JSON line per
+``python -m tests.report_race setup COUNT FOLDER`` migrates the shared database, logs
+COUNT messages (envelope ids ``race0`` …) and writes for each a bounce and a success
+report into FOLDER. ``python -m tests.report_race run READY GO FOLDER`` creates READY,
+waits (bounded) until GO exists, so that both processes start together, applies the
+reports of FOLDER (the same bytes in both) and prints one JSON line per
 ``delivery_report`` signal it received.
 """
 
@@ -14,33 +15,35 @@ import time
 from pathlib import Path
 
 
-def setup(count):
+def setup(count, folder):
     from django.core.management import call_command
 
     from symfonia_mail.models import MailLog
+
+    from .reports_samples import dsn
 
     call_command("migrate", verbosity=0)
     MailLog.objects.bulk_create(
         MailLog(status="sent", scope="global", transport="smtp", envelope_id=f"race{n}",
                 recipients="a@example.com, b@example.com", message_id=f"<race{n}@x>")
         for n in range(count))
+    for n in range(count):
+        for index, (address, action, status) in enumerate(
+                [("a@example.com", "failed", "5.1.1"), ("b@example.com", "delivered", "2.0.0")]):
+            Path(folder, f"{n:03d}-{index}.eml").write_bytes(
+                dsn(f"race{n}", [(address, action, status)], message_id=f"<race{n}@x>"))
 
 
-def run(ready, go, count):
+def run(ready, go, folder):
     from symfonia_mail.reports import apply_report
     from symfonia_mail.signals import delivery_report
-
-    from .reports_samples import dsn
 
     def received(sender, maillog, event, **kwargs):
         print(json.dumps({"envelope_id": maillog.envelope_id, "recipient": event.recipient,
                           "action": event.action}), flush=True)
 
     delivery_report.connect(received)
-    reports = [data for n in range(count) for data in (
-        dsn(f"race{n}", [("a@example.com", "failed", "5.1.1")], message_id=f"<race{n}@x>"),
-        dsn(f"race{n}", [("b@example.com", "delivered", "2.0.0")], message_id=f"<race{n}@x>"),
-    )]
+    reports = [path.read_bytes() for path in sorted(Path(folder).iterdir())]
     Path(ready).touch()
     deadline = time.monotonic() + 60
     while not Path(go).exists():
@@ -57,6 +60,6 @@ if __name__ == "__main__":
 
     django.setup()
     if sys.argv[1] == "setup":
-        setup(int(sys.argv[2]))
+        setup(int(sys.argv[2]), sys.argv[3])
     else:
-        run(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        run(sys.argv[2], sys.argv[3], sys.argv[4])

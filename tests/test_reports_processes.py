@@ -12,8 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from .test_reminders_processes import database_env  # noqa: F401 - fixture
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,12 +27,14 @@ def test_two_processes_applying_the_same_reports_record_each_event_once(
         tmp_path, database_env):  # noqa: F811
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("SYMFONIA_PG_")}
     env = {**inherited, **database_env, "DJANGO_SETTINGS_MODULE": "tests.settings_file_db"}
-    processes = [child("setup", str(MESSAGES), env=env)]
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    processes = [child("setup", str(MESSAGES), str(reports), env=env)]
     try:
         _out, err = processes[0].communicate(timeout=120)
         assert processes[0].returncode == 0, err
         go = tmp_path / "go"
-        runs = [child("run", str(tmp_path / f"ready{n}"), str(go), str(MESSAGES), env=env)
+        runs = [child("run", str(tmp_path / f"ready{n}"), str(go), str(reports), env=env)
                 for n in range(2)]
         processes += runs
         deadline = time.monotonic() + 60

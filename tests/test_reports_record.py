@@ -171,3 +171,15 @@ def test_a_malformed_report_records_nothing():
     data = dsn(ENVID)
     assert apply_report(data[: data.index(b"Action:")]) in (None, MailLog.objects.get())
     assert not DeliveryEvent.objects.filter(action="failed").exists()
+
+
+def test_queries_per_report_are_few_and_fixed(django_assert_max_num_queries):
+    logged(recipients="a@example.com, b@example.com")
+    data = dsn(ENVID, [("a@example.com", "failed", "5.1.1"), ("b@example.com", "delivered",
+                                                                "2.0.0")])
+    # Find the row, lock it, the digests known, one insert, the summary: not per recipient.
+    with django_assert_max_num_queries(9) as captured:
+        apply_report(data)
+    print(f"\n{len(captured)} queries for a report of two recipients")
+    with django_assert_max_num_queries(len(captured) - 3):
+        apply_report(data)  # nothing new: no insert, no summary
