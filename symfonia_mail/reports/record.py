@@ -26,8 +26,15 @@ logger = logging.getLogger("symfonia_mail")
 def apply_report(data: bytes) -> MailLog | None:
     """Parse *data*, record its events on the message it is about; return that MailLog row."""
     report = parse_report(data)
-    if report is None:
-        return None
+    return None if report is None else apply_parsed(report)
+
+
+def apply_parsed(report: Report) -> MailLog | None:
+    """Record an already parsed *report*; return its MailLog row, or None when none is ours.
+
+    For a caller that counts what it reads: ``parse_report`` None is no report at
+    all, ``apply_parsed`` None a report about no message of ours.
+    """
     maillog = find_maillog(report)
     if maillog is None:
         logger.info("Delivery report (%s) about no message of ours: envelope id %r, "
