@@ -470,7 +470,7 @@ class DeliveryEvent(models.Model):
         RELAYED = "relayed", _("relayed further (no more reports)")
         EXPANDED = "expanded", _("delivered to a list or alias")
         DELAYED = "delayed", _("delayed, still trying")
-        FAILED = "failed", _("failed")
+        FAILED = "failed", _("not delivered")
         COMPLAINED = "complained", _("marked as spam by the recipient")
 
     class Source(models.TextChoices):

@@ -171,3 +171,25 @@ def test_a_malformed_report_records_nothing():
     data = dsn(ENVID)
     assert apply_report(data[: data.index(b"Action:")]) in (None, MailLog.objects.get())
     assert not DeliveryEvent.objects.filter(action="failed").exists()
+
+
+def test_queries_per_report_are_few_and_fixed(django_assert_max_num_queries):
+    logged(recipients="a@example.com, b@example.com")
+    data = dsn(ENVID, [("a@example.com", "failed", "5.1.1"), ("b@example.com", "delivered",
+                                                                "2.0.0")])
+    # Find the row, lock it, the digests known, one insert, the summary: not per recipient.
+    with django_assert_max_num_queries(9) as captured:
+        apply_report(data)
+    print(f"\n{len(captured)} queries for a report of two recipients")
+    with django_assert_max_num_queries(len(captured) - 3):
+        apply_report(data)  # nothing new: no insert, no summary
+
+
+def test_apply_parsed_tells_a_report_about_nothing_of_ours_from_no_report():
+    from symfonia_mail.reports import apply_parsed, parse_report
+
+    row = logged()
+    assert apply_parsed(parse_report(dsn(ENVID))) == row
+    foreign = parse_report(dsn("ffff", message_id="<theirs@elsewhere.example>"))
+    assert foreign is not None and apply_parsed(foreign) is None
+    assert DeliveryEvent.objects.count() == 1

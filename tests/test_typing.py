@@ -5,7 +5,16 @@ import inspect
 import pytest
 
 import symfonia_mail
-from symfonia_mail import backends, context, diagnostics, exceptions, reminders, signals, templated
+from symfonia_mail import (
+    backends,
+    context,
+    diagnostics,
+    exceptions,
+    reminders,
+    reports,
+    signals,
+    templated,
+)
 
 PUBLIC = [
     context.mail_context,
@@ -23,6 +32,8 @@ PUBLIC = [
     signals.decode_refused,
     signals.settle,
     signals.SendStatus.maillog_id.fget,
+    reports.parse_report,
+    reports.apply_report,
 ]
 
 

@@ -27,7 +27,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('recipient', models.CharField(max_length=320, verbose_name='recipient')),
-                ('action', models.CharField(choices=[('delivered', 'delivered'), ('relayed', 'relayed further (no more reports)'), ('expanded', 'delivered to a list or alias'), ('delayed', 'delayed, still trying'), ('failed', 'failed'), ('complained', 'marked as spam by the recipient')], max_length=10, verbose_name='action')),
+                ('action', models.CharField(choices=[('delivered', 'delivered'), ('relayed', 'relayed further (no more reports)'), ('expanded', 'delivered to a list or alias'), ('delayed', 'delayed, still trying'), ('failed', 'not delivered'), ('complained', 'marked as spam by the recipient')], max_length=10, verbose_name='action')),
                 ('status', models.CharField(blank=True, max_length=16, verbose_name='status code')),
                 ('diagnostic', models.TextField(blank=True, verbose_name="server's reply")),
                 ('remote_mta', models.CharField(blank=True, max_length=255, verbose_name='reporting server')),

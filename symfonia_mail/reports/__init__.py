@@ -2,20 +2,12 @@
 
 ``parse_report(data)`` reads one message (pure, no database); ``apply_report(data)``
 also finds the ``MailLog`` row it is about and records a ``DeliveryEvent`` per
-recipient (DESIGN.md §11).
+recipient (DESIGN.md §11); ``apply_parsed(report)`` does the same for a report already
+parsed (a caller that counts reports that match nothing).
 """
 
 from .parse import parse_report
+from .record import apply_parsed, apply_report
 from .types import RecipientReport, Report
 
-__all__ = ["RecipientReport", "Report", "apply_report", "parse_report"]
-
-
-def __getattr__(name):
-    # apply_report needs the models: imported on first use, so that parse_report
-    # stays usable before Django's apps are ready.
-    if name == "apply_report":
-        from .record import apply_report
-
-        return apply_report
-    raise AttributeError(name)
+__all__ = ["RecipientReport", "Report", "apply_parsed", "apply_report", "parse_report"]

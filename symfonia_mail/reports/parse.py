@@ -89,6 +89,7 @@ def _read(message: Message, parts: list[tuple[Message, int]], data: bytes) -> Re
     types = [part.get_content_type() for part, _depth in parts]
     reported_at = _date(message.get("Date"))
     references = tuple(_ids(message.get("In-Reply-To")) + _ids(message.get("References")))
+    report: Report | None
     if "message/feedback-report" in types:
         report = _complaint(parts)
     elif DSN_TYPES & set(types):
@@ -100,8 +101,8 @@ def _read(message: Message, parts: list[tuple[Message, int]], data: bytes) -> Re
         report = Report(kind="autoreply")
     else:
         report = _nonstandard(message, parts, data)
-        if report is None:
-            return None
+    if report is None:
+        return None
     report.reported_at = report.reported_at or reported_at
     report.references = references
     ids = returned_ids(parts)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from django.db import IntegrityError, router, transaction
+from django.db import connections, router, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from ..models import DeliveryEvent, MailLog
@@ -25,8 +26,15 @@ logger = logging.getLogger("symfonia_mail")
 def apply_report(data: bytes) -> MailLog | None:
     """Parse *data*, record its events on the message it is about; return that MailLog row."""
     report = parse_report(data)
-    if report is None:
-        return None
+    return None if report is None else apply_parsed(report)
+
+
+def apply_parsed(report: Report) -> MailLog | None:
+    """Record an already parsed *report*; return its MailLog row, or None when none is ours.
+
+    For a caller that counts what it reads: ``parse_report`` None is no report at
+    all, ``apply_parsed`` None a report about no message of ours.
+    """
     maillog = find_maillog(report)
     if maillog is None:
         logger.info("Delivery report (%s) about no message of ours: envelope id %r, "
@@ -70,13 +78,21 @@ def record(maillog: MailLog, report: Report) -> list[DeliveryEvent]:
     The row is locked while the events go in and the summary is computed, so
     two workers applying reports of one message at once both count; an event
     already recorded (the same digest) is skipped, so the same report twice
-    records nothing new.
+    records nothing new. A fixed number of queries, whatever the recipients.
     """
     alias = router.db_for_write(DeliveryEvent)
     now = timezone.now()
-    new: list[DeliveryEvent] = []
     with transaction.atomic(using=alias):
-        locked = MailLog.objects.using(alias).select_for_update().get(pk=maillog.pk)
+        rows = MailLog.objects.using(alias).filter(pk=maillog.pk)
+        if not connections[alias].features.has_select_for_update:
+            # SQLite has no row locks: a write takes the database's write lock until
+            # commit, so a second process waits here rather than fail to upgrade its
+            # read lock later ("database is locked").
+            rows.update(delivery=F("delivery"))
+        locked = rows.select_for_update().first()
+        if locked is None:
+            return []  # the message was deleted meanwhile
+        events: dict[str, DeliveryEvent] = {}
         for recipient in report.recipients:
             when = recipient.reported_at or report.reported_at
             event = DeliveryEvent(
@@ -87,16 +103,17 @@ def record(maillog: MailLog, report: Report) -> list[DeliveryEvent]:
                 digest=digest(locked.pk, recipient.address, recipient.action,
                               recipient.status, "report", when.isoformat() if when else ""),
             )
-            try:
-                with transaction.atomic(using=alias):
-                    event.save(force_insert=True, using=alias)
-            except IntegrityError:
-                continue  # recorded before: this report was read already
-            new.append(event)
+            events.setdefault(event.digest, event)
+        # The row lock serialises the reports of one message: what is not here yet is
+        # ours to insert (the unique digest still guards any other writer).
+        known = set(DeliveryEvent.objects.using(alias)
+                    .filter(digest__in=list(events)).values_list("digest", flat=True))
+        new = [event for key, event in events.items() if key not in known]
+        DeliveryEvent.objects.using(alias).bulk_create(new)
         if new:
-            events = (DeliveryEvent.objects.using(alias).filter(maillog=locked)
-                      .order_by("reported_at", "id").values_list("recipient", "action"))
-            locked.delivery = summarize(events, envelope_recipients(locked))
+            history = (DeliveryEvent.objects.using(alias).filter(maillog=locked)
+                       .order_by("reported_at", "id").values_list("recipient", "action"))
+            locked.delivery = summarize(history, envelope_recipients(locked))
             MailLog.objects.using(alias).filter(pk=locked.pk).update(delivery=locked.delivery)
     maillog.delivery = locked.delivery
     for event in new:

@@ -85,8 +85,8 @@ def record_refusals(rows: Iterable[MailLog]) -> int:
     One bulk insert for the whole batch (no query per message); rows without
     refusals, or not written, cost nothing. ``delivery_report`` is sent per event.
     """
-    events = [event for row in rows if row.pk and getattr(row, "refusals", None)
-              for event in refusal_events(row, row.refusals)]
+    events = [event for row in rows if row.pk
+              for event in refusal_events(row, getattr(row, "refusals", None) or {})]
     if not events:
         return 0
     alias = router.db_for_write(DeliveryEvent)
