@@ -19,7 +19,7 @@ from ..exceptions import MailboxError, OAuthError, ServerNotAllowed
 from ..mailbox.fetch import FetchResult, cursor_for, fetch_reports, first_reading_since
 from ..models import GlobalMailConfig, MailLog, ReportCursor, Scope, UserMailConfig
 from .parse import parse_report
-from .record import find_maillog, record
+from .record import apply_parsed
 
 logger = logging.getLogger("symfonia_mail")
 _last_fetch = None  # time.monotonic() of this process's last fetch
@@ -30,12 +30,7 @@ def apply(data):
     report = parse_report(data)
     if report is None:
         return None
-    maillog = find_maillog(report)
-    if maillog is None:
-        return False
-    if report.kind != "autoreply" and report.recipients:
-        record(maillog, report)
-    return True
+    return apply_parsed(report) is not None
 
 
 def configurations(key=None):
