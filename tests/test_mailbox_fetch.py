@@ -2,13 +2,14 @@
 
 import io
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.core import mail
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from symfonia_mail import delivery, resolver
+from symfonia_mail import delivery, resolver, taskq
 from symfonia_mail.mailbox import fetch
 from symfonia_mail.mailbox.imap import ImapSession
 from symfonia_mail.models import DeliveryEvent, GlobalMailConfig, MailLog, ReportCursor
@@ -236,3 +237,33 @@ def test_the_workers_fetch_every_reports_interval(dovecot, settings, monkeypatch
     monkeypatch.setattr(fetching, "_last_fetch", None)
     delivery.housekeeping.send(sender=delivery.sweep)
     assert ReportCursor.objects.get().checked_at == checked
+
+
+def test_whoever_reads_a_folder_queues_the_next_reading_for_a_quiet_site(
+        dovecot, settings, monkeypatch):
+    from .test_background import DUMMY, run_ready_tasks
+
+    settings.SYMFONIA_MAIL = {**settings.SYMFONIA_MAIL, "BACKGROUND": True,
+                              "REPORTS_INTERVAL": 300}
+    settings.TASKS = DUMMY
+    backend = taskq.backend()
+    backend.clear()
+    mailbox_with_reports(dovecot, 1)
+    monkeypatch.setattr(fetching, "_last_fetch", None)
+    delivery.housekeeping.send(sender=delivery.sweep)
+    [queued] = backend.results
+    wait = (queued.task.run_after - timezone.now()).total_seconds()
+    assert 290 < wait <= 300
+    # Due early (another worker read the folder meanwhile): it reads nothing, queues nothing.
+    backend.results.clear()
+    queued.task.call()
+    assert backend.results == []
+    # Due for real: it reads the folder and queues the one after.
+    ReportCursor.objects.update(checked_at=timezone.now() - timedelta(seconds=301))
+    queued.task.call()
+    assert len(backend.results) == 1
+    assert ReportCursor.objects.get().checked_at > timezone.now() - timedelta(
+        seconds=5)
+    run_ready_tasks(backend)  # not due yet: nothing runs
+    assert len(backend.results) == 1
+    backend.clear()

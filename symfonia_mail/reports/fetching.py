@@ -2,7 +2,11 @@
 
 ``fetch_all()`` reads every configuration with an IMAP server (or one, by
 key); with ``BACKGROUND`` the workers call it every ``REPORTS_INTERVAL``
-seconds from their once-a-minute sweep (the ``housekeeping`` signal).
+seconds from their once-a-minute sweep (the ``housekeeping`` signal). The
+sweep runs only while workers have tasks, so whoever reads a folder also
+queues the next reading (a Tasks backend that can defer): reports are read
+on a quiet site too, and of several such tasks only the one that wins the
+folder's claim queues another.
 """
 
 import logging
@@ -13,7 +17,7 @@ from django.db.models import Min, Q
 from django.dispatch import receiver
 from django.utils import timezone
 
-from .. import conf, resolver
+from .. import conf, resolver, taskq
 from ..delivery import housekeeping
 from ..exceptions import MailboxError, OAuthError, ServerNotAllowed
 from ..mailbox.fetch import FetchResult, cursor_for, fetch_reports, first_reading_since
@@ -90,4 +94,22 @@ def fetch_if_due(**kwargs):
             _last_fetch is not None and time.monotonic() - _last_fetch < interval):
         return
     _last_fetch = time.monotonic()
-    fetch_all(due_after=interval)
+    fetch_and_continue()
+
+
+def fetch_and_continue():
+    """Read the folders that are due; queue the next reading when this process read one."""
+    interval = conf.get("REPORTS_INTERVAL")
+    if fetch_all(due_after=interval) and taskq.can_defer():
+        taskq.enqueue(fetch_reports_task,
+                      run_after=timezone.now() + timedelta(seconds=interval))
+
+
+def fetch_reports_task():
+    """Read the delivery reports that are due (the Tasks framework's entry point)."""
+    if conf.get("BACKGROUND"):
+        fetch_and_continue()
+
+
+# A worker finds a task by its function's module and name: bind the Task to that name.
+fetch_reports_task = taskq.define(fetch_reports_task)
