@@ -164,3 +164,27 @@ def test_uid_sets_are_written_as_ranges():
     assert _uid_set([5, 1, 2, 3, 7, 8, 10]) == "1:3,5,7:8,10"
     assert _uid_set(range(1, 10001)) == "1:10000"
     assert _uid_set([4]) == "4"
+
+
+def test_connect_asks_microsoft_for_imap_consent_only_with_an_imap_server():
+    with_imap = resolver.from_model(GlobalMailConfig(imap_host="outlook.office365.com"))
+    without = resolver.from_model(GlobalMailConfig())
+    assert oauth.MICROSOFT_IMAP_SCOPE in oauth.delegated_scopes(with_imap)
+    assert oauth.delegated_scopes(without) == [oauth.MICROSOFT_DELEGATED_SCOPE]
+
+
+def test_the_login_command_is_used_when_no_sasl_mechanism_fits(dovecot):
+    from symfonia_mail.mailbox.imap import credential_for
+
+    address, password = dovecot.add_user()
+    config = imap_config(dovecot, address, password)
+    credential = credential_for(config)
+    credential.preferred = ()  # as against a server that offers no PLAIN/LOGIN mechanism
+    with ImapSession(config, credential=credential) as session:
+        assert session.select("INBOX")[0] > 0
+    # LOGIN takes ASCII only (imaplib): a Polish password is refused with a clear reason.
+    polish = credential_for(imap_config(dovecot, address, "zażółć"))
+    polish.preferred = ()
+    with pytest.raises(MailboxError, match="only ASCII") as raised:
+        ImapSession(config, credential=polish).open()
+    assert "zażółć" not in str(raised.value)

@@ -107,12 +107,12 @@ class ImapSession:
 
     def _plain_login(self, credential):
         """Use IMAP's LOGIN command (no SASL mechanism fits); ASCII only (imaplib)."""
-        password = credential.password.reveal()
-        if not (credential.username + password).isascii():
+        # Revealed only in the call's arguments: a local would show on Django's DEBUG page.
+        if not (credential.username.isascii() and credential.password.reveal().isascii()):
             raise MailboxError("login", f"{self.config.imap_server} offers no SASL PLAIN "
                                "login, and its LOGIN command takes only ASCII user names and "
                                "passwords.")
-        self.imap.login(credential.username, password)
+        self.imap.login(credential.username, credential.password.reveal())
 
     def close(self):
         """Log out (within the deadline) and close, never raising."""
