@@ -127,3 +127,21 @@ def test_background_sending_files_the_copy_inside_the_delivery_task(
     assert MailLog.objects.get().status == MailLog.Status.SENT
     [(flags, message)] = sent_messages(dovecot, mailbox)
     assert message["Subject"] == "Faktura w tle" and "\\Seen" in flags
+
+
+def test_large_messages_are_filed_as_they_pile_up_in_the_same_session(
+        dovecot, mailbox, smtp_server, monkeypatch):
+    monkeypatch.setattr(sent_copy, "PENDING_BYTES", 1)  # every message is "large"
+    save_global(smtp_server, **imap_values(dovecot, mailbox, sent_copy="always"))
+    filed_during = []
+    original = sent_copy.SentCopies.flush
+
+    def flush(self):
+        original(self)
+        filed_during.append(self.filed)
+
+    monkeypatch.setattr(sent_copy.SentCopies, "flush", flush)
+    mail.send_mass_mail([(f"Faktura {n}", "Treść", None, ["a@example.com"]) for n in range(3)])
+    assert filed_during[:3] == [1, 2, 3]  # appended as each came, not held to the end
+    assert len(sent_messages(dovecot, mailbox)) == 3
+    assert logins(dovecot, mailbox) == 2  # still one session for the batch (+ the check)

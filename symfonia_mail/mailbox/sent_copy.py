@@ -21,6 +21,9 @@ OWN_COPY_HOSTS = ("smtp.office365.com", "outlook.office365.com", "outlook.office
                   "imap.gmail.com", "smtp.googlemail.com", "imap.googlemail.com")
 OWN_COPY_DOMAINS = (".office365.com", ".outlook.com", ".gmail.com", ".googlemail.com")
 OWN_COPY_TRANSPORTS = ("microsoft_graph", "gmail_api")
+# Pending copies are appended once they hold this many bytes (large attachments in a
+# 500-message chunk would otherwise all sit in memory); the session stays open.
+PENDING_BYTES = 8 * 1024 * 1024
 
 
 def files_own_copy(config):
@@ -56,15 +59,19 @@ class SentCopies:
         self.sessions = {}  # config key -> (open ImapSession, Sent folder)
         self.broken = set()  # config keys whose mailbox failed in this batch
         self.filed = 0
+        self.pending_bytes = 0
 
     def add(self, config, data):
         """Remember *data* (the bytes sent) for *config* when it wants a Sent copy."""
         if wanted(config) and config.key not in self.broken:
             self.pending.setdefault(config.key, (config, []))[1].append(data)
+            self.pending_bytes += len(data)
+            if self.pending_bytes >= PENDING_BYTES:
+                self.flush()
 
     def flush(self):
         """Append what is pending; a failing mailbox is logged once and skipped after."""
-        pending, self.pending = self.pending, {}
+        pending, self.pending, self.pending_bytes = self.pending, {}, 0
         for key, (config, messages) in pending.items():
             try:
                 session, folder = self._session(config)
