@@ -267,3 +267,23 @@ def test_whoever_reads_a_folder_queues_the_next_reading_for_a_quiet_site(
     run_ready_tasks(backend)  # not due yet: nothing runs
     assert len(backend.results) == 1
     backend.clear()
+
+
+def test_an_unreadable_imap_password_is_reported_and_never_breaks_the_workers_sweep(
+        dovecot, settings, monkeypatch, caplog):
+    from cryptography.fernet import Fernet
+    from django.db import connection
+
+    address, password = dovecot.add_user()
+    save_config("127.0.0.1", 25, dovecot, address, password)
+    token = Fernet(Fernet.generate_key()).encrypt(b"other-key").decode()
+    with connection.cursor() as cursor:  # saved under another FIELD_ENCRYPTION_KEY
+        cursor.execute("UPDATE symfonia_mail_globalmailconfig SET imap_password = %s", [token])
+    resolver.clear_cache()
+    [result] = fetching.fetch_all()
+    assert "cannot be decrypted" in result.error and token not in result.error
+    settings.SYMFONIA_MAIL = {**settings.SYMFONIA_MAIL, "BACKGROUND": True}
+    monkeypatch.setattr(fetching, "_last_fetch", None)
+    monkeypatch.setattr(fetching, "fetch_all", lambda **kw: 1 / 0)  # anything at all
+    delivery.housekeeping.send(sender=delivery.sweep)  # does not raise
+    assert "Delivery reports not read: ZeroDivisionError" in caplog.text

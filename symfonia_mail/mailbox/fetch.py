@@ -20,7 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .. import conf
-from ..exceptions import MailboxError, OAuthError, ServerNotAllowed
+from ..exceptions import SymfoniaMailError
 from ..models import ReportCursor
 from .imap import ImapSession
 
@@ -82,7 +82,7 @@ def fetch_reports(config, apply, *, batch=None, since=None):
     try:
         with ImapSession(config) as session:
             _read(session, cursor, result, apply, batch or conf.get("REPORTS_BATCH"), since)
-    except (MailboxError, OAuthError, ServerNotAllowed) as error:
+    except SymfoniaMailError as error:  # IMAP, OAuth2, ALLOWED_SERVERS, unreadable password
         result.error = str(error)
         ReportCursor.objects.filter(pk=cursor.pk).update(
             checked_at=timezone.now(), error=result.error[:2000])

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from .. import conf, resolver, taskq
 from ..delivery import housekeeping
-from ..exceptions import MailboxError, OAuthError, ServerNotAllowed
+from ..exceptions import SymfoniaMailError
 from ..mailbox.fetch import FetchResult, cursor_for, fetch_reports, first_reading_since
 from ..models import GlobalMailConfig, MailLog, ReportCursor, Scope, UserMailConfig
 from .parse import parse_report
@@ -78,7 +78,7 @@ def fetch_all(key=None, *, batch=None, due_after=None):
             continue
         try:
             result = fetch_reports(config, apply, batch=batch, since=since)
-        except (MailboxError, OAuthError, ServerNotAllowed) as error:
+        except SymfoniaMailError as error:
             logger.warning("Delivery reports of %s not read: %s", config.label, error)
             result = FetchResult(config.key, config.reports_folder, error=str(error))
         results.append(result)
@@ -94,7 +94,10 @@ def fetch_if_due(**kwargs):
             _last_fetch is not None and time.monotonic() - _last_fetch < interval):
         return
     _last_fetch = time.monotonic()
-    fetch_and_continue()
+    try:
+        fetch_and_continue()
+    except Exception as error:  # noqa: BLE001 - the sweep runs before a send: never fail it
+        logger.warning("Delivery reports not read: %s", type(error).__name__)
 
 
 def fetch_and_continue():
