@@ -103,7 +103,7 @@ def file_sent_copy(outbox):
         config = config_for_key(outbox.config_key)
     except LookupError:
         return
-    if sent_copy.wanted(config):
+    if sent_copy.wanted(config) and outbox.data is not None:
         sent_copy.file_copy(config, bytes(outbox.data))
 
 
