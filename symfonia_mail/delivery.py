@@ -103,8 +103,26 @@ def file_sent_copy(outbox):
         config = config_for_key(outbox.config_key)
     except LookupError:
         return
-    if sent_copy.wanted(config) and outbox.data is not None:
+    if not sent_copy.wanted(config) or outbox.data is None:
+        return
+    if not taskq.can_defer():  # the immediate backend runs in the caller: nothing kept
         sent_copy.file_copy(config, bytes(outbox.data))
+        return
+    # A worker keeps its IMAP session for the next message, as it keeps its SMTP one.
+    copies = getattr(_kept, "copies", None)
+    if copies is None or time.monotonic() - _kept.copies_used >= KEEP_IDLE:
+        forget_sent_copies()
+        copies = _kept.copies = sent_copy.SentCopies()
+    sent_copy.file_copy(config, bytes(outbox.data), copies)
+    _kept.copies_used = time.monotonic()
+
+
+def forget_sent_copies():
+    """Log out of this thread's kept Sent-copy IMAP sessions, if any."""
+    copies = getattr(_kept, "copies", None)
+    _kept.copies = None
+    if copies is not None:
+        copies.close()
 
 
 def send_queued_task(log_id):
@@ -237,7 +255,8 @@ def _connection(config, *, reuse):
 
 
 def forget_connection():
-    """Close this thread's kept connection, if any."""
+    """Close this thread's kept connections (SMTP, and IMAP for the Sent copy), if any."""
+    forget_sent_copies()
     kept = getattr(_kept, "smtp", None)
     _kept.smtp = None
     if kept is not None:

@@ -145,3 +145,32 @@ def test_large_messages_are_filed_as_they_pile_up_in_the_same_session(
     assert filed_during[:3] == [1, 2, 3]  # appended as each came, not held to the end
     assert len(sent_messages(dovecot, mailbox)) == 3
     assert logins(dovecot, mailbox) == 2  # still one session for the batch (+ the check)
+
+
+def test_a_worker_keeps_its_imap_session_and_replaces_one_the_server_dropped(
+        dovecot, mailbox, smtp_server, settings, django_capture_on_commit_callbacks, caplog):
+    from symfonia_mail import delivery, taskq
+
+    from .test_background import DUMMY, run_ready_tasks
+
+    settings.SYMFONIA_MAIL = {**settings.SYMFONIA_MAIL, "BACKGROUND": True}
+    settings.TASKS = DUMMY
+    backend = taskq.backend()
+    backend.clear()
+    save_global(smtp_server, **imap_values(dovecot, mailbox, sent_copy="always"))
+    for number in range(3):
+        with django_capture_on_commit_callbacks(execute=True):
+            mail.send_mail(f"Faktura {number}", "Treść", None, ["a@example.com"])
+    run_ready_tasks(backend)  # one worker thread sends the three
+    assert logins(dovecot, mailbox) == 1  # one IMAP session for the three copies
+    [(session, _folder)] = delivery._kept.copies.sessions.values()
+    session.imap.shutdown()  # the server dropped the idle session
+    with django_capture_on_commit_callbacks(execute=True):
+        mail.send_mail("Faktura 3", "Treść", None, ["a@example.com"])
+    with caplog.at_level(logging.WARNING, logger="symfonia_mail"):
+        run_ready_tasks(backend)
+    assert "Sent copy" not in caplog.text
+    subjects = sorted(message["Subject"] for _flags, message in sent_messages(dovecot, mailbox))
+    assert subjects == [f"Faktura {n}" for n in range(4)]
+    assert set(MailLog.objects.values_list("status", flat=True)) == {MailLog.Status.SENT}
+    backend.clear()

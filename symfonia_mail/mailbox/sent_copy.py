@@ -70,19 +70,31 @@ class SentCopies:
                 self.flush()
 
     def flush(self):
-        """Append what is pending; a failing mailbox is logged once and skipped after."""
+        """Append what is pending; a failing mailbox is logged once and skipped after.
+
+        A session kept from an earlier flush that fails (the server closed it
+        while idle) is replaced once by a fresh one.
+        """
         pending, self.pending, self.pending_bytes = self.pending, {}, 0
         for key, (config, messages) in pending.items():
-            try:
-                session, folder = self._session(config)
-                for data in messages:
-                    session.append(folder, data)
-                    self.filed += 1
-            except Exception as error:  # noqa: BLE001 - the send succeeded; never fail it
-                self.broken.add(key)
-                self._drop(key)
-                logger.warning("Sent copy not filed for %d message(s) of %s: %s",
-                               len(messages), config.label, _reason(error))
+            done = 0
+            for fresh in (False, True):
+                reused = key in self.sessions
+                try:
+                    session, folder = self._session(config)
+                    for data in messages[done:]:
+                        session.append(folder, data)
+                        done += 1
+                        self.filed += 1
+                    break
+                except Exception as error:  # noqa: BLE001 - the send succeeded; never fail it
+                    self._drop(key)
+                    if reused and not fresh:
+                        continue
+                    self.broken.add(key)
+                    logger.warning("Sent copy not filed for %d message(s) of %s: %s",
+                                   len(messages) - done, config.label, _reason(error))
+                    break
 
     def _session(self, config):
         kept = self.sessions.get(config.key)
@@ -116,9 +128,19 @@ class SentCopies:
                 self._drop(key)
 
 
-def file_copy(config, data):
-    """Append one sent message for *config* now (the background task); never raise."""
-    copies = SentCopies()
+def file_copy(config, data, copies=None):
+    """Append one sent message for *config* now (the background task); never raise.
+
+    *copies*: a SentCopies kept by the caller (a worker's open sessions); by
+    default a new one, closed after.
+    """
+    own = copies is None
+    copies = SentCopies() if own else copies
+    before = copies.filed
     copies.add(config, data)
-    copies.close()
-    return copies.filed
+    if own:
+        copies.close()
+    else:
+        copies.flush()
+        copies.broken.clear()  # the next message tries again (a kept worker's copier)
+    return copies.filed - before
