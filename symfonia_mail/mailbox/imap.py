@@ -59,7 +59,14 @@ class ImapSession:
     # --- the session -----------------------------------------------------------------
 
     def open(self):
-        """Connect, secure and log in."""
+        """Connect, secure and log in; on failure nothing stays open."""
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self):
         config = self.config
         if not config.imap_host:
             raise MailboxError("connect", f"{config.label} has no IMAP server.")
