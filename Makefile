@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 # Postfix is the real MTA of the DSN tests (tests/postfix.py starts a private instance),
 # PostgreSQL runs under the background-sending worker tests (tests/pg.py), faketime moves
 # the clock for the date-sensitive rerun (noxfile.py, session "clock").
-TEST_APT := qpdf p7zip-full chromium fonts-dejavu-core gettext postfix postgresql faketime
+TEST_APT := qpdf p7zip-full chromium fonts-dejavu-core gettext postfix postgresql faketime dovecot-imapd
 # Postfix asks how to configure itself when installed: "Local only", no prompt (FACTS.md).
 POSTFIX_DEBCONF := postfix postfix/main_mailer_type select Local only
 DEMO_APT := fonts-dejavu-core

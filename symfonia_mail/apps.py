@@ -9,8 +9,10 @@ class SymfoniaMailConfig(AppConfig):
 
     def ready(self):
         # Imported for their side effects, once the models are loaded: the system
-        # checks register themselves, the resolver connects its cache invalidation
-        # and the reminder runs their part of the workers' sweep.
+        # checks register themselves, the resolver connects its cache invalidation,
+        # the reminder runs and the report fetching take their part of the workers'
+        # sweep.
         from . import checks  # noqa: F401
         from .config import resolver  # noqa: F401
         from .reminders import runs  # noqa: F401
+        from .reports import fetching  # noqa: F401

@@ -2,10 +2,14 @@
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+from django.db import DatabaseError
 from django.utils.module_loading import import_string
 
-from . import conf
+from . import conf, kinds
+from .background import taskq
 from .compat import HAS_MAILERS, is_mailer_alias, mailers_configured
+from .fields import UnreadableSecret
+from .models import GlobalMailConfig, MessageTemplate, UserMailConfig
 
 DJANGO_SMTP = "django.core.mail.backends.smtp.EmailBackend"
 MAILERS_EXAMPLE = (
@@ -100,7 +104,6 @@ def _system_backend_is_set():
 
 def check_mailers(system_backend, *, explicit=True):
     """Tell a Django 6.1 project how to move from EMAIL_BACKEND to MAILERS.
-
     W011 (Django's SMTP backend for transport 'system') only when
     SYSTEM_BACKEND is *explicit*; for the default, check_system_transport
     warns once a stored configuration uses that transport.
@@ -141,8 +144,6 @@ def _background_problems(options):
     """Check that background sending has a Tasks framework and a valid backend alias."""
     if not options["BACKGROUND"]:
         return []
-    from .background import taskq
-
     if not taskq.AVAILABLE:
         return [Error(
             "SYMFONIA_MAIL['BACKGROUND'] is True but Django's Tasks framework is missing.",
@@ -167,10 +168,6 @@ def check_stored_secrets(app_configs=None, databases=None, **kwargs):
     """Report stored passwords that the current key cannot decrypt (check --database)."""
     if not databases:
         return []
-    from django.db import DatabaseError
-
-    from .fields import UnreadableSecret
-    from .models import GlobalMailConfig, UserMailConfig
 
     problems = []
     try:
@@ -197,9 +194,6 @@ def check_system_transport(app_configs=None, databases=None, **kwargs):
     """W011 for a stored configuration on transport 'system' with the default backend."""
     if not databases or not mailers_configured() or _system_backend_is_set():
         return []  # an explicit SYSTEM_BACKEND is check_settings' to judge
-    from django.db import DatabaseError
-
-    from .models import GlobalMailConfig, UserMailConfig
 
     try:
         used = any(model.objects.filter(transport="system").exists()
@@ -214,10 +208,6 @@ def check_template_kinds(app_configs=None, databases=None, **kwargs):
     """List stored templates whose key no registered kind knows (check --database)."""
     if not databases:
         return []
-    from django.db import DatabaseError
-
-    from . import kinds
-    from .models import MessageTemplate
 
     try:
         rows = list(MessageTemplate.objects.select_related("owner").order_by("key", "pk"))

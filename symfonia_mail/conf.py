@@ -91,6 +91,12 @@ DEFAULTS = {
     "STALE_AFTER": 600,
     # A background reminder run is split into tasks of this many contractors.
     "REMINDER_CHUNK": 50,
+    # With BACKGROUND, the workers read delivery reports from each configuration's IMAP
+    # mailbox at most once every this many seconds (symfonia_mail_fetch_reports).
+    "REPORTS_INTERVAL": 300,
+    # New messages of a reports folder looked at per configuration and run, oldest
+    # first; the rest wait for the next run.
+    "REPORTS_BATCH": 500,
 }
 
 

@@ -318,5 +318,21 @@ class MailApiTemporaryError(MailApiError):
     temporary = True
 
 
+class MailboxError(SymfoniaMailError, OSError):
+    """The IMAP mailbox (delivery reports, the Sent copy) could not be used.
+
+    ``stage`` says which step failed (connect, tls, login, list, select,
+    fetch, store, append); the text names the server and never a secret.
+    """
+
+    def __init__(self, stage: str, reason: str, cause: BaseException | None = None) -> None:
+        self.stage = stage
+        self.cause = cause  # the socket, TLS or IMAP error behind it (for its hint)
+        super().__init__(reason)
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else super().__str__()
+
+
 class SendCancelled(DeliveryError):
     """A ``pre_send`` receiver cancelled the message (logged as ``cancelled``, not raised)."""

@@ -219,6 +219,20 @@ CODES = {
         "The password is sent unencrypted. Choose STARTTLS or SSL/TLS if the server "
         "supports it."
     ),
+    "imap_login_refused": _(
+        "The IMAP server refused the login. Check the IMAP user name and password (empty: "
+        "the SMTP ones are used); Microsoft 365 and Gmail need IMAP switched on for the "
+        "mailbox, and OAuth2 sign-ins the IMAP permission."
+    ),
+    "imap_folder_missing": _(
+        "The delivery reports folder does not exist in this mailbox. Enter the name of the "
+        "folder where reports arrive (usually INBOX)."
+    ),
+    "imap_sent_missing": _(
+        "No Sent folder was found (none is marked as Sent, none has a usual name): enter "
+        "its name in the configuration, or sent messages are not filed."
+    ),
+    "imap_error": _("The IMAP server answered with an error."),
 }
 
 # The mailbox APIs (mailapi/errors.py): what Microsoft Graph or the Gmail API answered.

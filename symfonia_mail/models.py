@@ -47,6 +47,14 @@ class Security(models.TextChoices):
     SSL = "ssl", _("SSL/TLS from the start (usually port 465)")
 
 
+class SentCopy(models.TextChoices):
+    """Whether each sent message is also appended to the mailbox's Sent folder (IMAP)."""
+
+    AUTO = "auto", _("Automatic (not for Microsoft 365 and Gmail, which keep their own copy)")
+    ALWAYS = "always", _("Always")
+    NEVER = "never", _("Never")
+
+
 class AuthMethod(models.TextChoices):
     """How the app signs in to the server: a password, or OAuth2 (XOAUTH2)."""
 
@@ -183,6 +191,47 @@ class MailSettings(models.Model):
         settings.AUTH_USER_MODEL, verbose_name=_("attachment password entered by"),
         null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+",
     )
+    imap_host = models.CharField(
+        _("IMAP server"), max_length=255, blank=True, validators=[validate_no_control_chars],
+        help_text=_("The mailbox's incoming server, e.g. imap.example.com: delivery reports "
+                    "are read there and sent messages filed. Empty: no mailbox side."),
+    )
+    imap_port = models.PositiveIntegerField(
+        _("IMAP port"), default=993, validators=[MinValueValidator(1), MaxValueValidator(65535)],
+        help_text=_("993 for SSL/TLS, 143 for STARTTLS."),
+    )
+    imap_security = models.CharField(
+        _("IMAP connection security"), max_length=10, choices=Security.choices,
+        default=Security.SSL,
+    )
+    imap_username = models.CharField(
+        _("IMAP user name"), max_length=255, blank=True, validators=[validate_no_control_chars],
+        help_text=_("Empty: the SMTP user name. An OAuth2 sign-in uses its own account."),
+    )
+    imap_password = SecretField(
+        _("IMAP password"), max_length=255, blank=True,
+        help_text=_("Empty: the SMTP password."),
+    )
+    imap_password_set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("IMAP password entered by"),
+        null=True, blank=True, editable=False, on_delete=models.SET_NULL, related_name="+",
+    )
+    reports_folder = models.CharField(
+        _("delivery reports folder"), max_length=255, default="INBOX",
+        validators=[validate_no_control_chars],
+        help_text=_("The folder where delivery reports and bounces arrive (usually INBOX)."),
+    )
+    sent_copy = models.CharField(
+        _("copy to the Sent folder"), max_length=10, choices=SentCopy.choices,
+        default=SentCopy.AUTO,
+        help_text=_("File each sent message in the mailbox's Sent folder, so it shows in "
+                    "Outlook or Thunderbird as if sent from there."),
+    )
+    sent_folder = models.CharField(
+        _("Sent folder"), max_length=255, blank=True, validators=[validate_no_control_chars],
+        help_text=_("Empty: the folder the server marks as Sent (else Sent, Sent Items, "
+                    "Wysłane…)."),
+    )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
@@ -212,6 +261,8 @@ class MailSettings(models.Model):
                 "Enter the password that goes with the user name, or clear the user name "
                 "to send without logging in."
             )
+        if self.imap_password and not (self.imap_username or self.username):
+            errors["imap_username"] = _("Enter the IMAP user name that goes with the password.")
         ca_problem = certificates.problem(self.ca_certificates)
         if ca_problem:
             errors["ca_certificates"] = ca_problem
@@ -374,6 +425,15 @@ class MailLog(models.Model):
         MESSAGE = "message", _("message")
         TEST = "test", _("Test SMTP")
 
+    class Delivery(models.TextChoices):
+        """What delivery reports said, summed up over the recipients (DESIGN.md §11)."""
+
+        UNKNOWN = "", _("no report yet")
+        DELIVERED = "delivered", _("delivered")
+        DELAYED = "delayed", _("delayed, still trying")
+        BOUNCED = "bounced", _("bounced")
+        PARTLY_BOUNCED = "partly_bounced", _("bounced for some recipients")
+
     # Set when the outcome is known, not at the (later) bulk insert: not auto_now_add.
     created_at = models.DateTimeField(
         _("time"), default=timezone.now, editable=False, db_index=True
@@ -406,8 +466,15 @@ class MailLog(models.Model):
     subject = models.TextField(_("subject"), blank=True)
     message_id = models.CharField(_("Message-ID"), max_length=998, blank=True, db_index=True)
     dsn_requested = models.CharField(_("DSN requested"), max_length=64, blank=True)
-    envelope_id = models.CharField(_("DSN envelope id"), max_length=100, blank=True)
+    # Indexed: delivery reports are matched to their message by it.
+    envelope_id = models.CharField(_("DSN envelope id"), max_length=100, blank=True,
+                                   db_index=True)
     note = models.TextField(_("note"), blank=True)
+    delivery = models.CharField(
+        _("delivery"), max_length=16, choices=Delivery.choices, blank=True, default="",
+        db_index=True,
+        help_text=_("What the recipients' servers reported: the latest report per recipient."),
+    )
 
     class Meta:
         verbose_name = _("mail log entry")
@@ -425,6 +492,82 @@ class MailLog(models.Model):
             # Its subject is Test SMTP's headline in English; pages show it translated.
             return f"{self.get_status_display()}: {self.get_kind_display()} {self.server}"
         return f"{self.get_status_display()}: {self.subject[:60]}"
+
+
+class DeliveryEvent(models.Model):
+    """What a delivery report, or the server at send time, said about one recipient."""
+
+    class Action(models.TextChoices):
+        """RFC 3464 actions, and an ARF complaint."""
+
+        DELIVERED = "delivered", _("delivered")
+        RELAYED = "relayed", _("relayed further (no more reports)")
+        EXPANDED = "expanded", _("delivered to a list or alias")
+        DELAYED = "delayed", _("delayed, still trying")
+        FAILED = "failed", _("not delivered")
+        COMPLAINED = "complained", _("marked as spam by the recipient")
+
+    class Source(models.TextChoices):
+        """Where the event comes from."""
+
+        REPORT = "report", _("delivery report")
+        SMTP = "smtp", _("refused at send time")
+
+    maillog = models.ForeignKey(MailLog, verbose_name=_("message"), on_delete=models.CASCADE,
+                                related_name="delivery_events")
+    recipient = models.CharField(_("recipient"), max_length=320)
+    action = models.CharField(_("action"), max_length=10, choices=Action.choices)
+    status = models.CharField(_("status code"), max_length=16, blank=True)
+    diagnostic = models.TextField(_("server's reply"), blank=True)
+    remote_mta = models.CharField(_("reporting server"), max_length=255, blank=True)
+    source = models.CharField(_("source"), max_length=6, choices=Source.choices,
+                              default=Source.REPORT)
+    reported_at = models.DateTimeField(_("reported at"), default=timezone.now)
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now, editable=False)
+    # The same report read twice (or by two workers at once) names the same event:
+    # a unique digest of what identifies it keeps it once (symfonia_mail.reports.record).
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+
+    class Meta:
+        verbose_name = _("delivery event")
+        verbose_name_plural = _("delivery events")
+        ordering = ["reported_at", "id"]
+        indexes = [models.Index(fields=["maillog", "reported_at"], name="delivery_event_log")]
+
+    def __str__(self):
+        return f"{self.recipient}: {self.get_action_display()}"
+
+
+class ReportCursor(models.Model):
+    """How far delivery reports were read in one folder of one configuration's mailbox.
+
+    IMAP numbers messages with UIDs that only grow while the folder's
+    UIDVALIDITY stays the same; a new UIDVALIDITY means the numbers start over.
+    """
+
+    config_key = models.CharField(
+        _("configuration"), max_length=40,
+        help_text=_("global, or user:<id> for an individual configuration."),
+    )
+    server = models.CharField(_("IMAP server"), max_length=300)
+    folder = models.CharField(_("folder"), max_length=255)
+    uidvalidity = models.BigIntegerField(_("UIDVALIDITY"), default=0)
+    last_uid = models.BigIntegerField(_("last UID read"), default=0)
+    reports = models.PositiveIntegerField(_("reports read"), default=0)
+    unmatched = models.PositiveIntegerField(_("reports about no message of ours"), default=0)
+    checked_at = models.DateTimeField(_("last checked"), null=True, blank=True)
+    error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        verbose_name = _("delivery report cursor")
+        verbose_name_plural = _("delivery report cursors")
+        constraints = [
+            models.UniqueConstraint(fields=["config_key", "server", "folder"],
+                                    name="symfonia_mail_report_cursor"),
+        ]
+
+    def __str__(self):
+        return f"{self.config_key} {self.server} {self.folder} {self.uidvalidity}:{self.last_uid}"
 
 
 class ConfigRevision(models.Model):

@@ -9,7 +9,6 @@ import ssl
 from collections.abc import Mapping
 
 
-
 def gettext_noop(message: str) -> str:
     """Mark *message* for translation; Django's own would read settings at import.
 

@@ -7,6 +7,9 @@ other) without touching the caller's object, or cancel the message by raising
 :class:`symfonia_mail.exceptions.SendCancelled` (logged with status
 ``cancelled``, counted as not sent, never raised to the caller).
 
+``delivery_report`` is sent once per new delivery event of a message (what a
+delivery report, or the server at send time, said about one recipient).
+
 ``post_send`` is sent once per message with its final outcome, whether the
 backend was silent or not; for background sends, in the worker once the
 message is sent or given up. After sending, the caller's message carries a
@@ -22,7 +25,7 @@ from django.dispatch import Signal
 
 from .replies import reply_text
 
-__all__ = ["SendStatus", "post_send", "pre_send"]
+__all__ = ["SendStatus", "delivery_report", "post_send", "pre_send"]
 
 #: Sent before macros and protection; kwargs: ``message`` (the working copy),
 #: ``user``, ``config`` (the resolved configuration). Raise SendCancelled to cancel.
@@ -32,6 +35,11 @@ pre_send = Signal()
 #: (the caller's message, or None in a background worker), ``status`` (a SendStatus),
 #: ``user`` (None in a worker).
 post_send = Signal()
+
+#: Sent once per new DeliveryEvent (a delivery report read, or a recipient refused at
+#: send time); kwargs: ``maillog`` (the MailLog row), ``event`` (the DeliveryEvent).
+#: A host project can mark an address as bad when ``event.action == "failed"``.
+delivery_report = Signal()
 
 
 @dataclasses.dataclass(eq=False)

@@ -212,3 +212,13 @@ def _no_kept_smtp_connection():
     from symfonia_mail.background import delivery
 
     delivery.forget_connection()
+
+
+@pytest.fixture(scope="session")
+def dovecot(postfix, server_cert):
+    """A private Dovecot (tests/dovecot.py) serving the private Postfix's Maildirs."""
+    from .dovecot import start
+
+    instance = start(server_cert, mail_root=postfix.root / "mail")
+    yield instance
+    instance.stop()

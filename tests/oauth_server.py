@@ -40,6 +40,7 @@ from .smtpd import RecordingHandler
 
 MS_APP_SCOPE = "https://outlook.office365.com/.default"
 MS_SMTP_SCOPE = "https://outlook.office.com/SMTP.Send"
+MS_IMAP_SCOPE = "https://outlook.office.com/IMAP.AccessAsUser.All"
 GOOGLE_SCOPE = "https://mail.google.com/"
 GRAPH_APP_SCOPE = "https://graph.microsoft.com/.default"
 GRAPH_SEND_SCOPE = "https://graph.microsoft.com/Mail.Send"
@@ -125,6 +126,21 @@ class TokenEndpoint:
         """Return the scope an access token of this endpoint was issued for ("" if none)."""
         with self.lock:
             return self.token_scopes.get(token, "")
+
+    def introspect(self, token):
+        """Return the RFC 7662 introspection answer for *token* (what Dovecot's oauth2 asks).
+
+        An application's token (client credentials) acts for the mailbox it was
+        granted, as Exchange's IMAP.AccessAsApp with a mailbox permission does.
+        """
+        with self.lock:
+            subject, expires = self.access_tokens.get(token, (None, 0))
+        # A delegated SMTP.Send token does not open the mailbox over IMAP (as at Microsoft).
+        if (subject is None or time.monotonic() >= expires
+                or self.token_scopes.get(token, "").split()[:1] == [MS_SMTP_SCOPE]):
+            return {"active": False}
+        username = self.mailbox if subject.startswith("app:") else subject
+        return {"active": True, "username": username, "client_id": self.client_id}
 
     def grants(self, grant_type=None):
         return [r for r in self.requests if grant_type is None or r[1] == grant_type]
@@ -298,8 +314,14 @@ def _handler_for(endpoint):
                                              "The user or administrator has not consented to "
                                              "use the application.")
                 return endpoint.token_answer(f"app:{endpoint.client_id}", scopes.pop())
-            wanted = scopes & MS_DELEGATED_SCOPES
-            if len(wanted) != 1 or "offline_access" not in scopes:
+            # A refresh for the mailbox side asks IMAP's scope alone; otherwise exactly one
+            # sending scope (Exchange SMTP or Graph), with offline_access.
+            sending = scopes & MS_DELEGATED_SCOPES
+            if grant == "refresh_token" and MS_IMAP_SCOPE in scopes:
+                asked = MS_IMAP_SCOPE
+            else:
+                asked = min(sending) if len(sending) == 1 else ""
+            if not asked or "offline_access" not in scopes:
                 return endpoint.ms_error(400, "invalid_scope", 70011, "The provided scope is "
                                          "not valid.")
             if grant == "refresh_token":
@@ -309,7 +331,7 @@ def _handler_for(endpoint):
                                              "The provided grant has expired due to it being "
                                              "revoked.")
                 subject, rotated = used
-                return endpoint.token_answer(subject, f"{min(wanted)} offline_access",
+                return endpoint.token_answer(subject, asked + " offline_access",
                                              refresh_token=rotated)
             if grant == "authorization_code":
                 pending = endpoint.codes.pop(form.get("code"), None)
@@ -321,7 +343,7 @@ def _handler_for(endpoint):
                 subject = pending.get("login_hint") or endpoint.mailbox
                 issuer = f"{endpoint.url}/{endpoint.tenant}/v2.0"
                 return endpoint.token_answer(
-                    subject, f"{min(wanted)} offline_access",
+                    subject, f"{asked} offline_access",
                     refresh_token=endpoint.issue_refresh_token(subject),
                     id_token=_id_token(issuer, endpoint.client_id, pending.get("nonce"),
                                        subject, endpoint.now()))

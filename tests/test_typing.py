@@ -5,7 +5,7 @@ import inspect
 import pytest
 
 import symfonia_mail
-from symfonia_mail import context, exceptions, signals
+from symfonia_mail import context, exceptions, reports, signals
 from symfonia_mail.backends import configured as backends
 from symfonia_mail.content import templated
 from symfonia_mail.diagnostics import smtp_test as diagnostics
@@ -27,6 +27,8 @@ PUBLIC = [
     signals.decode_refused,
     signals.settle,
     signals.SendStatus.maillog_id.fget,
+    reports.parse_report,
+    reports.apply_report,
 ]
 
 

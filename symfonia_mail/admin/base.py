@@ -57,6 +57,15 @@ SMTP_FIELDSETS: "_FieldsetSpec" = [
     (_("Delivery notifications"), {"fields": ["dsn_notify"]}),
     (_("Sending limit"), {"fields": ["rate_limit_per_minute"]}),
     (_("Attachments"), {"fields": ["attachment_password", "clear_attachment_password"]}),
+    # The mailbox side: delivery reports read back, sent messages filed (DESIGN §11).
+    (_("IMAP"), {"fields": [
+        "imap_host", "imap_port", "imap_security", "imap_username", "imap_password",
+        "clear_imap_password", "reports_folder", "sent_copy", "sent_folder",
+    ], "description": _(
+        "The mailbox of the sender address, read over IMAP: delivery reports and bounces "
+        "arriving there are recorded in the mail log, and sent messages can be filed in its "
+        "Sent folder. The certificate check, trusted certificates and timeout above apply "
+        "here too.")}),
 ]
 
 
@@ -113,7 +122,8 @@ class MailSettingsAdmin(OAuthAdminMixin, TranslatedHistoryMixin, ReadableNamesMi
 
     change_form_template = "admin/symfonia_mail/mailsettings_change_form.html"
     readonly_fields = ["password_state", "attachment_password_state", "ca_certificates_info",
-                       "oauth_client_secret_state", "oauth_connection_state"]
+                       "oauth_client_secret_state", "oauth_connection_state",
+                       "imap_password_state"]
     # True: a scope selector with its Reload button. The global page has no scope to
     # choose, so no Reload either (it would only throw unsaved changes away).
     has_scope = False
@@ -147,6 +157,10 @@ class MailSettingsAdmin(OAuthAdminMixin, TranslatedHistoryMixin, ReadableNamesMi
     @admin.display(description=_("attachment password"))
     def attachment_password_state(self, obj):
         return secret_state(obj, "attachment_password", editable=False)
+
+    @admin.display(description=_("IMAP password"))
+    def imap_password_state(self, obj):
+        return secret_state(obj, "imap_password", editable=False)
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = [(name, {**options, "fields": list(options["fields"])})

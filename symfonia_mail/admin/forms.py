@@ -139,14 +139,20 @@ class MessageTemplateForm(forms.ModelForm):
 
 # --- mail configuration forms ------------------------------------------------
 
-SECRET_FIELDS = ("password", "attachment_password", "oauth_client_secret")
+SECRET_FIELDS = ("password", "attachment_password", "oauth_client_secret", "imap_password")
+IMAP_FIELDS = ["imap_host", "imap_port", "imap_security", "imap_username", "imap_password",
+               "reports_folder", "sent_copy", "sent_folder"]
 SETTINGS_FIELDS = [
     "transport", "host", "port", "security", "verify_certificate", "ca_certificates",
     "timeout_ms", "auth_method", "username",
     "password", "oauth_tenant", "oauth_client_id", "oauth_client_secret",
     "sender_email", "sender_name", "cc", "bcc", "dsn_notify", "rate_limit_per_minute",
-    "attachment_password",
+    "attachment_password", *IMAP_FIELDS,
 ]
+# Fields with a stored default that a form posted without them (an older client) keeps.
+KEPT_WHEN_ABSENT = ("imap_port", "imap_security", "reports_folder", "sent_copy")
+# A form posted without the IMAP fields at all (an older client) keeps the stored ones.
+IMAP_PLAIN_FIELDS = [name for name in IMAP_FIELDS if name not in SECRET_FIELDS]
 
 
 def secret_state(instance, name, *, editable=True):
@@ -232,6 +238,14 @@ class MailSettingsForm(forms.ModelForm):
                     "name, enter it again."),
     )
     clear_password = forms.BooleanField(label=_("Clear the stored password"), required=False)
+    imap_password = forms.CharField(
+        label=capfirst(_("IMAP password")), required=False, strip=False, widget=SecretInput,
+        help_text=_("Never shown on this page. Empty: the SMTP password is used. After "
+                    "changing the IMAP server, port, security, certificate check or user "
+                    "name, enter it again."),
+    )
+    clear_imap_password = forms.BooleanField(
+        label=_("Clear the stored IMAP password"), required=False)
     attachment_password = forms.CharField(
         label=capfirst(_("attachment password")), required=False, strip=False, widget=SecretInput,
         # The model's help text (what protection does), plus how the empty field behaves.
@@ -275,6 +289,9 @@ class MailSettingsForm(forms.ModelForm):
                 widget.show_url = self.show_url_for(name)
         if "auth_method" in self.fields:
             self.fields["auth_method"].required = False
+        for name in KEPT_WHEN_ABSENT:
+            if name in self.fields:
+                self.fields[name].required = False
         if "oauth_connection" in self.fields:
             self.fields["oauth_connection"].widget.set_state(
                 self.instance, oauth_connection_state(self.instance),
@@ -284,6 +301,27 @@ class MailSettingsForm(forms.ModelForm):
     def clean_ca_certificates(self):
         # Browsers submit CRLF line ends; store LF, as the demo and a pasted file have them.
         return _text(self.cleaned_data.get("ca_certificates"))
+
+    def _kept(self, name):
+        """Return the posted *name*, else the stored value, else the model's default."""
+        value = self.cleaned_data.get(name)
+        if value not in (None, ""):
+            return value
+        stored = getattr(self.instance, name, None)
+        return stored if stored not in (None, "") else self._meta.model._meta.get_field(
+            name).get_default()
+
+    def clean_imap_port(self):
+        return self._kept("imap_port")
+
+    def clean_imap_security(self):
+        return self._kept("imap_security")
+
+    def clean_reports_folder(self):
+        return self._kept("reports_folder")
+
+    def clean_sent_copy(self):
+        return self._kept("sent_copy")
 
     def clean_auth_method(self):
         # A form posted without the field (an older client) keeps the stored method.
@@ -310,8 +348,12 @@ class MailSettingsForm(forms.ModelForm):
                 self.secret_changes[name] = "set"
             else:
                 cleaned[name] = stored
+        for name in IMAP_PLAIN_FIELDS:
+            if self.is_bound and name in self.fields and self.add_prefix(name) not in self.data:
+                cleaned[name] = getattr(self.instance, name)
         self._forget_password_unused_by_oauth(cleaned)
         self._check_password_follows_server(cleaned)
+        self._check_imap_password_follows_server(cleaned)
         self._check_server_allowed(cleaned)
         self._check_dsn_available(cleaned)
         self._check_oauth_follows_server(cleaned)
@@ -319,12 +361,14 @@ class MailSettingsForm(forms.ModelForm):
 
     def _check_server_allowed(self, cleaned):
         """Refuse a server outside SYMFONIA_MAIL["ALLOWED_SERVERS"] for non-superusers."""
-        host, port = cleaned.get("host"), cleaned.get("port")
-        if (host and port and is_restricted(self.editor)
-                and not server_allowed(host, port)):
-            self.add_error("host", _(
-                "This server is not on the list of servers allowed for mail configurations "
-                "(ALLOWED_SERVERS in the site settings). Ask the site administrator."))
+        for host_field, port_field in (("host", "port"), ("imap_host", "imap_port")):
+            host, port = cleaned.get(host_field), cleaned.get(port_field)
+            if (host and port and is_restricted(self.editor)
+                    and not server_allowed(host, port)):
+                self.add_error(host_field, _(
+                    "This server is not on the list of servers allowed for mail "
+                    "configurations (ALLOWED_SERVERS in the site settings). Ask the site "
+                    "administrator."))
 
     def _check_dsn_available(self, cleaned):
         """Refuse delivery notifications for a mailbox API: they cannot ask for them."""
@@ -350,7 +394,8 @@ class MailSettingsForm(forms.ModelForm):
         self.drop_oauth_connection = False
         if instance.pk is None:
             return
-        server_moved = self._moved(cleaned, self.PASSWORD_BOUND_TO)
+        # The tokens also open the mailbox over IMAP: its server counts as well.
+        server_moved = self._moved(cleaned, (*self.PASSWORD_BOUND_TO, *self.IMAP_BOUND_TO))
         if instance.oauth_refresh_token and (
                 server_moved or self._moved(cleaned, self.OAUTH_BOUND_TO)):
             self.drop_oauth_connection = True
@@ -410,6 +455,38 @@ class MailSettingsForm(forms.ModelForm):
                 "You changed the server, port, security, certificate check or user name: enter "
                 "the password again. The stored password is only used with the server it was "
                 "entered for."))
+
+    # Where the IMAP login goes; with no IMAP password of its own, the SMTP password goes there.
+    IMAP_BOUND_TO = ("imap_host", "imap_port", "imap_security", "imap_username")
+
+    def _check_imap_password_follows_server(self, cleaned):
+        """Refuse to send a stored password to another IMAP server or user name.
+
+        The IMAP password, or the SMTP password when there is none, as for SMTP:
+        whoever may edit the form must not point the IMAP server at one they
+        control and read the password from its login.
+        """
+        instance = self.instance
+        if instance.pk is None or "imap_password" not in self.fields or self.fields[
+                "imap_password"].disabled or "imap_password" in self.secret_changes:
+            return
+        uses_smtp_password = not cleaned.get("imap_password")
+        stored = (getattr(instance, "password", "") if uses_smtp_password
+                  else getattr(instance, "imap_password", "")) or ""
+        if not stored or (uses_smtp_password and "password" in self.secret_changes):
+            return
+        if uses_smtp_password and not cleaned.get("imap_host"):
+            return  # no mailbox side: the SMTP password goes nowhere new
+        bound = (*self.IMAP_BOUND_TO, "verify_certificate", "ca_certificates")
+        moved = [name for name in bound
+                 if name in cleaned and name in self.fields and not self.fields[name].disabled
+                 and str(cleaned[name]) != str(getattr(instance, name))]
+        if moved and not cleaned.get("clear_imap_password"):
+            self.add_error("imap_password", _(
+                "You changed the IMAP server, port, security, certificate check or user "
+                "name: enter the IMAP password again (or the SMTP password, when the mailbox "
+                "uses it). A stored password is only used with the server it was entered "
+                "for."))
 
     def _post_clean(self):
         super()._post_clean()

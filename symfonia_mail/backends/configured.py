@@ -29,11 +29,17 @@ from ..content.message import copy_message, envelope, prepare
 from ..context import UserLike, context_macros, current_user, user_pk
 from ..exceptions import ConfigurationIncomplete, RecipientsRefused, SendCancelled
 from ..mailapi import API_TRANSPORTS, transport_for
+from ..mailbox.sent_copy import SentCopies
 from ..models import MailLog, Transport
 from ..problems import problem_record
-from ..replies import format_refused
 from ..smtp.connection import SmtpConnection
-from ..tracking.maillog import LogBuffer, LogEntry, describe_error, record_problem
+from ..tracking.maillog import (
+    LogBuffer,
+    LogEntry,
+    describe_error,
+    note_refused,
+    record_problem,
+)
 
 # Errors after which a connection cannot be trusted for the next message.
 _CONNECTION_ERRORS = (smtplib.SMTPServerDisconnected, OSError)
@@ -97,6 +103,8 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         self._status: signals.SendStatus | None = None  # of the message being sent
         # (message, status, user) waiting for post_send
         self._finished: list[tuple[EmailMessage, signals.SendStatus, UserLike]] = []
+        # Messages to file in the Sent folder: one IMAP session per configuration and call.
+        self._sent_copies = SentCopies()
 
     @property
     def session(self) -> resolver.Session | None:
@@ -183,6 +191,8 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
                     # Queued messages are written even when a later one failed.
                     buffer, self._outbox = self._outbox, None
                     buffer.flush()
+                # After the sends, never before: the copy may not delay or fail a send.
+                self._sent_copies.close()
                 if opened:
                     self.close()
                 else:
@@ -204,6 +214,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         if self._outbox is not None:
             self._outbox.flush()
         self._flush_log()
+        self._sent_copies.flush()  # the chunk's bytes are released with the chunk
         return sent
 
     # The pipeline, one message at a time.
@@ -275,7 +286,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             delivery = smtp.deliver(from_addr, recipients, data)
         except smtplib.SMTPRecipientsRefused as exc:
             # Every recipient refused: the log keeps the envelope that was tried.
-            row.refused_recipients = format_refused(exc.recipients)
+            note_refused(row, exc.recipients)
             row.envelope_id = getattr(exc, "envelope_id", "")
             row.dsn_requested = getattr(exc, "dsn_requested", "")
             if isinstance(exc, RecipientsRefused):
@@ -290,6 +301,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         row.dsn_requested, row.envelope_id, row.note = (
             delivery.dsn_requested, delivery.envelope_id, delivery.note,
         )
+        self._sent_copies.add(config, data)
         return self._record_delivery(row, delivery.refused, secrets)
 
     def _fail(self, row, reason, secrets, *, cause=None):
@@ -308,7 +320,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             if self._status is not None:
                 self._status.refused = signals.decode_refused(refused)
             row.status = MailLog.Status.PARTIAL
-            row.refused_recipients = format_refused(refused)
+            note_refused(row, refused)
             record_problem(row, RecipientsRefused(refused))  # replies and the hint
             self._log.add(row, secrets)
             if not self.fail_silently:
@@ -354,7 +366,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         try:
             refused = backend.connection.sendmail(from_addr, recipients, data)
         except smtplib.SMTPRecipientsRefused as exc:
-            row.refused_recipients = format_refused(exc.recipients)
+            note_refused(row, exc.recipients)
             # Django's backend raises smtplib's own: ours, as on the SMTP route.
             raise RecipientsRefused(exc.recipients, row.message_id) from exc
         return self._record_delivery(row, refused, secrets)

@@ -34,10 +34,12 @@ from .. import conf, signals
 from ..config import resolver
 from ..exceptions import MailApiError, OAuthError, RecipientsRefused
 from ..mailapi import API_TRANSPORTS, transport_for
+from ..mailbox import sent_copy
 from ..models import MailLog, OutboxMessage, UserMailConfig
 from ..problems import problem_record
 from ..replies import format_refused as _format_refused
 from ..smtp.connection import SmtpConnection
+from ..tracking.delivery_state import record_refusals, refused_delivery
 from ..tracking.maillog import describe_error, redact, redact_problem
 from . import ratelimit, taskq
 
@@ -77,7 +79,10 @@ def send_queued(log_id):
             return None
         outcome = attempt(outbox)
         if outcome.status != Status.RETRY:
-            return finish(outbox, outcome)
+            status = finish(outbox, outcome)
+            if status in (Status.SENT, Status.PARTIAL):
+                file_sent_copy(outbox)  # after the row says sent: it never delays that
+            return status
         when = retry_time(outbox, outcome.retry_after)
         if when is None:
             outcome.status = Status.FAILED
@@ -100,6 +105,34 @@ def send_queued(log_id):
         when = timezone.now() + timedelta(seconds=max(delay, 0))
         finish(outbox, outcome, next_attempt_at=when)
         time.sleep(max(delay, 0))
+
+
+def file_sent_copy(outbox):
+    """Append *outbox*'s message to its configuration's Sent folder when it wants one."""
+    try:
+        config = config_for_key(outbox.config_key)
+    except LookupError:
+        return
+    if not sent_copy.wanted(config) or outbox.data is None:
+        return
+    if not taskq.can_defer():  # the immediate backend runs in the caller: nothing kept
+        sent_copy.file_copy(config, bytes(outbox.data))
+        return
+    # A worker keeps its IMAP session for the next message, as it keeps its SMTP one.
+    copies = getattr(_kept, "copies", None)
+    if copies is None or time.monotonic() - _kept.copies_used >= KEEP_IDLE:
+        forget_sent_copies()
+        copies = _kept.copies = sent_copy.SentCopies()
+    sent_copy.file_copy(config, bytes(outbox.data), copies)
+    _kept.copies_used = time.monotonic()
+
+
+def forget_sent_copies():
+    """Log out of this thread's kept Sent-copy IMAP sessions, if any."""
+    copies = getattr(_kept, "copies", None)
+    _kept.copies = None
+    if copies is not None:
+        copies.close()
 
 
 def send_queued_task(log_id):
@@ -258,7 +291,8 @@ def _connection(config, *, reuse):
 
 
 def forget_connection():
-    """Close this thread's kept connection, if any."""
+    """Close this thread's kept connections (SMTP, and IMAP for the Sent copy), if any."""
+    forget_sent_copies()
     kept = getattr(_kept, "smtp", None)
     _kept.smtp = None
     if kept is not None:
@@ -268,14 +302,20 @@ def forget_connection():
 def finish(outbox, outcome, next_attempt_at=None):
     """Record *outcome* on the claimed row (only while it is still ours); return the status."""
     status = Status.RETRY if next_attempt_at is not None else outcome.status
+    log = outbox.log
+    # Recipients refused for good are delivery events (source smtp), as in a direct send.
+    refusals = outcome.refused_replies if next_attempt_at is None else {}
+    extra = {"delivery": refused_delivery(log.recipients.split(","), refusals)} if refusals else {}
     updated = MailLog.objects.filter(pk=outbox.pk, status=Status.SENDING).update(
         status=status, error=outcome.error, problem=outcome.problem,
         refused_recipients=outcome.refused,
         dsn_requested=outcome.dsn_requested, envelope_id=outcome.envelope_id,
-        note=outcome.note, next_attempt_at=next_attempt_at,
+        note=outcome.note, next_attempt_at=next_attempt_at, **extra,
     )
     OutboxMessage.objects.filter(pk=outbox.pk).update(claimed_at=None, claimed_by="")
-    log = outbox.log
+    if updated and refusals:
+        log.refusals = refusals
+        record_refusals([log])
     if not updated:
         logger.warning("Mail %s: the outcome %s came after the row changed (e.g. marked "
                        "unknown); it is not recorded", log.message_id, status)

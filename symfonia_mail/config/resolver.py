@@ -67,6 +67,15 @@ class ResolvedConfig:
     address_problems: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # The individual configuration of a non-superuser: ALLOWED_SERVERS applies when sending.
     restricted: bool = False
+    # The mailbox side (IMAP): delivery reports and the Sent copy; no imap_host, none.
+    imap_host: str = ""
+    imap_port: int = 993
+    imap_security: str = "ssl"
+    imap_username: str = ""  # as stored; imap_login() applies the SMTP fallback
+    imap_password: Secret = field(default=Secret(""), compare=False)
+    reports_folder: str = "INBOX"
+    sent_copy: str = "auto"
+    sent_folder: str = ""
 
     @property
     def key(self):
@@ -100,6 +109,18 @@ class ResolvedConfig:
         if self.address_problems:
             name, entries = self.address_problems[0]
             raise InvalidAddress(name, self.label, entries)
+
+    @property
+    def imap_server(self):
+        return f"{self.imap_host}:{self.imap_port}" if self.imap_host else ""
+
+    def imap_login(self):
+        """Return (user name, password Secret) for the IMAP login: empty ones are SMTP's."""
+        if self.imap_username or reveal(self.imap_password):
+            password = self.imap_password if reveal(self.imap_password) else self.password
+            return self.imap_username or self.username, _readable(
+                password, "IMAP password", self.label)
+        return self.username, self.checked_password()
 
     def checked_attachment_password(self):
         return _readable(self.attachment_password, "attachment password", self.label)
@@ -158,6 +179,14 @@ def from_model(row, *, company_name=""):
         oauth_refresh_token=row.oauth_refresh_token or "",
         address_problems=tuple((name, tuple(bad)) for name, bad in problems.items() if bad),
         restricted=is_user and _owner_restricted(row),
+        imap_host=row.imap_host,
+        imap_port=row.imap_port,
+        imap_security=row.imap_security,
+        imap_username=row.imap_username,
+        imap_password=Secret(row.imap_password),
+        reports_folder=row.reports_folder or "INBOX",
+        sent_copy=row.sent_copy,
+        sent_folder=row.sent_folder,
     )
 
 

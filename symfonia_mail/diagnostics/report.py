@@ -28,6 +28,9 @@ LABELS = {
     "data": _("Message (DATA)"),
     "system": _("System mail route"),
     "api": _("Send through the mailbox API"),
+    "imap_login": _("IMAP login"),
+    "imap_reports": _("IMAP delivery reports folder"),
+    "imap_sent": _("IMAP Sent folder"),
 }
 
 OK, WARNING, SKIPPED, FAILED = "ok", "warning", "skipped", "failed"

@@ -81,6 +81,7 @@ from ..exceptions import (
     UnreadableSecretError,
 )
 from ..mailapi import API_TRANSPORTS, transport_for
+from ..mailbox.check import check_mailbox
 from ..models import MailLog
 from ..oauth import tokens as oauth
 from ..problems import (
@@ -163,6 +164,14 @@ class _SmtpTestRun:
     def run(self):
         if not self.check_configuration():
             return
+        self.run_smtp()
+        if self.config.imap_host:
+            # The mailbox side (delivery reports, Sent copy): login and folders, read-only.
+            for outcome in check_mailbox(self.config):
+                self.add(outcome.name, outcome.seconds, status=outcome.status,
+                         detail=outcome.detail, reply=outcome.reply, code=outcome.code)
+
+    def run_smtp(self):
         if self.config.transport == "system":
             self.send_system()
             return

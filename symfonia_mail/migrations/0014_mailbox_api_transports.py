@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('symfonia_mail', '0011_maillog_problem_run_partial_template_key'),
+        ('symfonia_mail', '0013_mailbox_side'),
     ]
 
     operations = [

@@ -46,8 +46,8 @@ def start(request, obj, redirect_uri):
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "response_mode='form_post'", UserWarning)
             flow = oauth.msal_app(config).initiate_auth_code_flow(
-                [oauth.microsoft_scope(config, delegated=True)], redirect_uri=redirect_uri,
-                state=state, login_hint=obj.username or None, response_mode="query")
+                oauth.delegated_scopes(config), redirect_uri=redirect_uri, state=state,
+                login_hint=obj.username or None, response_mode="query")
         pending["flow"] = flow
         url = flow["auth_uri"]
     else:
@@ -99,7 +99,7 @@ def finish(request, pending, obj):
         # MSAL checks the state and the id token's nonce and sends the PKCE verifier.
         try:
             answer = oauth.msal_app(config).acquire_token_by_auth_code_flow(
-                pending["flow"], query, scopes=[oauth.microsoft_scope(config, delegated=True)])
+                pending["flow"], query, scopes=oauth.delegated_scopes(config))
         except ValueError as exc:
             raise FlowError(str(exc)) from None
         answer = _checked(answer, "Microsoft")

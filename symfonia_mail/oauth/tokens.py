@@ -33,6 +33,9 @@ from .codes import checked_answer, unreachable
 # profile itself and refuses them in this list).
 MICROSOFT_APP_SCOPE = "https://outlook.office365.com/.default"
 MICROSOFT_DELEGATED_SCOPE = "https://outlook.office.com/SMTP.Send"
+# IMAP (delivery reports, the Sent copy): delegated IMAP.AccessAsUser.All; the app-only
+# token (.default, with the IMAP.AccessAsApp role) and Google's scope serve both protocols.
+MICROSOFT_IMAP_SCOPE = "https://outlook.office.com/IMAP.AccessAsUser.All"
 GOOGLE_SCOPE = "https://mail.google.com/"
 # The mailbox APIs (DESIGN §11): Graph's application permissions come with its .default;
 # delegated Mail.Send (MSAL adds offline_access itself); Google's gmail.send is only
@@ -87,15 +90,25 @@ MICROSOFT_SCOPES = {"smtp": (MICROSOFT_APP_SCOPE, MICROSOFT_DELEGATED_SCOPE),
                     "graph": (GRAPH_APP_SCOPE, GRAPH_DELEGATED_SCOPE)}
 
 
-def microsoft_scope(config, *, delegated):
-    """Return the Microsoft scope *config*'s service needs (app-only or delegated)."""
+def microsoft_scope(config, *, delegated, purpose="smtp"):
+    """Return the Microsoft scope for *purpose* (sending, or "imap"): app-only or delegated.
+
+    Sending uses the service of *config*'s transport; the mailbox side is always
+    Exchange's IMAP (its app-only ``.default`` carries IMAP.AccessAsApp).
+    """
+    if purpose == "imap":
+        return MICROSOFT_IMAP_SCOPE if delegated else MICROSOFT_APP_SCOPE
     app, user = MICROSOFT_SCOPES.get(service(config), MICROSOFT_SCOPES["smtp"])
     return user if delegated else app
 
 
 def google_scope(config):
-    """Return the Google scope *config*'s service needs."""
-    return GMAIL_SEND_SCOPE if service(config) == "gmail" else GOOGLE_SCOPE
+    """Return the Google scopes *config* asks consent for (space-separated)."""
+    if service(config) != "gmail":
+        return GOOGLE_SCOPE  # SMTP's XOAUTH2 scope opens IMAP too
+    if getattr(config, "imap_host", ""):
+        return f"{GMAIL_SEND_SCOPE} {GOOGLE_SCOPE}"  # the API to send, IMAP for reports
+    return GMAIL_SEND_SCOPE
 
 
 def cache_key(config):
@@ -109,20 +122,29 @@ def _lock_for(key):
         return _locks.setdefault(key, threading.Lock())
 
 
-def access_token(config, *, force=False, record=False):
+def delegated_scopes(config):
+    """Return the Microsoft scopes a delegated sign-in asks consent for."""
+    sending = microsoft_scope(config, delegated=True)
+    if getattr(config, "imap_host", ""):
+        return [sending, MICROSOFT_IMAP_SCOPE]
+    return [sending]
+
+
+def access_token(config, *, force=False, record=False, purpose="smtp"):
     """Return a Grant for *config*: the cached token, or a new one when needed.
 
     *force* skips the cache (the server refused the cached token). *record*
     writes a failure onto the stored configuration, so the admin shows the
-    connection as broken, and clears it after a success.
+    connection as broken, and clears it after a success. *purpose* is
+    ``smtp`` or ``imap``: Microsoft's delegated tokens differ per protocol.
     """
-    key = cache_key(config)
+    key = (*cache_key(config), purpose)
     with _lock_for(key):
         grant = _cache.get(key)
         if grant is not None and not force and grant.fresh(time.time()):
             return replace(grant, how="cached")
         try:
-            new = _obtain(config)
+            new = _obtain(config, purpose)
         except OAuthError as exc:
             _cache.pop(key, None)
             if record:
@@ -142,7 +164,8 @@ def forget(config=None):
     if config is None:
         _cache.clear()
     else:
-        _cache.pop(cache_key(config), None)
+        for purpose in ("smtp", "imap"):
+            _cache.pop((*cache_key(config), purpose), None)
 
 
 def kind_of_sign_in(config):
@@ -154,17 +177,20 @@ def kind_of_sign_in(config):
     return ""
 
 
-def _obtain(config):
+def _obtain(config, purpose="smtp"):
     flow = kind_of_sign_in(config)
     if not flow:
         raise OAuthError("oauth_not_connected",
                          gettext_noop("No account is connected for OAuth2 sign-in."))
     started = time.time()
     if flow == "client_credentials":
-        answer = _microsoft_app_token(config)
+        answer = _microsoft_app_token(config, purpose)
     else:
-        exchange = (_microsoft_refresh if config.auth_method == AuthMethod.MICROSOFT365
-                    else _google_refresh)
+        if config.auth_method == AuthMethod.MICROSOFT365:
+            scope = microsoft_scope(config, delegated=True, purpose=purpose)
+            exchange = functools.partial(_microsoft_refresh, scope=scope)
+        else:
+            exchange = _google_refresh
         answer = _refresh(config, exchange)
     lifetime = float(answer.get("expires_in") or 3600)
     return Grant(answer["access_token"], started + lifetime, lifetime, "acquired", flow)
@@ -272,24 +298,24 @@ def msal_app(config):
     return app
 
 
-def _microsoft_app_token(config):
+def _microsoft_app_token(config, purpose="smtp"):
     app = msal_app(config)
     # Our cache decides when to ask: MSAL would otherwise hand back its own copy of a
     # token the server just refused.
     for entry in list(app.token_cache.search(app.token_cache.CredentialType.ACCESS_TOKEN)):
         app.token_cache.remove_at(entry)
     try:
-        result = app.acquire_token_for_client(scopes=[microsoft_scope(config, delegated=False)])
+        result = app.acquire_token_for_client(
+            scopes=[microsoft_scope(config, delegated=False, purpose=purpose)])
     except OSError as exc:
         raise unreachable(exc) from None
     return checked_answer(result, "Microsoft")
 
 
-def _microsoft_refresh(config, token):
+def _microsoft_refresh(config, token, scope):
     app = msal_app(config)
     try:
-        result = app.acquire_token_by_refresh_token(
-            token, scopes=[microsoft_scope(config, delegated=True)])
+        result = app.acquire_token_by_refresh_token(token, scopes=[scope])
     except OSError as exc:
         raise unreachable(exc) from None
     return checked_answer(result, "Microsoft")
@@ -324,8 +350,9 @@ def _google_refresh(config, token):
 class XOAuth2Credential:
     """Stands in for the password: the login asks it for a fresh access token."""
 
-    def __init__(self, config, *, record=False, retry=True):
+    def __init__(self, config, *, record=False, retry=True, purpose="smtp"):
         self.config = config
+        self.purpose = purpose  # smtp | imap: which protocol's token
         self.record = record
         self.retry = retry  # False: a refused token is reported, not replaced (Test SMTP)
         self.grant = None
@@ -337,7 +364,8 @@ class XOAuth2Credential:
         return f"<XOAuth2Credential {self.config.key} {self.config.auth_method}>"
 
     def token(self, *, force=False):
-        self.grant = access_token(self.config, force=force, record=self.record)
+        self.grant = access_token(self.config, force=force, record=self.record,
+                                  purpose=self.purpose)
         return self.grant.access_token
 
 

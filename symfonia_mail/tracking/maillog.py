@@ -16,8 +16,10 @@ from django.utils import timezone, translation
 from .. import conf
 from ..context import user_pk
 from ..models import MailLog
-from ..problems import explain, is_delivery_problem, problem_record
+from ..problems import explain, format_refused, is_delivery_problem, problem_record
 from ..secret import Scrubber
+from ..signals import decode_refused
+from .delivery_state import record_refusals, refused_delivery
 
 logger = logging.getLogger("symfonia_mail")
 
@@ -102,6 +104,15 @@ class LogBuffer:
             return
         entries, self.entries = self.entries, []
         write(entries)
+        record_refusals(entries)
+
+
+def note_refused(row, refused):
+    """Put smtplib's *refused* recipients on log *row*: the text, the events, the summary."""
+    row.refused_recipients = format_refused(refused)
+    # Not a field: record_refusals() turns it into DeliveryEvents once the row has its id.
+    row.refusals = decode_refused(refused)
+    row.delivery = refused_delivery(row.recipients.split(","), refused)
 
 
 def record_test_run(report, config, user=None):
