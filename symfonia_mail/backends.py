@@ -19,7 +19,7 @@ from django.core.mail.message import make_msgid
 from django.core.mail.utils import DNS_NAME
 from django.views.decorators.debug import sensitive_variables
 
-from . import conf, outbox, ratelimit, resolver, signals
+from . import conf, outbox, ratelimit, resolver, signals, smtp_pool
 from .compat import base_init_kwargs, make_backend
 from .context import UserLike, context_macros, current_user, user_pk
 from .exceptions import ConfigurationIncomplete, RecipientsRefused, SendCancelled
@@ -74,7 +74,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         self.connection = None  # the open SMTP connection after open(), as Django's
         self._partial_connection = None  # Django's attribute; ours are in _smtp_connections
         self._session: resolver.Session | None = None
-        # config key -> SmtpConnection, least recently used first
+        # config key -> SmtpConnection checked out of smtp_pool, least recently used first
         self._smtp_connections: OrderedDict[str, SmtpConnection] = OrderedDict()
         # config key -> the error that made its server unusable
         self._broken: dict[str, BaseException] = {}
@@ -132,10 +132,10 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         return self._args.apply(self._session.config_for(user))
 
     def close(self) -> None:
-        """Close every SMTP connection of this session and write the log."""
+        """Give back every SMTP connection of this session (kept alive) and write the log."""
         try:
             for smtp in self._smtp_connections.values():
-                smtp.discard()
+                smtp_pool.checkin(smtp)
             if self._system_backend is not None:
                 self._system_backend.close()
         finally:
@@ -379,15 +379,15 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         # 1,000 sockets (the usual limit is 1,024 open files per process).
         while len(connections) >= max(conf.get("MAX_CONNECTIONS"), 1):
             _key, oldest = connections.popitem(last=False)
-            oldest.discard()
+            oldest.discard()  # not kept: the pool would hold MAX_CONNECTIONS more
         if not config.host:
             # Never Django's fallback to EMAIL_HOST: say which configuration to fill in.
             raise ConfigurationIncomplete(config.label)
-        smtp = SmtpConnection(config, client_certificate=self._args.client_certificate)
         try:
-            smtp.open()
+            # A connection kept from an earlier call, or a new one (smtp_pool).
+            smtp = smtp_pool.checkout(config, token=self._session.cache.token,
+                                      client_certificate=self._args.client_certificate)
         except Exception as exc:
-            smtp.discard()
             self._broken[config.key] = exc
             raise
         connections[config.key] = smtp

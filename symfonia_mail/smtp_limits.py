@@ -1,0 +1,127 @@
+"""Each configuration's limit of SMTP sessions open at once, for all processes together.
+
+Exchange Online allows 3 concurrent SMTP AUTH connections per mailbox and
+answers a 4th with ``4.3.2 STOREDRV.ClientSubmit; sender thread limit
+exceeded``. A session takes one of the configuration's slots before it
+connects: a ``SmtpConnectionLease`` row (config key, slot number), unique per
+slot, so two processes never hold the same one. The holder renews its lease
+while the session lives and deletes it when the session closes; a holder that
+dies leaves a lease that expires after ``LEASE_SECONDS``.
+
+The server may still say "too many connections" (another program uses the
+mailbox): :func:`too_many` recognises the replies, which are temporary.
+"""
+
+import os
+import socket
+import threading
+import time
+from datetime import timedelta
+
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
+
+from .models import SmtpConnectionLease
+
+# Microsoft 365's SMTP AUTH submission hosts: 3 sessions per mailbox (FACTS.md).
+MICROSOFT_HOSTS = frozenset({
+    "smtp.office365.com", "smtp-legacy.office365.com", "outlook.office365.com",
+})
+MICROSOFT_LIMIT = 3
+# A lease outlives its last renewal by this long: a dead holder's slot frees up then.
+LEASE_SECONDS = 120
+RENEW_AFTER = LEASE_SECONDS / 4  # seconds since the last renewal before the next one
+
+
+def limit_for(config):
+    """Return the sessions *config* may have open at once, or None (no limit)."""
+    if config.max_connections:
+        return config.max_connections
+    if config.host.lower().rstrip(".") in MICROSOFT_HOSTS:
+        return MICROSOFT_LIMIT
+    return None
+
+
+def holder_name():
+    """Return this thread's name as a lease holder: host:pid:thread."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:255]
+
+
+class Lease:
+    """One slot held by this process; renew it while the session lives, release at its end."""
+
+    def __init__(self, config_key, slot, holder):
+        self.config_key, self.slot, self.holder = config_key, slot, holder
+        self.pid = os.getpid()
+        self.renewed = time.monotonic()
+
+    def __repr__(self):
+        return f"<Lease {self.config_key} #{self.slot}>"
+
+    def _rows(self):
+        return SmtpConnectionLease.objects.filter(
+            config_key=self.config_key, slot=self.slot, holder=self.holder)
+
+    def renew_if_due(self):
+        """Push the expiry on (one UPDATE at most every RENEW_AFTER seconds)."""
+        if time.monotonic() - self.renewed < RENEW_AFTER:
+            return
+        self.renewed = time.monotonic()
+        self._rows().update(expires_at=timezone.now() + timedelta(seconds=LEASE_SECONDS))
+
+    def release(self):
+        """Free the slot (never in a forked child: the lease is its parent's)."""
+        if self.pid != os.getpid():
+            return
+        try:
+            self._rows().delete()
+        except DatabaseError:
+            pass  # the database is gone (e.g. at exit): the lease expires by itself
+
+
+def try_acquire(config_key, limit):
+    """Take a free slot of *config_key*; return a Lease, or None when all are held."""
+    now = timezone.now()
+    held = dict(SmtpConnectionLease.objects.filter(config_key=config_key)
+                .values_list("slot", "expires_at"))
+    holder = holder_name()
+    expires = now + timedelta(seconds=LEASE_SECONDS)
+    for slot in range(limit):
+        if slot in held and held[slot] > now:
+            continue
+        try:
+            with transaction.atomic():
+                if slot in held:
+                    # An expired lease: its holder died. Whoever updates it first has it.
+                    if not SmtpConnectionLease.objects.filter(
+                            config_key=config_key, slot=slot, expires_at__lte=now,
+                    ).update(holder=holder, expires_at=expires):
+                        continue
+                else:
+                    SmtpConnectionLease.objects.create(
+                        config_key=config_key, slot=slot, holder=holder, expires_at=expires)
+        except IntegrityError:
+            continue  # another process took this slot a moment ago
+        return Lease(config_key, slot, holder)
+    return None
+
+
+def too_many(error):
+    """Say whether *error* is a server's "too many connections" (temporary) reply."""
+    replies = getattr(error, "recipients", None)
+    if isinstance(replies, dict) and replies:
+        # Every recipient refused with it: the session was refused, not the addresses.
+        return all(_too_many_reply(code, text) for code, text in replies.values())
+    return _too_many_reply(getattr(error, "smtp_code", None), getattr(error, "smtp_error", ""))
+
+
+def _too_many_reply(code, text):
+    if not isinstance(code, int) or not 400 <= code < 500:
+        return False
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    text = str(text)
+    # Exchange: "432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded";
+    # others: "421 4.7.0 Too many connections", "452 4.3.1 Insufficient system resources".
+    return ("4.3.2" in text or (code == 421 and "4.7.0" in text)
+            or (code == 452 and "4.3.1" in text))
