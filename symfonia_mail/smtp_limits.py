@@ -16,6 +16,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from datetime import timedelta
 
 from django.db import DatabaseError, IntegrityError, transaction
@@ -43,8 +44,11 @@ def limit_for(config):
 
 
 def holder_name():
-    """Return this thread's name as a lease holder: host:pid:thread."""
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:255]
+    """Return a new lease holder's name: host:pid:thread:nonce."""
+    # The nonce tells two leases of one thread apart: a lease that expired while its
+    # holder stalled, then taken over, is not freed by the stalled holder's release.
+    nonce = uuid.uuid4().hex[:8]
+    return f"{nonce}:{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:255]
 
 
 class Lease:

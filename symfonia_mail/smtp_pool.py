@@ -154,12 +154,14 @@ class Pool:
 _pool = Pool()
 
 
-def checkout(config, *, token, client_certificate=None):
+def checkout(config, *, token, client_certificate=None, wait_when_busy=True):
     """Return an open SmtpConnection for *config*: a kept one, or a new one.
 
     A configuration with a connection limit (smtp_limits) waits for a free slot
     within the opening deadline (``OPEN_REPLIES`` × its timeout), taking a
     connection another thread of this process checks in meanwhile.
+    *wait_when_busy*: a server's "too many connections" is waited out within
+    the same deadline (False: raised at once, for a worker that retries later).
     """
     key = pool_key(config, token, client_certificate)
     found = _pool.take_idle(key)
@@ -184,13 +186,13 @@ def checkout(config, *, token, client_certificate=None):
             return found
     smtp = SmtpConnection(config, client_certificate=client_certificate)
     smtp.pool_key, smtp.pool_pid, smtp.lease = key, os.getpid(), lease
-    smtp.busy_wait = OPEN_REPLIES * config.timeout
-    _open(smtp, deadline)
+    smtp.busy_wait = OPEN_REPLIES * config.timeout if wait_when_busy else 0.0
+    _open(smtp, deadline if wait_when_busy else 0.0)
     return smtp
 
 
 def _open(smtp, deadline):
-    """Open *smtp*, waiting out "too many connections" until *deadline*."""
+    """Open *smtp*, waiting out "too many connections" until *deadline* (monotonic)."""
     pause = BUSY_PAUSE
     while True:
         try:

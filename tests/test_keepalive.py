@@ -18,6 +18,7 @@ from symfonia_mail.models import MailLog
 
 from .conftest import save_global
 from .smtpd import CountingSMTP, SessionHandler
+from .threads import in_threads
 
 pytestmark = pytest.mark.django_db
 
@@ -199,24 +200,7 @@ def test_other_connection_arguments_get_their_own_connection(server, configured)
 
 @pytest.mark.django_db(transaction=True)  # the threads' own database connections see it
 def test_16_threads_share_kept_connections_one_user_at_a_time(server, configured):
-    from django.db import connection
-
-    errors = []
-
-    def work(index):
-        try:
-            for i in range(10):
-                send_mail(f"W{index}-{i}", "Treść", None, ["klient@example.com"])
-        except Exception as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    errors = in_threads(16, lambda number: send(10, subject=f"W{number}"))
     assert not errors, errors
     ids = server.handler.message_ids()
     assert len(ids) == 160 and set(ids.values()) == {1}
