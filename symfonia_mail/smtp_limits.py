@@ -19,7 +19,8 @@ import time
 import uuid
 from datetime import timedelta
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import Error as DatabaseError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .models import SmtpConnectionLease
