@@ -20,7 +20,7 @@ import uuid
 from datetime import timedelta
 
 from django.db import Error as DatabaseError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from .models import SmtpConnectionLease
@@ -33,6 +33,7 @@ MICROSOFT_LIMIT = 3
 # A lease outlives its last renewal by this long: a dead holder's slot frees up then.
 LEASE_SECONDS = 120
 RENEW_AFTER = LEASE_SECONDS / 4  # seconds since the last renewal before the next one
+RELEASE_ATTEMPTS = 5  # a busy database gets this many tries to free a slot
 
 
 def limit_for(config):
@@ -71,24 +72,42 @@ class Lease:
         """Push the expiry on (one UPDATE at most every RENEW_AFTER seconds)."""
         if time.monotonic() - self.renewed < RENEW_AFTER:
             return
-        self.renewed = time.monotonic()
-        self._rows().update(expires_at=timezone.now() + timedelta(seconds=LEASE_SECONDS))
+        expires = timezone.now() + timedelta(seconds=LEASE_SECONDS)
+        if _quietly(lambda: self._rows().update(expires_at=expires)):
+            self.renewed = time.monotonic()  # else: again at the next message
 
     def release(self):
         """Free the slot (never in a forked child: the lease is its parent's)."""
         if self.pid != os.getpid():
             return
-        try:
-            self._rows().delete()
-        except DatabaseError:
-            pass  # the database is gone (e.g. at exit): the lease expires by itself
+        for _attempt in range(RELEASE_ATTEMPTS):
+            if _quietly(lambda: self._rows().delete()):
+                return
+            time.sleep(0.05)
+        # The database stayed unavailable (e.g. at exit): the lease expires by itself.
+
+
+def _quietly(query):
+    """Run *query* in a savepoint; return False if the database refused it (locked, gone)."""
+    try:
+        with transaction.atomic():
+            query()
+    except DatabaseError:
+        return False
+    return True
 
 
 def try_acquire(config_key, limit):
-    """Take a free slot of *config_key*; return a Lease, or None when all are held."""
+    """Take a free slot of *config_key*; return a Lease, or None when all are held.
+
+    None also when the database is busy (SQLite's table locked by another writer):
+    the caller looks again a moment later, as for held slots.
+    """
     now = timezone.now()
-    held = dict(SmtpConnectionLease.objects.filter(config_key=config_key)
-                .values_list("slot", "expires_at"))
+    held = {}
+    if not _quietly(lambda: held.update(SmtpConnectionLease.objects.filter(
+            config_key=config_key).values_list("slot", "expires_at"))):
+        return None
     holder = holder_name()
     expires = now + timedelta(seconds=LEASE_SECONDS)
     for slot in range(limit):
@@ -107,6 +126,8 @@ def try_acquire(config_key, limit):
                         config_key=config_key, slot=slot, holder=holder, expires_at=expires)
         except IntegrityError:
             continue  # another process took this slot a moment ago
+        except OperationalError:
+            return None  # the database is busy: look again a moment later
         return Lease(config_key, slot, holder)
     return None
 
