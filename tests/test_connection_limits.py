@@ -25,6 +25,7 @@ from symfonia_mail.models import MailLog, SmtpConnectionLease
 
 from .conftest import save_global
 from .smtpd import CountingSMTP, SessionHandler, SMTPServer
+from .test_background import background, dummy_tasks, run_ready_tasks, send  # noqa: F401
 from .test_reminders_processes import database_env  # noqa: F401 - the shared-database fixture
 from .threads import in_threads
 
@@ -182,3 +183,21 @@ def test_the_admin_shows_the_limit_with_microsofts_default_explained(client, adm
     html = page.content.decode()
     assert 'name="max_connections"' in html
     assert "Połączeń jednocześnie" in html and "3 dla Microsoft 365" in html
+
+
+@pytest.mark.django_db
+def test_a_background_worker_retries_a_full_server_later(
+        dummy_tasks, make_smtp_server, settings, send):  # noqa: F811
+    settings.SYMFONIA_MAIL = {**settings.SYMFONIA_MAIL, "RETRY_BASE_DELAY": 0.1}
+    server = limited_server(make_smtp_server, limit=1)
+    save_global(server, security="none", username="", password="")
+    other = smtplib.SMTP(server.host, server.port, timeout=5)  # holds the only session
+    other.ehlo()
+    send("W tle", "b", None, ["klient@example.com"])
+    assert run_ready_tasks(dummy_tasks) == ["retry"]  # not failed: the server was full
+    log = MailLog.objects.get()
+    assert log.status == "retry" and "4.3.2" in log.error
+    other.close()
+    time.sleep(max((log.next_attempt_at - timezone.now()).total_seconds(), 0) + 0.05)
+    assert run_ready_tasks(dummy_tasks) == ["sent"]
+    assert len(server.handler.message_ids()) == 1
