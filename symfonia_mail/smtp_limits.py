@@ -60,6 +60,9 @@ class Lease:
         self.config_key, self.slot, self.holder = config_key, slot, holder
         self.pid = os.getpid()
         self.renewed = time.monotonic()
+        # The row is gone: the transaction that wrote it rolled back (send_mail inside
+        # a transaction), or it expired and another holder took the slot.
+        self.lost = False
 
     def __repr__(self):
         return f"<Lease {self.config_key} #{self.slot}>"
@@ -73,8 +76,10 @@ class Lease:
         if time.monotonic() - self.renewed < RENEW_AFTER:
             return
         expires = timezone.now() + timedelta(seconds=LEASE_SECONDS)
-        if _quietly(lambda: self._rows().update(expires_at=expires)):
+        updated = []
+        if _quietly(lambda: updated.append(self._rows().update(expires_at=expires))):
             self.renewed = time.monotonic()  # else: again at the next message
+            self.lost = not updated[0]
 
     def release(self):
         """Free the slot (never in a forked child: the lease is its parent's)."""

@@ -219,7 +219,8 @@ def checkin(smtp):
     if smtp.lease is not None:
         keep = min(keep, LIMITED_KEEP_ALIVE)
     dialogue = smtp.dialogue
-    if keep <= 0 or dialogue is None or dialogue.sock is None:
+    lost = smtp.lease is not None and smtp.lease.lost  # its slot is no longer ours
+    if keep <= 0 or lost or dialogue is None or dialogue.sock is None:
         smtp.discard()
         return
     smtp.reused = False

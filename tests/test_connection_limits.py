@@ -201,3 +201,18 @@ def test_a_background_worker_retries_a_full_server_later(
     time.sleep(max((log.next_attempt_at - timezone.now()).total_seconds(), 0) + 0.05)
     assert run_ready_tasks(dummy_tasks) == ["sent"]
     assert len(server.handler.message_ids()) == 1
+
+
+@pytest.mark.django_db
+def test_a_connection_whose_lease_vanished_is_not_kept(make_smtp_server, monkeypatch):
+    server = limited_server(make_smtp_server, limit=None)
+    save_global(server, security="none", username="", password="", max_connections=1)
+    assert send_mail("s", "b", None, ["klient@example.com"]) == 1
+    # The caller's transaction that wrote the lease rolled back, say: the row is gone.
+    SmtpConnectionLease.objects.all().delete()
+    monkeypatch.setattr(smtp_limits, "RENEW_AFTER", 0)  # renew at the next message
+    assert send_mail("s", "b", None, ["klient@example.com"]) == 1
+    assert smtp_pool.idle_count() == 0  # closed, not kept on a slot that is not ours
+    assert send_mail("s", "b", None, ["klient@example.com"]) == 1
+    assert SmtpConnectionLease.objects.count() == 1  # the new session took a slot again
+    assert server.handler.connections == 2
