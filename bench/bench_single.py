@@ -1,17 +1,18 @@
 """Single send_mail calls: ConfiguredEmailBackend vs Django's stock SMTP backend, same run.
 
-    .venv/bin/python bench/bench_single.py [--calls 300] [--rounds 5]
+    .venv/bin/python bench/bench_single.py [--calls 300] [--rounds 5] [--keep-alive 30]
 
-A web request sends one message at a time: each call opens its own
-connection (``send_mail`` without ``connection=``), as Django does. Both go
+A web request sends one message at a time (``send_mail`` without ``connection=``):
+Django opens a connection per call; ours keeps it open between calls
+(``KEEP_ALIVE``, default 30 s; ``--keep-alive 0`` measures Django's way). Both go
 to the same loopback sink (its own process); rounds alternate. Ours writes a
 MailLog row per call, which stock does not: its cost is included. Measured
 twice: in autocommit (the row commits on its own: on SQLite that commit is
 a disk sync, which stock never pays) and in a view with ATOMIC_REQUESTS that
 saves a row of its own (``transaction.atomic()`` + one UPDATE, for both: the
 MailLog row joins the request's transaction and its commit). Printed: ms
-per call (median of rounds), the ratio ours/stock, and our database queries
-per call. Not a timed test.
+per call (median of rounds), the ratio ours/stock, our database queries
+per call and the SMTP sessions each opened (counted by the sink). Not a timed test.
 
     --wal           SQLite with a write-ahead log and synchronous=NORMAL
     --db-dir /dev/shm   the file in memory: no disk at all (CPU cost only)
@@ -27,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import setup_django  # noqa: E402
+from smtp_sink import reset_counters, start_sink  # noqa: E402
 
 BODY = "Dzień dobry,\n\nw załączeniu faktura {numer}.\n" * 20
 
@@ -84,14 +86,26 @@ def main():
                         help="where the SQLite file goes (e.g. /dev/shm: no disk syncs)")
     parser.add_argument("--wal", action="store_true",
                         help="SQLite in WAL mode with synchronous=NORMAL (no sync per commit)")
+    parser.add_argument("--keep-alive", type=float, default=30,
+                        help='SYMFONIA_MAIL["KEEP_ALIVE"] for ours (0: a session per call)')
     args = parser.parse_args()
 
-    from smtp_sink import start_sink
-
     sink, port = start_sink()
+    sessions = {"stock": [], "ours": []}
+
+    def counted(name, call, atomic):
+        from symfonia_mail.smtp import pool as smtp_pool
+
+        smtp_pool.close_all()  # each round pays its own opening: 1 session, not 0
+        reset_counters(sink)
+        result = per_call_ms(call, args.calls, atomic)
+        sessions[name].append(sink.counters["total"].value)
+        return result
+
     try:
         with tempfile.TemporaryDirectory(dir=args.db_dir) as tmp:
-            setup_django(str(Path(tmp) / "single.sqlite3"), wal=args.wal)
+            setup_django(str(Path(tmp) / "single.sqlite3"), wal=args.wal,
+                         symfonia_mail={"KEEP_ALIVE": args.keep_alive})
             from django.contrib.auth.models import User
             from django.db import connection
             from django.test.utils import CaptureQueriesContext
@@ -112,14 +126,16 @@ def main():
             for atomic in (False, True):
                 ours, theirs = [], []
                 for _ in range(args.rounds):
-                    theirs.append(per_call_ms(stock, args.calls, atomic))
-                    ours.append(per_call_ms(ours_call, args.calls, atomic))
+                    theirs.append(counted("stock", stock, atomic))
+                    ours.append(counted("ours", ours_call, atomic))
                 mode = "view with ATOMIC_REQUESTS + 1 write" if atomic else "autocommit"
                 for what, index in (("wall", 0), ("CPU", 1)):
                     o = statistics.median(r[index] for r in ours)
                     s = statistics.median(r[index] for r in theirs)
                     print(f"{mode:36} {what:4}: stock {s:6.2f} ms/call, ours {o:6.2f} ms/call "
                           f"(with its MailLog row), ratio {o / s:5.2f}")
+            print(f"SMTP sessions opened per {args.calls} calls (KEEP_ALIVE {args.keep_alive:g}): "
+                  f"stock {max(sessions['stock'])}, ours {max(sessions['ours'])}")
             assert MailLog.objects.exclude(status="sent").count() == 0
     finally:
         sink.terminate()

@@ -33,6 +33,10 @@ DEFAULTS = {
     # Open SMTP connections per backend instance (one per configuration in use);
     # the least recently used is closed first.
     "MAX_CONNECTIONS": 8,
+    # Seconds an idle SMTP connection stays open for the next send_mail of the same
+    # configuration in this process (no new TCP, TLS and login per call); 0: close it
+    # after each call, as Django's backend does (docs/connections.md).
+    "KEEP_ALIVE": 30,
     # Cache alias that holds the configuration revision for all processes, so a
     # connection's freshness check needs no query; used only when that cache is shared by
     # processes (Redis, Memcached, files, database; not the local-memory default), else

@@ -154,6 +154,15 @@ class MailSettings(models.Model):
             "workers together (Microsoft 365 allows 30). Empty: no limit."
         ),
     )
+    max_connections = models.PositiveSmallIntegerField(
+        _("connections at once"), null=True, blank=True, validators=[MinValueValidator(1)],
+        help_text=_(
+            "At most this many SMTP sessions of this configuration open at once, for all "
+            "processes and workers together. Empty: automatic — 3 for Microsoft 365 "
+            "(smtp.office365.com allows 3 concurrent connections per mailbox and refuses "
+            "a 4th with “4.3.2 sender thread limit exceeded”), no limit for other servers."
+        ),
+    )
     sender_email = models.EmailField(
         _("sender address"), blank=True, validators=[validate_no_control_chars],
         help_text=_("The From address. The test message is sent here."),
@@ -697,6 +706,26 @@ class SendRateWindow(models.Model):
 
     def __str__(self):
         return f"{self.config_key} {self.window_start:%H:%M:%S} {self.count}"
+
+
+class SmtpConnectionLease(models.Model):
+    """One of a configuration's connection slots, held by one open SMTP session."""
+
+    config_key = models.CharField(max_length=40)
+    slot = models.PositiveSmallIntegerField()
+    holder = models.CharField(max_length=255)  # host:pid:thread of the session's owner
+    # A holder that dies never releases: its slot is free again from here on.
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("SMTP connection lease")
+        constraints = [
+            models.UniqueConstraint(fields=["config_key", "slot"],
+                                    name="symfonia_mail_connection_slot"),
+        ]
+
+    def __str__(self):
+        return f"{self.config_key} #{self.slot} {self.holder}"
 
 
 class ReminderRun(models.Model):

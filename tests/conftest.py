@@ -7,6 +7,7 @@ import trustme
 from django.utils import translation
 
 from symfonia_mail.config import resolver
+from symfonia_mail.smtp import pool as smtp_pool
 
 from .smtpd import SMTPServer
 
@@ -58,6 +59,8 @@ def make_smtp_server(server_cert):
         return server
 
     yield make
+    # Our kept connections first: on Python 3.12+ aiosmtpd's stop() waits for open ones.
+    smtp_pool.close_all()
     for server in started:
         server.stop()
 
@@ -212,6 +215,7 @@ def _no_kept_smtp_connection():
     from symfonia_mail.background import delivery
 
     delivery.forget_connection()
+    smtp_pool.close_all()  # send_mail keeps its connection too (KEEP_ALIVE)
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,7 @@ REFUSED = "odrzucony@kontrahent.example"
 
 
 def contractors(count, as_of):
-    from symfonia_mail.reminders import ContractorReminder, OverdueDocument
+    from symfonia_mail.reminders.sending import ContractorReminder, OverdueDocument
 
     due = as_of - datetime.timedelta(days=10)
     for n in range(count):
@@ -48,17 +48,22 @@ def setup(port):
     config.save()
 
 
-def run(ready, go, count):
-    from django.utils import timezone
-
-    from symfonia_mail.reminders import send_reminders
-
+def wait_for_go(ready, go):
+    """Create the file *ready*, then wait (bounded) until the file *go* exists."""
     Path(ready).touch()
     deadline = time.monotonic() + 60
     while not Path(go).exists():
         if time.monotonic() > deadline:
             sys.exit("the test never said go")
         time.sleep(0.005)
+
+
+def run(ready, go, count):
+    from django.utils import timezone
+
+    from symfonia_mail.reminders.sending import send_reminders
+
+    wait_for_go(ready, go)
     as_of = timezone.localdate()
     for result in send_reminders(contractors(count, as_of), as_of=as_of):
         print(json.dumps({"key": result.contractor.key, "status": str(result.status),

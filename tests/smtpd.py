@@ -206,6 +206,7 @@ class SMTPServer:
             hostname=self.host, port=self.port, **kwargs,
         )
         self.controller.start()
+        self.stopped = False
 
     @property
     def messages(self):
@@ -230,7 +231,9 @@ class SMTPServer:
         return AuthResult(success=False, handled=False, message=self.auth_failure)
 
     def stop(self):
-        self.controller.stop()
+        if not self.stopped:  # a test may stop it before the fixture does
+            self.stopped = True
+            self.controller.stop()
 
 
 # --- Misbehaving servers (Test SMTP diagnostics) ------------------------------------
@@ -265,12 +268,10 @@ def dead_port():
 # --- A counting server (scale tests) ---------------------------------------------
 
 
-class CountingHandler:
-    """Accept every message without keeping it; count messages and open connections."""
+class SessionCounter:
+    """Count the connections a CountingSMTP server opened and has open (with ``lock``)."""
 
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.messages = self.connections = self.open = self.peak_open = 0
+    connections = open = peak_open = 0
 
     def opened(self):
         with self.lock:
@@ -281,6 +282,14 @@ class CountingHandler:
     def closed(self):
         with self.lock:
             self.open -= 1
+
+
+class CountingHandler(SessionCounter):
+    """Accept every message without keeping it; count messages and open connections."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.messages = self.connections = self.open = self.peak_open = 0
 
     def reset(self):
         with self.lock:
@@ -346,3 +355,57 @@ class CountingServer:
 
     def stop(self):
         self.controller.stop()
+
+
+class SessionHandler(SessionCounter, RecordingHandler):
+    """RecordingHandler that counts sessions (with ``smtp_class=CountingSMTP``).
+
+    ``mail_reply``: replaces the next MAIL FROM reply once (e.g. "421 ..."); ``limit``:
+    a session beyond this many open ones gets Exchange's "432 4.3.2" to MAIL FROM;
+    ``vanish_after_data``: the next message's connection drops before its 250.
+    """
+
+    def __init__(self, *, limit=None, **options):
+        super().__init__(dsn=True, **options)
+        self.limit = limit
+        self.refused_busy = 0
+        self.mail_reply = None
+        self.vanish_after_data = False
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        with self.lock:
+            reply, self.mail_reply = self.mail_reply, None
+            if reply is None and self.limit is not None and self.open > self.limit:
+                self.refused_busy += 1
+                reply = "432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded"
+        if reply is not None:
+            return reply
+        return await super().handle_MAIL(server, session, envelope, address, mail_options)
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.vanish_after_data:
+            # The whole message arrived; the connection drops before the 250 leaves.
+            self.vanish_after_data = False
+            with self.lock:
+                self.data_attempts += 1
+            server.transport.abort()
+            return "250 never sent"
+        return await super().handle_DATA(server, session, envelope)
+
+    def forget_start_check(self):
+        """Forget Controller.start()'s own check connection (not a client's session)."""
+        for _ in range(200):
+            if self.open == 0:
+                break
+            threading.Event().wait(0.01)
+        with self.lock:
+            self.connections = self.peak_open = self.open = 0
+
+    def message_ids(self):
+        """Return {Message-ID: times received}."""
+        from collections import Counter
+
+        return Counter(m.message["Message-ID"] for m in self.messages)
+
+
+CountingSMTP = _CountingSMTP

@@ -27,6 +27,12 @@ from .smtpd import dead_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def _session_per_send(settings):
+    """Each send opens its own session: these tests watch the login of every one."""
+    settings.SYMFONIA_MAIL = {**settings.SYMFONIA_MAIL, "KEEP_ALIVE": 0}
+
+
 def save_global(server, endpoint, method="microsoft365", **overrides):
     config = GlobalMailConfig.get_solo()
     for name, value in oauth_config_values(server, endpoint, method, **overrides).items():

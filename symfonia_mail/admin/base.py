@@ -46,7 +46,7 @@ SMTP_FIELDSETS: "_FieldsetSpec" = [
     (_("Transport"), {"fields": ["transport"]}),
     (_("SMTP access"), {"fields": [
         "host", "port", "security", "verify_certificate", "ca_certificates",
-        "ca_certificates_info", "timeout_ms",
+        "ca_certificates_info", "timeout_ms", "max_connections",
     ]}),
     (_("Sign-in"), {"fields": [
         "auth_method", "username", "password", "clear_password", "oauth_tenant",

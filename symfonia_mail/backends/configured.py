@@ -32,6 +32,7 @@ from ..mailapi import API_TRANSPORTS, transport_for
 from ..mailbox.sent_copy import SentCopies
 from ..models import MailLog, Transport
 from ..problems import problem_record
+from ..smtp import pool as smtp_pool
 from ..smtp.connection import SmtpConnection
 from ..tracking.maillog import (
     LogBuffer,
@@ -91,7 +92,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         self.connection = None  # the open SMTP connection after open(), as Django's
         self._partial_connection = None  # Django's attribute; ours are in _smtp_connections
         self._session: resolver.Session | None = None
-        # config key -> SmtpConnection, least recently used first
+        # config key -> SmtpConnection checked out of smtp_pool, least recently used first
         self._smtp_connections: OrderedDict[str, SmtpConnection] = OrderedDict()
         # config key -> the error that made its server unusable
         self._broken: dict[str, BaseException] = {}
@@ -151,10 +152,10 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         return self._args.apply(self._session.config_for(user))
 
     def close(self) -> None:
-        """Close every SMTP connection of this session and write the log."""
+        """Give back every SMTP connection of this session (kept alive) and write the log."""
         try:
             for smtp in self._smtp_connections.values():
-                smtp.discard()
+                smtp_pool.checkin(smtp)
             if self._system_backend is not None:
                 self._system_backend.close()
         finally:
@@ -412,15 +413,15 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         # 1,000 sockets (the usual limit is 1,024 open files per process).
         while len(connections) >= max(conf.get("MAX_CONNECTIONS"), 1):
             _key, oldest = connections.popitem(last=False)
-            oldest.discard()
+            oldest.discard()  # not kept: the pool would hold MAX_CONNECTIONS more
         if not config.host:
             # Never Django's fallback to EMAIL_HOST: say which configuration to fill in.
             raise ConfigurationIncomplete(config.label)
-        smtp = SmtpConnection(config, client_certificate=self._args.client_certificate)
         try:
-            smtp.open()
+            # A connection kept from an earlier call, or a new one (smtp_pool).
+            smtp = smtp_pool.checkout(config, token=self._session.cache.token,
+                                      client_certificate=self._args.client_certificate)
         except Exception as exc:
-            smtp.discard()
             self._broken[config.key] = exc
             raise
         connections[config.key] = smtp

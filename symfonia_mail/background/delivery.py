@@ -38,7 +38,7 @@ from ..mailbox import sent_copy
 from ..models import MailLog, OutboxMessage, UserMailConfig
 from ..problems import problem_record
 from ..replies import format_refused as _format_refused
-from ..smtp.connection import SmtpConnection
+from ..smtp import pool as smtp_pool
 from ..tracking.delivery_state import record_refusals, refused_delivery
 from ..tracking.maillog import describe_error, redact, redact_problem
 from . import ratelimit, taskq
@@ -52,11 +52,10 @@ _last_sweep = 0.0
 # Sent with each worker's sweep: modules of later layers (reminder_runs) find their own
 # lost work on it, without this module importing them.
 housekeeping = Signal()
-_kept = threading.local()  # a worker's open connection, reused for the next message
-KEEP_IDLE = 30  # seconds: older idle connections are closed (servers drop them anyway)
 REQUEUE_BATCH = 100  # rows a sweep enqueues again at most
-# Stages of the SMTP dialogue (SmtpConnection.failed_stage) before any byte of the message.
-BEFORE_MESSAGE = ("mail", "rcpt", "data")
+# A worker's IMAP session for the Sent copy, kept for its next message (SMTP's own
+# connections are kept by smtp.pool).
+_kept = threading.local()
 LOST_AFTER_DATA = gettext_noop(
     "The connection was lost after the message was sent, before the server confirmed it: "
     "it may or may not have been accepted. It is not sent again automatically; check with "
@@ -120,7 +119,7 @@ def file_sent_copy(outbox):
         return
     # A worker keeps its IMAP session for the next message, as it keeps its SMTP one.
     copies = getattr(_kept, "copies", None)
-    if copies is None or time.monotonic() - _kept.copies_used >= KEEP_IDLE:
+    if copies is None or time.monotonic() - _kept.copies_used >= conf.get("KEEP_ALIVE"):
         forget_sent_copies()
         copies = _kept.copies = sent_copy.SentCopies()
     sent_copy.file_copy(config, bytes(outbox.data), copies)
@@ -245,58 +244,35 @@ def _deliver(config, outbox):
     """Deliver *outbox* through *config*; return the Delivery.
 
     A worker keeps its connection for the next message of the same configuration
-    (no new TCP, TLS and login per message). A kept connection the server has
-    dropped meanwhile fails before the message is written: then once more, fresh.
+    (smtp_pool: no new TCP, TLS and login per message); a kept connection the
+    server dropped meanwhile is replaced before the message is written.
     """
     if config.transport in API_TRANSPORTS:
         # No connection to keep: the API's HTTP pool is per process.
         return transport_for(config).deliver(outbox.sender, list(outbox.recipients),
                                              bytes(outbox.data))
-    keep = taskq.can_defer()  # a worker process; the immediate backend runs in the caller
-    for fresh in (False, True):
-        smtp, reused = _connection(config, reuse=keep and not fresh)
-        try:
-            delivery = smtp.deliver(outbox.sender, list(outbox.recipients),
-                                    bytes(outbox.data))
-        except BaseException as exc:
-            stage = getattr(smtp, "failed_stage", "")
-            forget_connection()
-            if reused and stage in BEFORE_MESSAGE and isinstance(exc, TEMPORARY_ERRORS):
-                continue
-            exc.symfonia_stage = stage
-            raise
-        if not keep:
-            forget_connection()
-        return delivery
-    raise AssertionError("unreachable")  # the second round returns or raises
-
-
-def _connection(config, *, reuse):
-    """Return (an open SmtpConnection for *config*, whether it was kept from before)."""
-    kept = getattr(_kept, "smtp", None)
-    if (reuse and kept is not None and kept.config == config
-            and kept.config.password == config.password
-            and time.monotonic() - _kept.used < KEEP_IDLE):
-        _kept.used = time.monotonic()
-        return kept, True
-    forget_connection()
-    smtp = SmtpConnection(config)
+    smtp = smtp_pool.checkout(config, token=resolver.cached_generation().token,
+                              wait_when_busy=False)  # "too many connections": retry later
     try:
-        smtp.open()
-    except BaseException:
+        delivery = smtp.deliver(outbox.sender, list(outbox.recipients), bytes(outbox.data))
+    except BaseException as exc:
+        exc.symfonia_stage = smtp.failed_stage
         smtp.discard()
         raise
-    _kept.smtp, _kept.used = smtp, time.monotonic()
-    return smtp, False
+    if taskq.can_defer():  # a worker process; the immediate backend runs in the caller
+        smtp_pool.checkin(smtp)
+    else:
+        smtp.discard()
+    return delivery
 
 
 def forget_connection():
-    """Close this thread's kept connections (SMTP, and IMAP for the Sent copy), if any."""
+    """Close the connections this process keeps (tests; a worker's shutdown).
+
+    SMTP connections live in smtp.pool; this thread's Sent-copy IMAP sessions here.
+    """
     forget_sent_copies()
-    kept = getattr(_kept, "smtp", None)
-    _kept.smtp = None
-    if kept is not None:
-        kept.discard()
+    smtp_pool.close_all()
 
 
 def finish(outbox, outcome, next_attempt_at=None):

@@ -53,6 +53,7 @@ class ResolvedConfig:
     dsn_notify: tuple[str, ...]
     company_name: str
     rate_limit: int | None = None  # messages per minute, for all workers together
+    max_connections: int | None = None  # SMTP sessions at once (None: automatic)
     ca_certificates: str = ""  # PEM trusted instead of the system store
     # Secrets travel wrapped (masked repr): Django's DEBUG pages print every local.
     password: Secret = field(default=Secret(""), compare=False)
@@ -170,6 +171,7 @@ def from_model(row, *, company_name=""):
         dsn_notify=parse_dsn_notify(row.dsn_notify),
         company_name=company_name or getattr(row, "company_name", ""),
         rate_limit=row.rate_limit_per_minute or None,
+        max_connections=row.max_connections or None,
         password=Secret(row.password),
         attachment_password=Secret(row.attachment_password),
         auth_method=row.auth_method,

@@ -14,6 +14,7 @@ within (3 + recipients + ⌈size / 1 MiB⌉) × T.
 import math
 import smtplib
 import ssl
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ from ..oauth import tokens as oauth
 from ..secret import NO_SCRUB
 from .auth import PasswordLogin, XOAuth2Login
 from .dialogue import Dialogue
+from .limits import too_many
 
 __all__ = ["ConfigTransport", "Delivery", "DsnPlan", "SmtpConnection", "credential_for",
            "message_deadline", "notify_value", "tls_context"]
@@ -38,6 +40,10 @@ NOTIFY_KEYWORDS = {
 # STARTTLS, TLS, EHLO, AUTH and up to one challenge.
 OPEN_REPLIES = 8
 DATA_CHUNK = 1024 * 1024  # each started MiB of a message earns one more T
+# Stages of the dialogue before the final "." of a message: a connection lost there
+# took nothing (FACTS.md "Connection reuse"), so the message may go on a new one.
+BEFORE_MESSAGE = ("mail", "rcpt", "data")
+BUSY_PAUSE, BUSY_PAUSE_MAX = 0.1, 2.0  # seconds between tries while the server is full
 
 
 def tls_context(verify=True, ca_certificates=""):
@@ -123,6 +129,12 @@ class SmtpConnection:
         self.dialogue = None
         self.last_dialogue = None
         self.failed_stage = ""  # the dialogue's stage when the last error came (Test SMTP)
+        # Kept from an earlier call (smtp_pool): the server may have closed it meanwhile.
+        self.reused = False
+        self.lease = None  # the connection slot it holds (smtp_limits), if limited
+        # Seconds to wait and retry while the server answers "too many connections";
+        # 0: raise at once (a background worker retries the message later).
+        self.busy_wait = 0.0
 
     def __repr__(self):
         return f"<SmtpConnection {self.config.key} {self.config.server}>"
@@ -188,8 +200,38 @@ class SmtpConnection:
         return plan
 
     def deliver(self, from_addr, recipients, data, plan=None):
-        """Send *data* to *recipients* over the connection (opened if needed)."""
+        """Send *data* to *recipients* over the connection (opened if needed).
+
+        A kept connection found dead before the message's final "." is replaced
+        and the message sent once on the new one; "too many connections" is
+        waited out for ``busy_wait`` seconds. After the final "." nothing is
+        ever sent again: the outcome is unknown (the caller says so).
+        """
+        busy_until = time.monotonic() + self.busy_wait
+        pause = BUSY_PAUSE
+        while True:
+            reused, self.reused = self.reused, False
+            try:
+                return self._deliver_once(from_addr, recipients, data, plan)
+            except Exception as error:
+                if reused and self._lost_before_message(error):
+                    self.end_session()  # the server closed it while it was kept
+                    continue
+                if too_many(error) and time.monotonic() + pause < busy_until:
+                    self.end_session()  # keeps the lease: our slot is ours
+                    time.sleep(pause)
+                    pause = min(pause * 2, BUSY_PAUSE_MAX)
+                    continue
+                raise
+
+    def _lost_before_message(self, error):
+        return self.failed_stage in BEFORE_MESSAGE and (
+            self.dialogue is None or isinstance(error, smtplib.SMTPServerDisconnected | OSError))
+
+    def _deliver_once(self, from_addr, recipients, data, plan):
         self.open()
+        if self.lease is not None:
+            self.lease.renew_if_due()
         plan = plan or self.dsn_plan()
         dialogue = self.dialogue
         try:
@@ -209,12 +251,21 @@ class SmtpConnection:
                         envelope_id=plan.envelope_id, note=plan.note,
                         pipelined=result.pipelined, reply=str(result.reply))
 
-    def discard(self):
-        """Say QUIT (within T) and close the connection, never raising."""
+    def end_session(self):
+        """Say QUIT (within T) and close the session, never raising; keep the lease."""
         dialogue, self.dialogue = self.dialogue, None
         if dialogue is not None:
             with dialogue.within(self.config.timeout):
                 dialogue.quit()
+
+    def discard(self):
+        """Close the session (QUIT) and free its connection slot."""
+        try:
+            self.end_session()
+        finally:
+            lease, self.lease = self.lease, None
+            if lease is not None:
+                lease.release()
 
     close = discard
 
