@@ -18,9 +18,9 @@ from ..config.allowed import server_allowed
 from ..exceptions import MailboxError, OAuthError, ServerNotAllowed
 from ..models import AuthMethod, Security
 from ..oauth import tokens as oauth
+from ..sasl import PasswordLogin, XOAuth2Login
 from ..secret import NO_SCRUB
-from ..smtp.auth import PasswordLogin, XOAuth2Login
-from ..smtp.connection import tls_context
+from ..tls import tls_context
 from . import folders as folder_names
 
 FETCH_UID = re.compile(rb"UID (\d+)")

@@ -13,24 +13,24 @@ within (3 + recipients + ⌈size / 1 MiB⌉) × T.
 
 import math
 import smtplib
-import ssl
 import time
 import uuid
 from dataclasses import dataclass, field
 
 from django.core.mail.utils import DNS_NAME
 
-from .. import certificates, conf
+from .. import conf
 from ..config.allowed import check_server
 from ..models import AuthMethod, Security
 from ..oauth import tokens as oauth
+from ..sasl import PasswordLogin, XOAuth2Login
 from ..secret import NO_SCRUB
-from .auth import PasswordLogin, XOAuth2Login
+from ..tls import tls_context
 from .dialogue import Dialogue
 from .limits import too_many
 
 __all__ = ["ConfigTransport", "Delivery", "DsnPlan", "SmtpConnection", "credential_for",
-           "message_deadline", "notify_value", "tls_context"]
+           "message_deadline", "notify_value",]
 
 # RFC 3461 §4.1: the NOTIFY keywords for Symfonia's (.NET) DeliveryNotificationOptions.
 NOTIFY_KEYWORDS = {
@@ -44,22 +44,6 @@ DATA_CHUNK = 1024 * 1024  # each started MiB of a message earns one more T
 # took nothing (FACTS.md "Connection reuse"), so the message may go on a new one.
 BEFORE_MESSAGE = ("mail", "rcpt", "data")
 BUSY_PAUSE, BUSY_PAUSE_MAX = 0.1, 2.0  # seconds between tries while the server is full
-
-
-def tls_context(verify=True, ca_certificates=""):
-    """Return a client TLS context: system trust store, or unverified when told so.
-
-    *ca_certificates* (PEM) are trusted instead of the system store: a
-    configuration's own company certificate authority.
-    """
-    if ca_certificates:
-        context = certificates.context(ca_certificates)
-    else:
-        context = ssl.create_default_context()  # honours SSL_CERT_FILE / SSL_CERT_DIR
-    if not verify or not conf.get("VERIFY_CERTIFICATES"):
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    return context
 
 
 def notify_value(flags):
@@ -81,7 +65,7 @@ def credential_for(config, *, record=False, retry=True):
     """Return the credential the login step uses for *config*, or None (no login).
 
     Password or OAuth2 (XOAUTH2): anything with the interface described in
-    :mod:`symfonia_mail.smtp.auth`. *record*: an OAuth2 failure is written
+    :mod:`symfonia_mail.sasl`. *record*: an OAuth2 failure is written
     onto the stored configuration (sending does; Test SMTP of form values not);
     *retry*: a refused cached token is replaced once (not in Test SMTP).
     """

@@ -2,7 +2,7 @@
 
 A :class:`Dialogue` speaks RFC 5321 over a socket it owns: connect (plain or
 implicit TLS), EHLO, STARTTLS (RFC 3207), AUTH (RFC 4954, through a
-credential object, see :mod:`symfonia_mail.smtp.auth`), and one transaction
+credential object, see :mod:`symfonia_mail.sasl`), and one transaction
 per message: MAIL FROM + RCPT TO (with DSN parameters) + DATA, pipelined
 (RFC 2920) when the server offers it.
 
@@ -31,8 +31,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from .. import exceptions as exc
+from ..sasl import decode_challenge
 from ..secret import NO_SCRUB, Secret
-from .auth import decode_challenge
 
 CRLF = b"\r\n"
 MAX_LINE = 8192  # smtplib's _MAXLINE: a longer reply line is not SMTP
@@ -175,7 +175,7 @@ class Dialogue:
         return reply
 
     def login(self, credential):
-        """Authenticate with *credential* (see smtp_auth); return the final Reply."""
+        """Authenticate with *credential* (see symfonia_mail.sasl); return the final Reply."""
         self.stage = "auth"
         if not self.has("auth"):
             raise smtplib.SMTPNotSupportedError("SMTP AUTH extension not supported by server.")

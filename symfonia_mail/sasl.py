@@ -1,4 +1,4 @@
-"""Credentials for the SMTP login step: which AUTH mechanism, and what to answer.
+"""SASL credentials for the SMTP and IMAP logins: which mechanism, and what to answer.
 
 The dialogue (:mod:`symfonia_mail.smtp.dialogue`) asks a credential object
 three things, so that other sign-in methods (OAuth2 ``XOAUTH2``) plug in
@@ -30,8 +30,8 @@ import hmac
 
 from django.utils.translation import gettext_noop
 
-from ..exceptions import OAuthError, OAuthLoginRefused
-from ..secret import Scrubber, Secret, b64
+from .exceptions import OAuthError, OAuthLoginRefused
+from .secret import Scrubber, Secret, b64
 
 
 class PasswordLogin:
@@ -124,7 +124,7 @@ class XOAuth2Login:
     def refused(self, code, text):
         # Imported here: the tokens module loads the models (and the encryption key);
         # the login classes stay importable without them (tests of the dialogue alone).
-        from ..oauth import tokens as oauth
+        from .oauth import tokens as oauth
 
         oauth.forget(self.source.config)  # the next login asks for a new token
         return OAuthLoginRefused(code, text)
