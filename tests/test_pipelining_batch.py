@@ -10,13 +10,15 @@ checks statuses, log rows, exceptions and post_send are the same.
 import time
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.mail import EmailMessage, get_connection
 
 from symfonia_mail import signals
-from symfonia_mail.models import MailLog
+from symfonia_mail.models import MailLog, UserMailConfig
 
+from .conftest import config_values
 from .smtpd import CountingSMTP, RecordingHandler, SessionHandler
-from .smtpd_faults import DelayProxy
+from .smtpd_faults import DelayProxy, trickling_smtp_class
 from .test_smtp_dialogue import configure
 
 pytestmark = pytest.mark.django_db
@@ -210,3 +212,61 @@ def test_no_pipelining_offered_gives_the_same_outcomes(make_smtp_server, setting
     pipelined, today = both_ways(settings, run)
     assert pipelined == today
     assert [status for _s, status in today["statuses"]] == ["partial"] * 3
+
+
+@pytest.mark.parametrize("fail_silently", [False, True], ids=["raising", "silent"])
+def test_a_held_reply_that_trickles_times_out_within_t_as_before(
+        make_smtp_server, settings, fail_silently):
+    timeout_s = 0.5
+
+    def run():
+        # A new server each run: it trickles the reply to the first content it gets.
+        server = make_smtp_server(tls=None, smtp_class=trickling_smtp_class("data"))
+        configure("127.0.0.1", server.port, server, security="none", username="",
+                  password="", timeout_ms=int(timeout_s * 1000))
+        started = time.monotonic()
+        result = outcome(batch(3), fail_silently=fail_silently)
+        assert time.monotonic() - started < timeout_s + 2.0  # one T, and a loaded machine
+        subjects = [m.message["Subject"] for m in server.messages]
+        assert subjects.count("Faktura 1") <= 1  # never resent
+        return result
+
+    pipelined, today = both_ways(settings, run)
+    assert pipelined == today
+    statuses = [status for _subject, status in today["statuses"]]
+    if fail_silently:
+        assert statuses == ["failed", "sent", "sent"]
+    else:
+        assert today["raised"] == "ServerTimeout"
+        assert statuses == ["failed", "failed", "failed"]
+    assert "timed out" in today["rows"][0][3]
+
+
+@pytest.mark.parametrize("fail_silently", [False, True], ids=["raising", "silent"])
+def test_messages_of_two_configurations_interleaved_keep_their_order_and_outcomes(
+        make_smtp_server, settings, fail_silently):
+    firm, anna_server = make_smtp_server(tls=None), make_smtp_server(
+        tls=None, handler=RefuseMarkedHandler())
+    use(firm)
+    anna = User.objects.create_user("anna", password="x")
+    UserMailConfig.objects.create(user=anna, scope="individual", **config_values(
+        anna_server, security="none", username="", password="",
+        sender_email="anna@firma.example"))
+
+    def run():
+        messages = batch(6)
+        for message in messages[2:5:2]:  # 3 and 5 go through Anna's server; 3 is refused
+            message.user = anna
+        messages[2].subject = "Faktura odrzuć"
+        return outcome(messages, fail_silently=fail_silently)
+
+    pipelined, today = both_ways(settings, run)
+    assert pipelined == today
+    statuses = [status for _subject, status in today["statuses"]]
+    if fail_silently:
+        assert statuses == ["sent", "sent", "failed", "sent", "sent", "sent"]
+    else:
+        assert today["raised"] == "MessageRefused"
+        assert statuses == ["sent", "sent", "failed", "failed", "failed", "failed"]
+    assert [subject for subject, _s, _r in today["post_send"]] == [
+        subject for subject, _status in today["statuses"]]
