@@ -7,10 +7,11 @@ This kernel has no netem qdisc (docs/architecture.md), so the delay is modelled 
 space: a proxy in its own process holds every chunk the client writes for one
 RTT before passing it to the loopback sink (which advertises PIPELINING and
 DSN). A client that waits for each reply pays one RTT per command; a
-pipelining client one per group (MAIL + RCPT×n + DATA), plus one for the
-message content. Each message has four recipients (To, Cc, Bcc and the
-configuration's default CC; the stock backend gets the same four). Rounds
-alternate between the two backends; the median rate of each is reported.
+pipelining client one per group (MAIL + RCPT×n + DATA); in a batch each message's
+content goes with the next message's group, so about one per message. Each
+message has four recipients (To, Cc, Bcc and the configuration's default CC;
+the stock backend gets the same four). Rounds alternate between the two
+backends; the median rate of each is reported.
 
 ``--single``: the messages go as single ``send_mail`` calls, one after another (a web
 application's way): Django opens a session per call, ours keeps it between calls

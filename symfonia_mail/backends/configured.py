@@ -10,6 +10,7 @@ import smtplib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.mail import EmailMessage
@@ -50,6 +51,29 @@ NOT_ATTEMPTED = gettext_noop("Not attempted: an earlier message of the same call
 NO_RECIPIENTS = gettext_noop("The message has no recipients.")
 SYSTEM_DID_NOT_SEND = gettext_noop("The system mail backend did not send the message.")
 NOT_CONNECTED = gettext_noop("Could not connect to the server.")
+
+
+@dataclass
+class _Held:
+    """A message whose content waits for the next one's commands (RFC 2920, one write)."""
+
+    delivery: Any  # smtp.connection.Delivery, held until its final reply comes
+    smtp: SmtpConnection
+    message: EmailMessage
+    user: UserLike
+    config: Any
+    row: MailLog  # not yet saved (tracking.maillog.LogEntry)
+    status: signals.SendStatus
+    data: bytes
+    secrets: tuple
+
+
+class _EarlierFailed(Exception):  # noqa: N818 - internal: never leaves the backend
+    """The held message failed: the one being sent goes no further (as if never tried)."""
+
+    def __init__(self, error):
+        super().__init__(error)
+        self.error = error
 
 
 class ConfiguredEmailBackend(django_smtp.EmailBackend):
@@ -106,6 +130,9 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         self._finished: list[tuple[EmailMessage, signals.SendStatus, UserLike]] = []
         # Messages to file in the Sent folder: one IMAP session per configuration and call.
         self._sent_copies = SentCopies()
+        # Pipelining across messages: the last message, while its final reply is due.
+        self._held: _Held | None = None
+        self._sent_late = 0  # held messages found sent (counted by send_messages)
 
     @property
     def session(self) -> resolver.Session | None:
@@ -154,6 +181,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
     def close(self) -> None:
         """Give back every SMTP connection of this session (kept alive) and write the log."""
         try:
+            self._settle_held(raising=False)
             for smtp in self._smtp_connections.values():
                 smtp_pool.checkin(smtp)
             if self._system_backend is not None:
@@ -201,22 +229,28 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
 
     def _send_chunk(self, chunk, later_chunks):
         self._session.prefetch(self._user_for(message) for message in chunk)
-        sent = 0
+        sent = self._sent_late = 0
         for index, message in enumerate(chunk):
             try:
                 sent += self._send_one(message)
+                if index == len(chunk) - 1:
+                    self._settle_held()  # its reply, before the log and post_send
             except Exception as exc:
+                error = exc.error if isinstance(exc, _EarlierFailed) else exc
+                self._settle_held(raising=False)
                 # Django stops at the first error; the rest are logged, not lost.
-                self._log_not_attempted(chunk[index + 1:], exc)
+                self._log_not_attempted(chunk[index + 1:], error)
                 for rest in later_chunks:
-                    self._log_not_attempted(rest, exc)
+                    self._log_not_attempted(rest, error)
+                if error is not exc:  # the held message's own error, as without pipelining
+                    raise error from error.__cause__
                 raise
         # This chunk's rows are written and its messages released before the next is read.
         if self._outbox is not None:
             self._outbox.flush()
         self._flush_log()
         self._sent_copies.flush()  # the chunk's bytes are released with the chunk
-        return sent
+        return sent + self._sent_late
 
     # The pipeline, one message at a time.
 
@@ -231,32 +265,72 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         status = self._status = message.symfonia_status = signals.SendStatus(_entry=row)
         secrets = (config.password, config.attachment_password)
         try:
+            if self._held is not None and self._held.config.key != config.key:
+                self._settle_held()  # pipelining goes on only through the same connection
             working = _run_pre_send(type(self), message, user, config)
             prepared = prepare(working, config, user=user, context_macros=context_macros())
             row.subject = prepared.subject
             if config.transport == Transport.SYSTEM:
                 return self._hand_to_system(prepared, row, secrets)
-            return self._send_smtp(prepared, config, row, secrets)
+            sent = self._send_smtp(prepared, config, row, secrets)
+            if self._held is not None and self._held.row is row:
+                self._held.message, self._held.user, self._held.status = message, user, status
+            return sent
+        except _EarlierFailed as earlier:
+            # The message before failed: Django's contract stops there, before this one.
+            self._fail(row, NOT_ATTEMPTED, secrets, cause=earlier.error)
+            raise
         except SendCancelled as exc:
             row.status, row.error = MailLog.Status.CANCELLED, str(exc)
             self._log.add(row, secrets)
             return 0
         except Exception as exc:
-            if isinstance(exc, smtplib.SMTPRecipientsRefused):
-                status.refused = signals.decode_refused(exc.recipients)
-            if not row.status:  # not yet recorded (a partial refusal already is)
-                row.status = MailLog.Status.FAILED
-                if not row.error:
-                    record_problem(row, exc)
-                self._log.add(row, secrets)
-            if self.fail_silently and isinstance(exc, smtplib.SMTPException | OSError):
+            if self._record_failure(row, status, secrets, exc):
                 return 0
             raise
         finally:
             self._status = None
-            signals.settle(status, row)
-            if status.status != MailLog.Status.QUEUED:  # else the worker sends post_send
-                self._finished.append((message, status, user))
+            if self._held is None or self._held.row is not row:  # else when its reply came
+                self._settle_status(message, status, row, user)
+
+    def _record_failure(self, row, status, secrets, exc):
+        """Log a failed message; return True when ``fail_silently`` swallows *exc*."""
+        if isinstance(exc, smtplib.SMTPRecipientsRefused):
+            status.refused = signals.decode_refused(exc.recipients)
+        if not row.status:  # not yet recorded (a partial refusal already is)
+            row.status = MailLog.Status.FAILED
+            if not row.error:
+                record_problem(row, exc)
+            self._log.add(row, secrets)
+        return self.fail_silently and isinstance(exc, smtplib.SMTPException | OSError)
+
+    def _settle_status(self, message, status, row, user):
+        signals.settle(status, row)
+        if status.status != MailLog.Status.QUEUED:  # else the worker sends post_send
+            self._finished.append((message, status, user))
+
+    def _settle_held(self, *, raising=True):
+        """Record the held message once its final reply came (reading it now if not yet).
+
+        Its failure raises _EarlierFailed unless ``fail_silently`` (or *raising* False).
+        """
+        held, self._held = self._held, None
+        if held is None:
+            return
+        if held.delivery.held:
+            held.smtp.finish()
+        outer, self._status = self._status, held.status
+        try:
+            self._sent_late += self._completed(held.smtp, held.config, held.row,
+                                               held.delivery, held.data, held.secrets)
+        except Exception as exc:
+            if not self._record_failure(held.row, held.status, held.secrets, exc) and raising:
+                # The next message may be waiting on this connection: it must never go.
+                self._drop(held.smtp, held.config)
+                raise _EarlierFailed(exc) from exc
+        finally:
+            self._status = outer
+            self._settle_status(held.message, held.status, held.row, held.user)
 
     @sensitive_variables("config")
     def _log_not_attempted(self, messages, exc):
@@ -284,7 +358,13 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             ratelimit.acquire(config.key, config.rate_limit)
         smtp = self._transport(config)
         try:
-            delivery = smtp.deliver(from_addr, recipients, data)
+            try:
+                if isinstance(smtp, SmtpConnection):
+                    delivery = smtp.deliver(from_addr, recipients, data, hold=True)
+                else:
+                    delivery = smtp.deliver(from_addr, recipients, data)
+            finally:
+                self._settle_held()  # the message before: its reply came with these commands
         except smtplib.SMTPRecipientsRefused as exc:
             # Every recipient refused: the log keeps the envelope that was tried.
             note_refused(row, exc.recipients)
@@ -295,15 +375,33 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
                 raise
             raise RecipientsRefused(exc.recipients, message_id) from exc
         except _CONNECTION_ERRORS:
-            # The next message of this configuration reconnects.
-            smtp.discard()
-            self._smtp_connections.pop(config.key, None)
+            self._drop(smtp, config)
             raise
         row.dsn_requested, row.envelope_id, row.note = (
             delivery.dsn_requested, delivery.envelope_id, delivery.note,
         )
+        if getattr(delivery, "held", False):
+            if not delivery.refused:  # its outcome comes with the next message's commands
+                self._held = _Held(delivery, smtp, None, None, config, row, None, data, secrets)
+                return 0
+            smtp.finish()  # partly refused: the outcome now (it may raise), as before
+        return self._completed(smtp, config, row, delivery, data, secrets)
+
+    def _completed(self, smtp, config, row, delivery, data, secrets):
+        """Record a message whose final reply came: sent or partial; or raise its error."""
+        error = getattr(delivery, "error", None)
+        if error is not None:
+            if isinstance(error, _CONNECTION_ERRORS) and smtp.dialogue is None:
+                self._drop(smtp, config)
+            raise error
         self._sent_copies.add(config, data)
         return self._record_delivery(row, delivery.refused, secrets)
+
+    def _drop(self, smtp, config):
+        """Close *smtp* for good: the next message of this configuration reconnects."""
+        smtp.discard()
+        if self._smtp_connections.get(config.key) is smtp:
+            del self._smtp_connections[config.key]
 
     def _fail(self, row, reason, secrets, *, cause=None):
         """Log *row* as failed for *reason* (a msgid) and its *cause*; nothing was sent."""

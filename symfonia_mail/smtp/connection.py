@@ -99,6 +99,11 @@ class Delivery:
     note: str = ""
     pipelined: bool = False
     reply: str = ""  # the server's final reply, e.g. "250 2.0.0 Ok: queued as 4F2"
+    # deliver(hold=True): the final reply has not come yet. It comes with the next
+    # deliver() on the connection, or finish(); then held is False and error says
+    # whether the message failed (MessageRefused, or a connection lost after its ".").
+    held: bool = False
+    error: BaseException | None = None
 
 
 class SmtpConnection:
@@ -119,6 +124,11 @@ class SmtpConnection:
         # Seconds to wait and retry while the server answers "too many connections";
         # 0: raise at once (a background worker retries the message later).
         self.busy_wait = 0.0
+        # The Delivery whose content waits for the next message (deliver(hold=True)),
+        # its dialogue Transaction and its size.
+        self.held = None
+        self._held_transaction = None
+        self._held_size = 0
 
     def __repr__(self):
         return f"<SmtpConnection {self.config.key} {self.config.server}>"
@@ -183,22 +193,30 @@ class SmtpConnection:
         plan.orcpt = True  # RFC 3461 §4.2: reports then name the address we sent to
         return plan
 
-    def deliver(self, from_addr, recipients, data, plan=None):
+    def deliver(self, from_addr, recipients, data, plan=None, *, hold=False):
         """Send *data* to *recipients* over the connection (opened if needed).
 
         A kept connection found dead before the message's final "." is replaced
         and the message sent once on the new one; "too many connections" is
         waited out for ``busy_wait`` seconds. After the final "." nothing is
         ever sent again: the outcome is unknown (the caller says so).
+
+        *hold*: when the server pipelines, return after the 354 with the content
+        unsent (``Delivery.held``): it travels with the next message's
+        MAIL/RCPT/DATA, one round trip per message in a batch (RFC 2920), and
+        that deliver() (or :meth:`finish`) fills in this Delivery's outcome.
         """
         busy_until = time.monotonic() + self.busy_wait
         pause = BUSY_PAUSE
         while True:
             reused, self.reused = self.reused, False
+            earlier = self.held
             try:
-                return self._deliver_once(from_addr, recipients, data, plan)
+                return self._deliver_once(from_addr, recipients, data, plan, hold)
             except Exception as error:
-                if reused and self._lost_before_message(error):
+                # The held message's reply never came, so this one's content never left.
+                lost_earlier = earlier is not None and earlier.error is not None
+                if (reused or lost_earlier) and self._lost_before_message(error):
                     self.end_session()  # the server closed it while it was kept
                     continue
                 if too_many(error) and time.monotonic() + pause < busy_until:
@@ -212,17 +230,19 @@ class SmtpConnection:
         return self.failed_stage in BEFORE_MESSAGE and (
             self.dialogue is None or isinstance(error, smtplib.SMTPServerDisconnected | OSError))
 
-    def _deliver_once(self, from_addr, recipients, data, plan):
+    def _deliver_once(self, from_addr, recipients, data, plan, hold=False):
         self.open()
         if self.lease is not None:
             self.lease.renew_if_due()
         plan = plan or self.dsn_plan()
         dialogue = self.dialogue
+        seconds = message_deadline(self.config.timeout, len(recipients), len(data))
+        if self.held is not None:  # and the held content and its reply
+            seconds += self._held_deadline()
         try:
-            with dialogue.within(message_deadline(self.config.timeout, len(recipients),
-                                                  len(data))):
-                result = dialogue.send(from_addr, recipients, data,
-                                       plan.mail_options, plan.rcpt_options, orcpt=plan.orcpt)
+            with dialogue.within(seconds):
+                result = dialogue.send(from_addr, recipients, data, plan.mail_options,
+                                       plan.rcpt_options, orcpt=plan.orcpt, hold=hold)
         except BaseException as error:
             self.failed_stage = dialogue.stage
             if dialogue.sock is None:  # the dialogue closed it: reconnect next time
@@ -231,9 +251,37 @@ class SmtpConnection:
                 # Every recipient refused: the log still names the envelope that was tried.
                 error.envelope_id, error.dsn_requested = plan.envelope_id, plan.dsn_requested
             raise
-        return Delivery(refused=result.refused, dsn_requested=plan.dsn_requested,
-                        envelope_id=plan.envelope_id, note=plan.note,
-                        pipelined=result.pipelined, reply=str(result.reply))
+        finally:
+            self._settle_held()
+        delivery = Delivery(refused=result.refused, dsn_requested=plan.dsn_requested,
+                            envelope_id=plan.envelope_id, note=plan.note,
+                            pipelined=result.pipelined, held=result.held,
+                            reply=str(result.reply) if result.reply else "")
+        if result.held:
+            self.held, self._held_transaction, self._held_size = delivery, result, len(data)
+        return delivery
+
+    def finish(self):
+        """Send the held message's content now and read its reply (into its Delivery)."""
+        if self.held is None:
+            return
+        if self.dialogue is not None:
+            with self.dialogue.within(self._held_deadline()):
+                self.dialogue.finish()
+        self._settle_held()
+
+    def _held_deadline(self):
+        """Return the seconds the held content and its reply may take: (1 + MiB) × T."""
+        return message_deadline(self.config.timeout, 0, self._held_size) - 2 * self.config.timeout
+
+    def _settle_held(self):
+        """Copy the held message's outcome to its Delivery once its reply came."""
+        transaction = self._held_transaction
+        if transaction is None or transaction.held:
+            return
+        delivery, self.held, self._held_transaction = self.held, None, None
+        delivery.held, delivery.error = False, transaction.error
+        delivery.reply = str(transaction.reply) if transaction.reply else ""
 
     def end_session(self):
         """Say QUIT (within T) and close the session, never raising; keep the lease."""
@@ -241,6 +289,7 @@ class SmtpConnection:
         if dialogue is not None:
             with dialogue.within(self.config.timeout):
                 dialogue.quit()
+        self._settle_held()  # a content still held was never sent
 
     def discard(self):
         """Close the session (QUIT) and free its connection slot."""

@@ -78,6 +78,9 @@ class Transaction:
     accepted: list = field(default_factory=list)
     reply: Reply | None = None  # the final reply to the message
     pipelined: bool = False
+    # Held (send(hold=True)): the content waits to go with the next transaction's group.
+    held: bool = False
+    error: BaseException | None = None  # a held message's failure, once its reply came
 
 
 class Dialogue:
@@ -100,6 +103,7 @@ class Dialogue:
         self.stage = ""  # the step under way (names a failure)
         self.deadline = math.inf
         self._buffer = b""
+        self._held = None  # (Transaction, content) of a message whose content waits
 
     def __repr__(self):
         return f"<Dialogue {self.host}:{self.port} {self.stage or 'idle'}>"
@@ -209,10 +213,15 @@ class Dialogue:
         raise smtplib.SMTPException("Server AUTH mechanism did not finish.")
 
     def send(self, from_addr, recipients, data, mail_options=(), rcpt_options=(), *,
-             orcpt=False):
+             orcpt=False, hold=False):
         """Run one transaction; return a Transaction (partial refusals in ``refused``).
 
         *orcpt*: add each recipient's own ``ORCPT=`` (DSN) to its RCPT TO.
+        *hold* (pipelined only): after the 354, keep the content unsent and return
+        with ``held`` set; it goes in one write with the next transaction's
+        MAIL/RCPT/DATA (RFC 2920 §3.1), whose send() reads its reply first, or
+        with :meth:`finish`. A held message's outcome lands on its Transaction
+        (``reply``, ``error``); a session closed first leaves it unsent (``error``).
 
         Raise SenderRefused, RecipientsRefused (none accepted) or MessageRefused
         exactly as smtplib's sendmail() would, pipelined or not.
@@ -226,10 +235,13 @@ class Dialogue:
         commands.append(("data", "", "DATA"))
         payload = _dot_stuffed(data)  # before any write: a bad message sends nothing
         result = Transaction(pipelined=self.pipelining and self.has("pipelining"))
+        if not result.pipelined:
+            self.finish()  # a content held before PIPELINING went away (not expected)
         if result.pipelined:
-            # RFC 2920 §3.1: MAIL, every RCPT and DATA go in one write.
+            # RFC 2920 §3.1: MAIL, every RCPT and DATA go in one write, after the content
+            # of a held message (whose reply comes first).
             self.stage = "mail"
-            self._write(b"".join(line.encode("ascii") + CRLF for _s, _a, line in commands))
+            self._write_group(b"".join(line.encode("ascii") + CRLF for _s, _a, line in commands))
             replies = []
             for step, addr, _line in commands:
                 replies.append(self._read(step, time.monotonic(), address=addr))
@@ -244,9 +256,59 @@ class Dialogue:
                 if step == "rcpt" and addr == recipients[-1] and not any(
                         r.code in (250, 251) for r in replies[1:]):
                     break
-        return self._finish(result, from_addr, recipients, replies, payload)
+        return self._finish(result, from_addr, recipients, replies, payload, hold)
 
-    def _finish(self, result, from_addr, recipients, replies, payload):
+    def _write_group(self, group):
+        """Write *group* after a held content, and settle the held message first."""
+        held, self._held = self._held, None
+        if held is None:
+            self._write(group)
+            return
+        start = time.monotonic()
+        try:
+            self._write(held[1] + group, start)
+        except (OSError, smtplib.SMTPException) as error:
+            self.close()
+            self._settled(held[0], error=error)
+        else:
+            self._settle(held[0], start)
+        if self.sock is None:  # the session ended with the held message's reply
+            self.stage = "mail"
+            raise smtplib.SMTPServerDisconnected(
+                "The connection was lost before this message's content was sent.")
+
+    def finish(self):
+        """Send a held message's content and read its reply; return its Transaction."""
+        held, self._held = self._held, None
+        if held is None:
+            return None
+        self.stage = "message"
+        start = time.monotonic()
+        try:
+            self._write(held[1], start)
+        except (OSError, smtplib.SMTPException) as error:
+            self.close()
+            return self._settled(held[0], error=error)
+        return self._settle(held[0], start)
+
+    def _settle(self, result, start):
+        """Read the reply to a held message's content, already written; record it."""
+        try:
+            reply = self._read("message", start)
+        except (OSError, smtplib.SMTPException) as error:
+            self.close()  # after the final ".": the outcome is unknown, never resent
+            return self._settled(result, error=error)
+        if reply.code == 421:
+            self.close()
+        refused = None if reply.code == 250 else exc.MessageRefused(reply.code, reply.text)
+        return self._settled(result, reply=reply, error=refused)
+
+    @staticmethod
+    def _settled(result, *, reply=None, error=None):
+        result.held, result.reply, result.error = False, reply, error
+        return result
+
+    def _finish(self, result, from_addr, recipients, replies, payload, hold=False):
         mail, rest = replies[0], replies[1:]
         if replies[-1].code == 421:
             self._closing(result, from_addr, recipients, replies)
@@ -270,6 +332,10 @@ class Dialogue:
         if data_reply.code != 354:
             self._abort(data_reply.code)
             raise exc.MessageRefused(data_reply.code, data_reply.text)
+        if hold and result.pipelined:
+            result.held = True
+            self._held = (result, payload)
+            return result
         self.stage = "message"
         start = time.monotonic()
         self._write(payload, start)
@@ -327,6 +393,10 @@ class Dialogue:
     def close(self):
         sock, self.sock = self.sock, None
         self._buffer = b""
+        held, self._held = self._held, None
+        if held is not None:  # its content never left: the server drops the transaction
+            self._settled(held[0], error=smtplib.SMTPServerDisconnected(
+                "The connection was closed before the message's content was sent."))
         if sock is not None:
             sock.close()
 
