@@ -16,6 +16,8 @@ per call and the SMTP sessions each opened (counted by the sink). Not a timed te
 
     --wal           SQLite with a write-ahead log and synchronous=NORMAL
     --db-dir /dev/shm   the file in memory: no disk at all (CPU cost only)
+    --postgres      a private PostgreSQL on loopback (Debian's package, tests/pg.py) with
+                    its production defaults: fsync and synchronous commits on
 """
 
 import argparse
@@ -86,12 +88,22 @@ def main():
                         help="where the SQLite file goes (e.g. /dev/shm: no disk syncs)")
     parser.add_argument("--wal", action="store_true",
                         help="SQLite in WAL mode with synchronous=NORMAL (no sync per commit)")
+    parser.add_argument("--postgres", action="store_true",
+                        help="a private PostgreSQL (durable commits) instead of SQLite")
     parser.add_argument("--keep-alive", type=float, default=30,
                         help='SYMFONIA_MAIL["KEEP_ALIVE"] for ours (0: a session per call)')
     args = parser.parse_args()
 
     sink, port = start_sink()
     sessions = {"stock": [], "ours": []}
+    postgres = database = None
+    if args.postgres:
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+        from tests.pg import PostgresServer
+
+        postgres = PostgresServer(durable=True)
+        database = {"ENGINE": "django.db.backends.postgresql", "HOST": postgres.host,
+                    "PORT": postgres.port, "NAME": postgres.name, "USER": postgres.user}
 
     def counted(name, call, atomic):
         from symfonia_mail.smtp import pool as smtp_pool
@@ -104,7 +116,7 @@ def main():
 
     try:
         with tempfile.TemporaryDirectory(dir=args.db_dir) as tmp:
-            setup_django(str(Path(tmp) / "single.sqlite3"), wal=args.wal,
+            setup_django(str(Path(tmp) / "single.sqlite3"), wal=args.wal, database=database,
                          symfonia_mail={"KEEP_ALIVE": args.keep_alive})
             from django.contrib.auth.models import User
             from django.db import connection
@@ -120,8 +132,9 @@ def main():
             with CaptureQueriesContext(connection) as captured:
                 ours_call(0)
             queries = [q["sql"].split()[0] for q in captured.captured_queries]
-            print(f"calls per round: {args.calls}, rounds: {args.rounds}, alternating; "
-                  f"SQLite file in {tmp}{' (WAL, synchronous=NORMAL)' if args.wal else ''}")
+            where = ("PostgreSQL on loopback (fsync, synchronous_commit on)" if postgres else
+                     f"SQLite file in {tmp}{' (WAL, synchronous=NORMAL)' if args.wal else ''}")
+            print(f"calls per round: {args.calls}, rounds: {args.rounds}, alternating; {where}")
             print(f"our queries per call: {len(queries)} ({', '.join(queries)})")
             for atomic in (False, True):
                 ours, theirs = [], []
@@ -139,6 +152,8 @@ def main():
             assert MailLog.objects.exclude(status="sent").count() == 0
     finally:
         sink.terminate()
+        if postgres is not None:
+            postgres.stop()
 
 
 if __name__ == "__main__":

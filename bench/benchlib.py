@@ -14,11 +14,12 @@ KEY = "1kBzrjKphtTwXxtuYXvg43JijZhjSwMQjyEq-Pq_zzY="  # a throwaway Fernet key
 
 
 def setup_django(db_path, *, admin=False, urlconf=None, caches=None, symfonia_mail=None,
-                 wal=False):
+                 wal=False, database=None):
     """Configure Django on the SQLite file *db_path* and migrate it.
 
     *wal*: write-ahead log with ``synchronous=NORMAL`` (the usual production set-up
-    of SQLite: a commit does not wait for the disk).
+    of SQLite: a commit does not wait for the disk). *database*: another DATABASES
+    entry instead (e.g. PostgreSQL).
     """
     import django
     from django.conf import settings
@@ -54,7 +55,7 @@ def setup_django(db_path, *, admin=False, urlconf=None, caches=None, symfonia_ma
         extra["CACHES"] = caches
     settings.configure(
         INSTALLED_APPS=apps,
-        DATABASES={"default": {
+        DATABASES={"default": database or {
             "ENGINE": "django.db.backends.sqlite3", "NAME": db_path,
             "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
             if wal else {},

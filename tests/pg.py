@@ -33,7 +33,12 @@ class PostgresServer:
     user = "postgres"
     name = "symfonia"
 
-    def __init__(self):
+    def __init__(self, *, durable=False):
+        """Start a cluster; *durable*: fsync and synchronous commits (production's defaults).
+
+        The tests run without them (faster, nothing to keep); a benchmark of commits
+        needs them, or a commit would cost what no real server charges.
+        """
         binaries = bin_dir()
         if binaries is None:
             raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
@@ -47,8 +52,9 @@ class PostgresServer:
             f"{self.bin}/initdb", "-D", self.data, "-A", "trust", "-U", self.user,
             "--no-sync", "-E", "UTF8"), check=True, capture_output=True, timeout=120)
         options = (f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
                    "-c max_connections=100")
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         subprocess.run(_as_postgres(
             f"{self.bin}/pg_ctl", "-D", self.data, "-o", options, "-l",
             os.path.join(self.dir, "log"), "-w", "-t", "60", "start"),
