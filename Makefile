@@ -121,6 +121,11 @@ bench: $(STAMP)
 	$(PY) bench/bench_protection.py
 	$(PY) bench/bench_reminders.py
 	$(PY) bench/bench_rtt.py
+	$(PY) bench/bench_rtt.py --single
+	$(PY) bench/bench_single.py --postgres
+	$(PY) bench/bench_reports.py --reports 10000
+	$(PY) bench/bench_mailbox.py --reports 10000 --others 100 --sends 50
+	$(PY) bench/bench_mailapi.py
 
 clean:
 	rm -rf $(VENV) .venv-django6.0 .venv-django6.1 .nox dist docs/_build example_project/db.sqlite3 example_project/var
