@@ -191,3 +191,15 @@ def test_bad_encodings_are_no_crash(mangle):
 def test_garbage_is_no_report():
     assert parse_report(b"\x00\xff" * 1000) is None
     assert parse_report(b"") is None
+
+
+def test_likely_report_from_the_headers_alone():
+    from symfonia_mail.reports import likely_report
+
+    def headers(data):
+        return data.split(b"\r\n\r\n", 1)[0] if b"\r\n\r\n" in data else data.split(b"\n\n")[0]
+
+    assert likely_report(headers(dsn("e9")))
+    assert likely_report(headers(complaint()))
+    assert not likely_report(headers(vacation()))
+    assert not likely_report(b"From: klient@example.com\r\nSubject: Re: Faktura\r\n")

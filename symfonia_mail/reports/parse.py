@@ -69,6 +69,22 @@ def parse_report(data: bytes) -> Report | None:
     return report
 
 
+def likely_report(headers: bytes) -> bool:
+    """Return whether a message with these *headers* may be a report worth its body.
+
+    For a mailbox of many messages: fetch the headers first, the body only when
+    this says yes. It says yes to every message ``parse_report`` could record a
+    bounce, DSN or complaint from (a mail system's signs, ``multipart/report``),
+    and no to auto-replies and people's mail.
+    """
+    try:
+        message = HeaderParser(policy=compat32).parsestr(
+            headers[:MAX_BYTES].decode("utf-8", "replace"), headersonly=True)
+        return bounce_signs(message)
+    except Exception:  # noqa: BLE001 - unreadable headers: read the whole message then
+        return True
+
+
 def walk(message: Message) -> list[tuple[Message, int]]:
     """Return (part, depth) for the parts of *message*, breadth first, within the limits."""
     found: list[tuple[Message, int]] = []
