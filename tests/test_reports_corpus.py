@@ -58,3 +58,13 @@ def test_no_false_bounce_in_the_samples_that_are_none(name):
 def test_a_delay_is_never_a_failure(name):
     found, _expected, _kind = outcome(name)
     assert found and all(action == "delayed" for _address, action in found)
+
+
+def test_the_headers_alone_tell_every_real_bounce_worth_fetching():
+    from symfonia_mail.reports import likely_report
+
+    for name in sorted(EXPECTED):
+        data = (CORPUS / name).read_bytes()
+        headers = data.split(b"\n\n", 1)[0]
+        if any(EXPECTED[name].values()):
+            assert likely_report(headers), name

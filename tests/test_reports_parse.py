@@ -105,6 +105,21 @@ def test_an_ordinary_message_is_no_report():
     assert parse_report(data) is None
 
 
+def test_a_person_quoting_a_bounce_is_no_bounce():
+    data = (b"From: Anna Nowak <anna@nadawca.example>\r\nTo: biuro@nadawca.example\r\n"
+            b"Subject: Fwd: problem z mailem\r\n\r\nZobacz:\r\n\r\n"
+            b"Hi. This is the qmail-send program at mx.example.com.\r\n"
+            b"I'm afraid I wasn't able to deliver your message to the following addresses.\r\n"
+            b"This is a permanent error; I've given up. Sorry it didn't work out.\r\n\r\n"
+            b"<odbiorca@example.com>:\r\nSorry, no mailbox here by that name. (#5.1.1)\r\n")
+    assert parse_report(data) is None
+    # The same text from the mail system is a bounce.
+    report = parse_report(data.replace(b"Anna Nowak <anna@nadawca.example>",
+                                       b"MAILER-DAEMON@mx.example.com"))
+    assert [(r.address, r.action) for r in report.recipients] == [
+        ("odbiorca@example.com", "failed")]
+
+
 def test_the_report_date_is_kept():
     when = timezone.now() - timedelta(days=2)
     report = parse_report(dsn("e4", date=when))
@@ -176,3 +191,15 @@ def test_bad_encodings_are_no_crash(mangle):
 def test_garbage_is_no_report():
     assert parse_report(b"\x00\xff" * 1000) is None
     assert parse_report(b"") is None
+
+
+def test_likely_report_from_the_headers_alone():
+    from symfonia_mail.reports import likely_report
+
+    def headers(data):
+        return data.split(b"\r\n\r\n", 1)[0] if b"\r\n\r\n" in data else data.split(b"\n\n")[0]
+
+    assert likely_report(headers(dsn("e9")))
+    assert likely_report(headers(complaint()))
+    assert not likely_report(headers(vacation()))
+    assert not likely_report(b"From: klient@example.com\r\nSubject: Re: Faktura\r\n")

@@ -3,7 +3,8 @@
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
-from django.db.models import F
+from django.db.models import CharField, F, OuterRef, Subquery, Value
+from django.db.models.functions import Cast, Concat
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -14,9 +15,11 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from symfonia_mail import conf
+from symfonia_mail.admin.delivery import delivery_label
 from symfonia_mail.admin.names import ReadableNamesMixin
 from symfonia_mail.config import resolver
 from symfonia_mail.exceptions import TransportNotAllowed
+from symfonia_mail.models import MailLog, ReminderRecord
 from symfonia_mail.reminders import Status, reminded_today, require_smtp, send_reminders
 from symfonia_mail.reminders import runs as reminder_runs
 
@@ -122,7 +125,7 @@ class InvoiceInline(admin.TabularInline):
 @admin.register(Contractor)
 class ContractorAdmin(RemindersActionMixin, ReadableNamesMixin, admin.ModelAdmin):
     add_title = _("New contractor")
-    list_display = ["name", "tax_id", "emails"]
+    list_display = ["name", "tax_id", "emails", "last_reminder"]
     search_fields = ["name", "tax_id", "emails"]
     actions = ["send_payment_reminders", "send_payment_reminders_force"]
     inlines = [InvoiceInline]
@@ -132,6 +135,21 @@ class ContractorAdmin(RemindersActionMixin, ReadableNamesMixin, admin.ModelAdmin
 
     def contractor_keys(self, queryset):
         return list(queryset.order_by("name", "pk").values_list("pk", flat=True))
+
+    def get_queryset(self, request):
+        # Did the last reminder arrive? Two nested subqueries in the list's one query:
+        # the contractor's latest ReminderRecord, then its message's delivery state.
+        # The contractor is two queries out from the ReminderRecord subquery.
+        key = Concat(Value("sales.contractor:"), Cast(OuterRef(OuterRef("pk")), CharField()))
+        last = (ReminderRecord.objects.filter(contractor_key=key)
+                .order_by("-sent_at", "-id").values("message_id")[:1])
+        delivery = (MailLog.objects.filter(message_id=Subquery(last))
+                    .exclude(message_id="").order_by("-id").values("delivery")[:1])
+        return super().get_queryset(request).annotate(delivery=Subquery(delivery))
+
+    @admin.display(description=_("last reminder"), ordering="delivery")
+    def last_reminder(self, contractor):
+        return delivery_label(contractor)
 
 
 class OverdueFilter(admin.SimpleListFilter):

@@ -9,26 +9,13 @@ status code found there.
 
 from __future__ import annotations
 
-import re
 from email.message import Message
 
 from flufl.bounce import all_failures
 
-from .parse_text import MSGID_LINE_RE, part_text
+from .fields import MSGID_LINE_RE, part_text
 from .types import STATUS_RE, RecipientReport, plain_address
 
-# The local parts mail systems send reports from.
-DAEMON_RE = re.compile(r"(?i)^(mailer-daemon|mail-daemon|postmaster|mdaemon|mailer|"
-                       r"mail\.delivery\.system|ndr|bounces?)$")
-BOUNCE_SUBJECT_RE = re.compile(
-    r"(?i)undeliver|undelivered|delivery (status|failure|failed|notification|problem|report)"
-    r"|mail delivery|returned mail|failure notice|non-?delivery|delivery has failed"
-    r"|could not be delivered|not delivered|niedostarcz|unzustellbar|non remis"
-    r"|message delayed|delayed mail|warning: message")
-AUTOREPLY_SUBJECT_RE = re.compile(
-    r"(?i)^\s*(auto(matic)?[ -]?(reply|response|antwort)|auto:|out of (the )?office"
-    r"|odpowied[zź] automatyczna|nieobecno[sś][cć]|abwesenheit|r[ée]ponse automatique"
-    r"|vacation|urlaub|poza biurem)")
 # Bytes of a report given to flufl.bounce; characters of text looked at, and per diagnostic.
 MAX_SCAN = 64 * 1024
 MAX_TEXT = 200_000

@@ -10,17 +10,23 @@ broken message.
 from __future__ import annotations
 
 import logging
-import re
 from datetime import datetime
 from email import message_from_bytes
-from email.header import decode_header, make_header
 from email.message import Message
 from email.parser import HeaderParser
 from email.policy import compat32
-from email.utils import getaddresses, parsedate_to_datetime
 
 from . import nonstandard
-from .types import STATUS_RE, RecipientReport, Report, plain_address
+from .fields import (
+    header_date,
+    message_ids,
+    status_blocks,
+    typed_address,
+    typed_text,
+    xtext,
+)
+from .signs import autoreply_signs, bounce_signs
+from .types import STATUS_RE, RecipientReport, Report
 
 logger = logging.getLogger("symfonia_mail")
 
@@ -35,7 +41,6 @@ MAX_RECIPIENTS = 500
 MAX_DIAGNOSTIC = 1000
 
 DSN_TYPES = {"message/delivery-status", "message/global-delivery-status"}
-HEADER_TYPES = {"text/rfc822-headers", "message/global-headers"}
 MESSAGE_TYPES = {"message/rfc822", "message/global"}
 # Headers of a returned message that name the message we sent.
 ID_HEADERS = ("Message-ID", "X-Microsoft-Original-Message-ID", "X-Original-Message-ID")
@@ -45,8 +50,6 @@ ACTIONS = ("delivered", "relayed", "expanded", "delayed", "failed")
 ACTION_ALIASES = {"failure": "failed", "error": "failed", "delay": "delayed",
                   "deliver": "delivered", "relay": "relayed", "expand": "expanded"}
 
-MSGID_RE = re.compile(r"<[^<>\s]{1,500}>")
-XTEXT_RE = re.compile(r"\+([0-9A-Fa-f]{2})")
 
 
 def parse_report(data: bytes) -> Report | None:
@@ -69,6 +72,22 @@ def parse_report(data: bytes) -> Report | None:
     return report
 
 
+def likely_report(headers: bytes) -> bool:
+    """Return whether a message with these *headers* may be a report worth its body.
+
+    For a mailbox of many messages: fetch the headers first, the body only when
+    this says yes. It says yes to every message ``parse_report`` could record a
+    bounce, DSN or complaint from (a mail system's signs, ``multipart/report``),
+    and no to auto-replies and people's mail.
+    """
+    try:
+        message = HeaderParser(policy=compat32).parsestr(
+            headers[:MAX_BYTES].decode("utf-8", "replace"), headersonly=True)
+        return bounce_signs(message)
+    except Exception:  # noqa: BLE001 - unreadable headers: read the whole message then
+        return True
+
+
 def walk(message: Message) -> list[tuple[Message, int]]:
     """Return (part, depth) for the parts of *message*, breadth first, within the limits."""
     found: list[tuple[Message, int]] = []
@@ -87,8 +106,9 @@ def walk(message: Message) -> list[tuple[Message, int]]:
 
 def _read(message: Message, parts: list[tuple[Message, int]], data: bytes) -> Report | None:
     types = [part.get_content_type() for part, _depth in parts]
-    reported_at = _date(message.get("Date"))
-    references = tuple(_ids(message.get("In-Reply-To")) + _ids(message.get("References")))
+    reported_at = header_date(message.get("Date"))
+    references = tuple(message_ids(message.get("In-Reply-To"))
+                       + message_ids(message.get("References")))
     report: Report | None
     if "message/feedback-report" in types:
         report = _complaint(parts)
@@ -105,7 +125,7 @@ def _read(message: Message, parts: list[tuple[Message, int]], data: bytes) -> Re
         return None
     report.reported_at = report.reported_at or reported_at
     report.references = references
-    ids = returned_ids(parts)
+    ids = returnedmessage_ids(parts)
     if report.kind in ("bounce", "dsn") and not ids:
         ids = nonstandard.text_ids(parts)
     report.message_ids = tuple(dict.fromkeys(ids))
@@ -126,7 +146,7 @@ def _dsn(parts) -> Report:
         # MTAs put a whitespace line between the blocks, which folds them into one.
         per_recipient = [fields for fields in blocks
                          if "final-recipient" in fields or "original-recipient" in fields]
-        arrival = _date(per_message.get("arrival-date"))
+        arrival = header_date(per_message.get("arrival-date"))
         recipients: dict[tuple[str, str, str], RecipientReport] = {}
         for fields in per_recipient[:MAX_RECIPIENTS]:
             recipient = _recipient(fields, arrival)
@@ -139,11 +159,11 @@ def _dsn(parts) -> Report:
 
 
 def _recipient(fields: dict[str, str], arrival: datetime | None) -> RecipientReport | None:
-    address = _typed_address(fields.get("original-recipient", ""))
-    address = address or _typed_address(fields.get("final-recipient", ""))
+    address = typed_address(fields.get("original-recipient", ""))
+    address = address or typed_address(fields.get("final-recipient", ""))
     if not address:
         return None
-    diagnostic = _typed_text(fields.get("diagnostic-code", ""))[:MAX_DIAGNOSTIC]
+    diagnostic = typed_text(fields.get("diagnostic-code", ""))[:MAX_DIAGNOSTIC]
     # The Status field, else the code quoted in the remote server's reply.
     status_match = (STATUS_RE.search(fields.get("status", ""))
                     or STATUS_RE.search(diagnostic))
@@ -155,8 +175,8 @@ def _recipient(fields: dict[str, str], arrival: datetime | None) -> RecipientRep
         status = ""  # RFC 3463: a temporary failure never carries a permanent code
     return RecipientReport(
         address=address, action=action, status=status, diagnostic=diagnostic,
-        remote_mta=_typed_text(fields.get("remote-mta", ""))[:255],
-        reported_at=_date(fields.get("last-attempt-date")) or arrival,
+        remote_mta=typed_text(fields.get("remote-mta", ""))[:255],
+        reported_at=header_date(fields.get("last-attempt-date")) or arrival,
     )
 
 
@@ -182,11 +202,11 @@ def _complaint(parts) -> Report:
     for part, _depth in parts:
         if part.get_content_type() != "message/feedback-report":
             continue
-        fields = _feedback_fields(part)
-        arrival = _date(fields.get("arrival-date"))
+        fields = _feedbackfield_dict(part)
+        arrival = header_date(fields.get("arrival-date"))
         kind = fields.get("feedback-type", "abuse")
         for value in fields.get("original-rcpt-to", "").split("\n"):
-            address = _typed_address(value)
+            address = typed_address(value)
             if address:
                 recipients.append(RecipientReport(address=address, action="complained",
                                                   diagnostic=kind[:MAX_DIAGNOSTIC]))
@@ -194,7 +214,7 @@ def _complaint(parts) -> Report:
     return Report(kind="complaint", recipients=recipients[:MAX_RECIPIENTS], reported_at=arrival)
 
 
-def _feedback_fields(part: Message) -> dict[str, str]:
+def _feedbackfield_dict(part: Message) -> dict[str, str]:
     payload = part.get_payload()
     items: list[tuple[str, str]] = []
     if isinstance(payload, list):
@@ -212,7 +232,9 @@ def _feedback_fields(part: Message) -> dict[str, str]:
 
 def _nonstandard(message: Message, parts, data: bytes) -> Report | None:
     """Return a bounce found by flufl.bounce's detectors (addresses only), or None."""
-    if autoreply_signs(message) and not bounce_signs(message):
+    if not bounce_signs(message):
+        # A person's message quoting a bounce is no bounce (every one of the 111
+        # real-world bounces in tests/data/bounces comes with these signs).
         return None
     if len(parts) >= MAX_PARTS:
         return None  # no mail system writes a bounce of hundreds of parts
@@ -226,41 +248,7 @@ def _nonstandard(message: Message, parts, data: bytes) -> Report | None:
     return Report(kind="bounce", recipients=recipients[:MAX_RECIPIENTS])
 
 
-def status_blocks(part: Message) -> list[dict[str, str]]:
-    """Return the field blocks of a delivery-status part, names lower-cased."""
-    payload = part.get_payload()
-    blocks: list[dict[str, str]] = []
-    if isinstance(payload, list):
-        for index, block in enumerate(payload):
-            if not isinstance(block, Message):
-                continue
-            blocks.append(_fields(block.items()))
-            if part.get_content_type() == "message/global-delivery-status" and index == 0:
-                # RFC 6533: parsed as a nested message; the other blocks are its body.
-                # The bytes, not the text: get_payload() would replace UTF-8 with "?".
-                body = block.get_payload(decode=True)
-                if isinstance(body, bytes):
-                    blocks.extend(_text_blocks(body.decode("utf-8", "replace")))
-    elif isinstance(payload, str):
-        text = payload
-        if part.get("Content-Transfer-Encoding", "").lower() in ("base64", "quoted-printable"):
-            raw = part.get_payload(decode=True)
-            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else text
-        blocks = _text_blocks(text)
-    return blocks
-
-
-def _text_blocks(text: str) -> list[dict[str, str]]:
-    parser = HeaderParser(policy=compat32)
-    return [_fields(parser.parsestr(chunk.strip("\r\n") + "\n").items())
-            for chunk in re.split(r"\r?\n\s*\r?\n", text[:MAX_BYTES]) if chunk.strip()]
-
-
-def _fields(items) -> dict[str, str]:
-    return {str(name).lower(): _unfold(value) for name, value in items}
-
-
-def returned_ids(parts) -> list[str]:
+def returnedmessage_ids(parts) -> list[str]:
     """Return the Message-IDs in the returned headers or message, in the order found."""
     found: list[str] = []
     for part, _depth in parts:
@@ -278,92 +266,7 @@ def returned_ids(parts) -> list[str]:
         if headers is not None:
             for name in ID_HEADERS:
                 for value in headers.get_all(name) or ():
-                    found.extend(_ids(value))
+                    found.extend(message_ids(value))
     return found
 
 
-def autoreply_signs(message: Message) -> bool:
-    """Return whether *message* says it is an automatic reply (RFC 3834, vendors' headers)."""
-    submitted = str(message.get("Auto-Submitted", "")).strip().lower()
-    if submitted and not submitted.startswith("no"):
-        return True
-    if any(message.get(name) for name in ("X-Autoreply", "X-Autorespond", "X-Vacation")):
-        return True
-    if str(message.get("X-Autogenerated", "")).strip().lower() == "reply":
-        return True
-    precedence = str(message.get("Precedence", "")).strip().lower()
-    if precedence in ("auto_reply", "autoreply"):
-        return True
-    return bool(nonstandard.AUTOREPLY_SUBJECT_RE.search(_text(message.get("Subject"))))
-
-
-def bounce_signs(message: Message) -> bool:
-    """Return whether *message* comes from a mail system, as non-delivery reports do."""
-    if message.get_content_type() == "multipart/report" or message.get("X-Failed-Recipients"):
-        return True
-    if str(message.get("Return-Path", "")).strip() == "<>":
-        return True
-    for _name, address in getaddresses([_text(message.get("From"))]):
-        if nonstandard.DAEMON_RE.match(address.split("@", 1)[0]):
-            return True
-    return bool(nonstandard.BOUNCE_SUBJECT_RE.search(_text(message.get("Subject"))))
-
-
-def _typed_address(value: str) -> str:
-    """Return the address of an RFC 3464 ``type; address`` field (rfc822 or utf-8)."""
-    value = _unfold(value)
-    kind, _sep, address = value.partition(";")
-    if not _sep:
-        address, kind = kind, "rfc822"
-    if kind.strip().lower() not in ("rfc822", "utf-8", "utf8"):
-        return ""
-    return plain_address(xtext(address))
-
-
-def _typed_text(value: str) -> str:
-    """Return the text of a ``type; text`` field (Diagnostic-Code, Remote-MTA)."""
-    value = _unfold(value)
-    kind, sep, text = value.partition(";")
-    return (text if sep and " " not in kind.strip() else value).strip()
-
-
-def xtext(value: str) -> str:
-    """Return *value* with RFC 3461 xtext escapes (``+2B``) decoded."""
-    return XTEXT_RE.sub(lambda match: chr(int(match.group(1), 16)), str(value)).strip()
-
-
-def _unfold(value) -> str:
-    return re.sub(r"\r?\n[ \t]+", " ", utf8(str(value or ""))).strip()
-
-
-def utf8(text: str) -> str:
-    """Return *text* with raw 8-bit bytes read as UTF-8 (RFC 6532/6533 headers)."""
-    # The email package keeps undecodable header bytes as surrogate escapes.
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    except UnicodeError:
-        return text
-
-
-def _text(value) -> str:
-    """Return a header as text, RFC 2047 words decoded; bad encodings replaced."""
-    if value is None:
-        return ""
-    try:
-        return str(make_header(decode_header(str(value))))
-    except (LookupError, UnicodeError, ValueError):  # an unknown charset, a broken word
-        return str(value)
-
-
-def _ids(value) -> list[str]:
-    return MSGID_RE.findall(str(value or ""))[:50]
-
-
-def _date(value) -> datetime | None:
-    if not value:
-        return None
-    try:
-        when = parsedate_to_datetime(_unfold(value))
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return when if when.tzinfo is not None else None
