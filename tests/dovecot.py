@@ -22,7 +22,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -31,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
 
+from .postfix import listening, running
 from .smtpd import free_port
 
 POOL = 200  # fresh mailbox users made before starting (add_user)
@@ -227,7 +227,7 @@ class Dovecot:
                            capture_output=True, timeout=30, check=False)
             pid_file = self.root / "run" / "master.pid"
             deadline = time.monotonic() + 10
-            while _running(pid_file) and time.monotonic() < deadline:
+            while running(pid_file) and time.monotonic() < deadline:
                 time.sleep(0.05)
         finally:
             self.introspection.stop()
@@ -279,7 +279,7 @@ def start(certificate, mail_root=None):
         output.seek(0)
         said = output.read()
     if process.returncode != 0 or not all(
-            _listening(instance.host, port) for port in (instance.port, instance.ssl_port)):
+            listening(instance.host, port) for port in (instance.port, instance.ssl_port)):
         log = instance.log()
         instance.stop()
         raise DovecotError(f"Dovecot did not start (exit {process.returncode}):\n"
@@ -290,26 +290,3 @@ def start(certificate, mail_root=None):
 
 def _binary():
     return shutil.which("dovecot", path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
-
-
-def _listening(host, port, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=1):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-def _running(pid_file):
-    try:
-        pid = int(pid_file.read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True

@@ -19,6 +19,7 @@ import os
 import pty
 import pwd
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -140,9 +141,9 @@ class Postfix:
             _postfix(self.config_dir, "stop")
             pid_file = self.root / "queue" / "pid" / "master.pid"
             deadline = time.monotonic() + 10
-            while _running(pid_file) and time.monotonic() < deadline:
+            while running(pid_file) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if _running(pid_file):
+            if running(pid_file):
                 _postfix(self.config_dir, "abort")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
@@ -174,7 +175,7 @@ def start(port=None):
     (root / "etc" / "vmailbox").write_text(
         "".join(f"{box}@{DOMAIN} {DOMAIN}/{box}/\n" for box in MAILBOXES))
     code, output = _postfix(instance.config_dir, "start")
-    if code != 0 or not _listening(instance):
+    if code != 0 or not listening(instance.host, instance.port):
         log = instance.log()
         instance.stop()
         raise PostfixError(f"Postfix did not start (exit {code}):\n{output}\n{log}")
@@ -209,20 +210,20 @@ def _postfix(config_dir, command):
     return process.returncode, b"".join(chunks).decode(errors="replace")
 
 
-def _listening(instance, timeout=10):
-    import socket
-
+def listening(host, port, timeout=10):
+    """Return True once *host*:*port* accepts connections (within *timeout* seconds)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with socket.create_connection((instance.host, instance.port), timeout=1):
+            with socket.create_connection((host, port), timeout=1):
                 return True
         except OSError:
             time.sleep(0.05)
     return False
 
 
-def _running(pid_file):
+def running(pid_file):
+    """Return True while the process named in *pid_file* is alive."""
     try:
         pid = int(pid_file.read_text().split()[0])
     except (OSError, ValueError, IndexError):
