@@ -1,12 +1,15 @@
 """Single send_mail calls: ConfiguredEmailBackend vs Django's stock SMTP backend, same run.
 
     .venv/bin/python bench/bench_single.py [--calls 300] [--rounds 5] [--keep-alive 30]
+                                           [--no-log-writer]
 
 A web request sends one message at a time (``send_mail`` without ``connection=``):
 Django opens a connection per call; ours keeps it open between calls
 (``KEEP_ALIVE``, default 30 s; ``--keep-alive 0`` measures Django's way). Both go
 to the same loopback sink (its own process); rounds alternate. Ours writes a
-MailLog row per call, which stock does not: its cost is included. Measured
+MailLog row per call, which stock does not: its cost is included (outside a
+transaction the log writer's thread writes it; each round ends when every row
+is in the database, and that wait is timed too). Measured
 twice: in autocommit (the row commits on its own: on SQLite that commit is
 a disk sync, which stock never pays) and in a view with ATOMIC_REQUESTS that
 saves a row of its own (``transaction.atomic()`` + one UPDATE, for both: the
@@ -18,6 +21,7 @@ per call and the SMTP sessions each opened (counted by the sink). Not a timed te
     --db-dir /dev/shm   the file in memory: no disk at all (CPU cost only)
     --postgres      a private PostgreSQL on loopback (Debian's package, tests/pg.py) with
                     its production defaults: fsync and synchronous commits on
+    --no-log-writer the caller writes its row before send_mail returns (LOG_WRITER False)
 """
 
 import argparse
@@ -70,12 +74,15 @@ def per_call_ms(call, calls, atomic):
     from django.db import transaction
     from django.utils import timezone
 
+    from symfonia_mail.tracking.log_writer import wait_for_log
+
     started, cpu = time.perf_counter(), time.process_time()
     for i in range(calls):
         with transaction.atomic() if atomic else nullcontext():
             if atomic:  # the view's own write (the same for both backends)
                 User.objects.filter(pk=1).update(last_login=timezone.now())
             call(i)
+    assert wait_for_log()  # every row of the round is in the database (the writer's thread)
     wall = (time.perf_counter() - started) / calls * 1000
     return wall, (time.process_time() - cpu) / calls * 1000
 
@@ -90,6 +97,8 @@ def main():
                         help="SQLite in WAL mode with synchronous=NORMAL (no sync per commit)")
     parser.add_argument("--postgres", action="store_true",
                         help="a private PostgreSQL (durable commits) instead of SQLite")
+    parser.add_argument("--no-log-writer", action="store_true",
+                        help='LOG_WRITER False: the caller writes its row before returning')
     parser.add_argument("--keep-alive", type=float, default=30,
                         help='SYMFONIA_MAIL["KEEP_ALIVE"] for ours (0: a session per call)')
     args = parser.parse_args()
@@ -117,7 +126,8 @@ def main():
     try:
         with tempfile.TemporaryDirectory(dir=args.db_dir) as tmp:
             setup_django(str(Path(tmp) / "single.sqlite3"), wal=args.wal, database=database,
-                         symfonia_mail={"KEEP_ALIVE": args.keep_alive})
+                         symfonia_mail={"KEEP_ALIVE": args.keep_alive,
+                                        "LOG_WRITER": not args.no_log_writer})
             from django.contrib.auth.models import User
             from django.db import connection
             from django.test.utils import CaptureQueriesContext
@@ -135,7 +145,9 @@ def main():
             where = ("PostgreSQL on loopback (fsync, synchronous_commit on)" if postgres else
                      f"SQLite file in {tmp}{' (WAL, synchronous=NORMAL)' if args.wal else ''}")
             print(f"calls per round: {args.calls}, rounds: {args.rounds}, alternating; {where}")
-            print(f"our queries per call: {len(queries)} ({', '.join(queries)})")
+            writer = "its own" if args.no_log_writer else "the log writer's thread"
+            print(f"our queries per call in the caller's thread: {len(queries)} "
+                  f"({', '.join(queries)}); the MailLog row written by {writer}")
             for atomic in (False, True):
                 ours, theirs = [], []
                 for _ in range(args.rounds):

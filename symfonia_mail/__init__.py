@@ -4,11 +4,12 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.2.0"
 
-__all__ = ["__version__", "mail_context", "mailer", "send_templated"]
+__all__ = ["__version__", "mail_context", "mailer", "send_templated", "wait_for_log"]
 
 if TYPE_CHECKING:  # type checkers see the real functions; at run time they load lazily
     from .content.templated import send_templated as send_templated
     from .context import mail_context as mail_context
+    from .tracking.log_writer import wait_for_log as wait_for_log
 
 
 def __getattr__(name: str) -> Any:
@@ -26,4 +27,8 @@ def __getattr__(name: str) -> Any:
         from .content.templated import send_templated
 
         return send_templated
+    if name == "wait_for_log":
+        from .tracking.log_writer import wait_for_log
+
+        return wait_for_log
     raise AttributeError(name)

@@ -30,6 +30,11 @@ DEFAULTS = {
     # configurations are resolved with one query and its MailLog rows written in one bulk
     # insert (so a generator of any length is sent in flat memory).
     "LOG_BATCH_SIZE": 500,
+    # A send outside any transaction hands its MailLog rows to a thread of the process,
+    # which writes them within milliseconds: send_mail returns at the server's reply, not
+    # after a database commit. Reads of the log in the process wait for them. False: the
+    # caller writes its rows before send_mail returns (docs/connections.md).
+    "LOG_WRITER": True,
     # Open SMTP connections per backend instance (one per configuration in use);
     # the least recently used is closed first.
     "MAX_CONNECTIONS": 8,

@@ -23,6 +23,7 @@ from typing import Any
 
 from django.dispatch import Signal
 
+from .pending_log import pending
 from .replies import reply_text
 
 __all__ = ["SendStatus", "delivery_report", "post_send", "pre_send"]
@@ -64,8 +65,14 @@ class SendStatus:
 
     @property
     def maillog_id(self) -> int | None:
-        """Return the id of the MailLog row of this message, once it is written."""
+        """Return the id of the MailLog row of this message, once it is written.
+
+        A row with the log writer (tracking/log_writer.py) is waited for.
+        """
         if self._maillog_id is None and self._entry is not None:
+            ticket = getattr(self._entry, "log_ticket", None)
+            if ticket is not None:
+                pending.wait_to_read(ticket)
             self._maillog_id = getattr(self._entry, "pk", None)
         return self._maillog_id
 

@@ -218,6 +218,18 @@ def _no_kept_smtp_connection():
     smtp_pool.close_all()  # send_mail keeps its connection too (KEEP_ALIVE)
 
 
+@pytest.fixture(autouse=True)
+def _log_rows_written():
+    """A test's MailLog rows are written before its database is flushed (log_writer).
+
+    A row the writer wrote after the flush would appear in the next test.
+    """
+    yield
+    from symfonia_mail.tracking.log_writer import wait_for_log
+
+    assert wait_for_log(30), "the log writer did not finish within 30 s"
+
+
 @pytest.fixture(scope="session")
 def dovecot(postfix, server_cert):
     """A private Dovecot (tests/dovecot.py) serving the private Postfix's Maildirs."""

@@ -1,11 +1,25 @@
 """What happened to each message: the MailLog row and its recipients' delivery events."""
 
 from django.conf import settings
-from django.db import models
+from django.db import models, router
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ..pending_log import pending
 from .choices import Scope, Transport
+
+
+class WrittenRowsManager(models.Manager):
+    """Its querysets first wait for the rows this process handed to the log writer.
+
+    A send outside a transaction returns before its row is written
+    (tracking/log_writer.py); reading the log right after it still finds the row.
+    """
+
+    def get_queryset(self):
+        if pending.waiting():
+            pending.wait_to_read(alias=router.db_for_read(self.model))
+        return super().get_queryset()
 
 
 class MailLog(models.Model):
@@ -80,6 +94,8 @@ class MailLog(models.Model):
         help_text=_("What the recipients' servers reported: the latest report per recipient."),
     )
 
+    objects = WrittenRowsManager()
+
     class Meta:
         verbose_name = _("mail log entry")
         verbose_name_plural = _("mail log")
@@ -131,6 +147,8 @@ class DeliveryEvent(models.Model):
     # The same report read twice (or by two workers at once) names the same event:
     # a unique digest of what identifies it keeps it once (symfonia_mail.reports.record).
     digest = models.CharField(max_length=64, unique=True, editable=False)
+
+    objects = WrittenRowsManager()
 
     class Meta:
         verbose_name = _("delivery event")

@@ -2,24 +2,30 @@
 
 Entries are unsaved ``MailLog`` instances collected per connection and written
 with ``bulk_create`` (one INSERT per batch; a commit per message would cost as
-much as building the message). An entry is only added once the outcome is
-known, so a crash can lose entries of sent mail but never report unsent mail
-as sent. When a bulk insert fails, the rows are retried one by one, and a row
-that still cannot be written leaves one WARNING line naming its message.
+much as building the message): in the caller's transaction when there is one,
+else by the log writer's thread (log_writer). An entry is only added once the
+outcome is known, so a crash can lose entries of sent mail but never report
+unsent mail as sent. When a bulk insert fails, the rows are retried one by one,
+and a row that still cannot be written leaves one ERROR line naming its message
+(rows.write).
 """
 
 import logging
 
-from django.db import DatabaseError, router, transaction
 from django.utils import timezone, translation
 
 from .. import conf
 from ..context import user_pk
 from ..models import MailLog
-from ..problems import explain, format_refused, is_delivery_problem, problem_record
+from ..problems import format_refused, problem_record
 from ..secret import Scrubber
 from ..signals import decode_refused
 from .delivery_state import record_refusals, refused_delivery
+from .log_writer import writer
+from .rows import describe_error, which, write
+
+__all__ = ["LogBuffer", "LogEntry", "describe_error", "note_refused", "record_problem",
+           "record_test_run", "redact", "redact_problem", "which", "write"]
 
 logger = logging.getLogger("symfonia_mail")
 
@@ -32,18 +38,6 @@ def LogEntry(**values):  # noqa: N802 - kept as the name callers know; it builds
 def redact(text, secrets):
     """Return *text* with every secret (str or Secret), and its base64 forms, masked."""
     return Scrubber(*secrets)(text) if text else text
-
-
-def describe_error(exc):
-    """Return the reason for *exc* in English: a server's reply with a hint, else class and message.
-
-    English whoever sends: it is for log lines and grep; pages render
-    MailLog.problem (problem_record) in the reader's language instead.
-    """
-    with translation.override("en"):
-        if is_delivery_problem(exc):
-            return explain(exc)
-        return f"{type(exc).__name__}: {str(exc) or repr(exc)}"
 
 
 def record_problem(row, exc):
@@ -61,14 +55,6 @@ def redact_problem(value, secrets):
     if isinstance(value, list):
         return [redact_problem(item, secrets) for item in value]
     return value
-
-
-def which(entry):
-    """Name *entry*'s message in a log line: its Message-ID, else its subject."""
-    if entry.message_id:
-        return entry.message_id
-    subject = entry.subject if len(entry.subject) <= 100 else entry.subject[:99] + "…"
-    return f"“{subject}” (no Message-ID)" if subject else "(no Message-ID, no subject)"
 
 
 class LogBuffer:
@@ -99,10 +85,16 @@ class LogBuffer:
             self.flush()
 
     def flush(self):
-        """Write the queued entries; a database error is logged, never raised over a send."""
+        """Write the queued entries; a database error is logged, never raised over a send.
+
+        Outside a transaction they go to the log writer's thread (log_writer), and
+        the send does not wait for the database.
+        """
         if not self.entries:
             return
         entries, self.entries = self.entries, []
+        if writer.takes(entries):
+            return
         write(entries)
         record_refusals(entries)
 
@@ -150,48 +142,3 @@ def record_test_run(report, config, user=None):
     buffer.flush()
 
 
-def write(entries):
-    """Insert *entries*; return how many were written.
-
-    One bulk insert first; if it fails, each row alone, so that one bad row
-    or a passing lock loses as little as possible. Every row that still
-    fails is named in its own log line: nothing disappears as "a batch".
-    """
-    alias = router.db_for_write(MailLog)
-    try:
-        _insert(entries, alias)
-        return len(entries)
-    except DatabaseError as exc:
-        if len(entries) == 1:
-            _report_lost(entries[0], exc)
-            return 0
-        logger.warning("Bulk insert of %d MailLog row(s) failed (%s); writing them one by one",
-                       len(entries), describe_error(exc))
-    written = 0
-    for entry in entries:
-        try:
-            _insert([entry], alias)
-            written += 1
-        except DatabaseError as exc:
-            _report_lost(entry, exc)
-    return written
-
-
-def _insert(entries, alias):
-    if len(entries) == 1 and transaction.get_autocommit(using=alias):
-        # A single send outside any transaction: one INSERT that commits by itself
-        # (no BEGIN/COMMIT statements around it).
-        entries[0].save(force_insert=True, using=alias)
-        return
-    # Inside the caller's transaction this is a savepoint: a failed insert
-    # then leaves the caller's transaction usable (PostgreSQL would abort it).
-    with transaction.atomic(using=alias):
-        MailLog.objects.using(alias).bulk_create(entries)
-
-
-def _report_lost(entry, exc):
-    logger.error(
-        "MailLog row not written: message %s to %s, status %s, reason %s; database error: %s",
-        entry.message_id or "(no Message-ID)", entry.recipients or "(no recipients)",
-        entry.status, entry.error or entry.note or "-", describe_error(exc),
-    )
