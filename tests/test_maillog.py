@@ -19,7 +19,7 @@ from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from symfonia_mail import wait_for_log
+from symfonia_mail import pending_log, wait_for_log
 from symfonia_mail.models import MailLog
 from symfonia_mail.pending_log import pending
 from symfonia_mail.signals import post_send
@@ -233,3 +233,26 @@ def test_a_forked_child_never_writes_its_parents_rows(tmp_path):
         env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["child-waiting=0", "rows=3"], result.stdout
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_read_inside_a_transaction_never_deadlocks_with_the_writer(
+        global_config, smtp_server, caplog, monkeypatch, django_user_model):
+    gate, insert = threading.Event(), log_writer.insert
+
+    def insert_after_the_gate(entries, alias):  # holds the writer back until the test says
+        gate.wait(10)
+        return insert(entries, alias)
+
+    monkeypatch.setattr(log_writer, "insert", insert_after_the_gate)
+    with caplog.at_level(logging.WARNING, logger="symfonia_mail"):
+        assert get_connection().send_messages([EmailMessage("s", "b", to=["k@example.com"])])
+        with transaction.atomic():
+            django_user_model.objects.create(username="biuro")  # holds SQLite's write lock
+            gate.set()  # the writer now needs that lock
+            started = time.monotonic()
+            MailLog.objects.count()  # waits a little, then reads without the row
+            assert time.monotonic() - started < pending_log.IN_TRANSACTION_WAIT + 1
+        # The transaction is over: the writer gets the lock, and the row is there.
+        assert MailLog.objects.count() == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
