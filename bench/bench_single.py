@@ -22,6 +22,8 @@ per call and the SMTP sessions each opened (counted by the sink). Not a timed te
     --postgres      a private PostgreSQL on loopback (Debian's package, tests/pg.py) with
                     its production defaults: fsync and synchronous commits on
     --no-log-writer the caller writes its row before send_mail returns (LOG_WRITER False)
+    --shared-revision-cache   the revision token in a cache every process shares (Django's
+                    file cache here; Redis or Memcached in production): no freshness query
 """
 
 import argparse
@@ -99,6 +101,8 @@ def main():
                         help="a private PostgreSQL (durable commits) instead of SQLite")
     parser.add_argument("--no-log-writer", action="store_true",
                         help='LOG_WRITER False: the caller writes its row before returning')
+    parser.add_argument("--shared-revision-cache", action="store_true",
+                        help="REVISION_CACHE on a cache shared by processes (no query per call)")
     parser.add_argument("--keep-alive", type=float, default=30,
                         help='SYMFONIA_MAIL["KEEP_ALIVE"] for ours (0: a session per call)')
     args = parser.parse_args()
@@ -125,7 +129,12 @@ def main():
 
     try:
         with tempfile.TemporaryDirectory(dir=args.db_dir) as tmp:
+            caches = {"default": {
+                "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                "LOCATION": str(Path(tmp) / "cache"),
+            }} if args.shared_revision_cache else None
             setup_django(str(Path(tmp) / "single.sqlite3"), wal=args.wal, database=database,
+                         caches=caches,
                          symfonia_mail={"KEEP_ALIVE": args.keep_alive,
                                         "LOG_WRITER": not args.no_log_writer})
             from django.contrib.auth.models import User

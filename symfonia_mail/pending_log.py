@@ -30,6 +30,7 @@ class PendingLog:
         self.condition = threading.Condition()
         self.handed = 0  # rows handed to the writer since the process started
         self.finished = 0  # of those, rows written or reported lost
+        self.hurry = False  # a reader waits: the writer writes now, gathers no more
         # The writer's own reads never wait for themselves.
         self.writer_thread: threading.Thread | None = None
 
@@ -59,6 +60,8 @@ class PendingLog:
             return False
         with self.condition:
             target = self.handed if ticket is None else ticket
+            self.hurry = True
+            self.condition.notify_all()
             return self.condition.wait_for(lambda: self.finished >= target, timeout)
 
     def wait_to_read(self, ticket: int | None = None, alias: str = DEFAULT_DB_ALIAS) -> bool:
@@ -77,6 +80,7 @@ class PendingLog:
         """Start empty (in a forked child: its parent's rows are its parent's to write)."""
         self.condition = threading.Condition()
         self.handed = self.finished = 0
+        self.hurry = False
         self.writer_thread = None
 
 

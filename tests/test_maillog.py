@@ -256,3 +256,22 @@ def test_a_read_inside_a_transaction_never_deadlocks_with_the_writer(
         # The transaction is over: the writer gets the lock, and the row is there.
         assert MailLog.objects.count() == 1
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_writer_gathers_rows_of_many_calls_and_a_reader_does_not_wait_for_the_gathering(
+        global_config, smtp_server, monkeypatch):
+    monkeypatch.setattr(log_writer, "GATHER_SECONDS", 0.5)
+    batches, insert = [], log_writer.insert
+
+    def counted(entries, alias):
+        batches.append(len(entries))
+        return insert(entries, alias)
+
+    monkeypatch.setattr(log_writer, "insert", counted)
+    for number in range(20):
+        get_connection().send_messages([EmailMessage(f"Nr {number}", "b", to=["k@example.com"])])
+    started = time.monotonic()
+    assert MailLog.objects.count() == 20  # the read asks the writer to write now
+    assert time.monotonic() - started < 0.4
+    assert sum(batches) == 20 and len(batches) <= 5, batches  # a transaction per gathering

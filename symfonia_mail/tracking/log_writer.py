@@ -38,7 +38,7 @@ from ..models import DeliveryEvent, MailLog
 from ..pending_log import pending
 from ..signals import delivery_report, post_send
 from .delivery_state import record_refusals
-from .rows import insert, write
+from .rows import insert, report_lost, write
 
 logger = logging.getLogger("symfonia_mail")
 
@@ -48,6 +48,9 @@ BUSY_PATIENCE = 10.0
 # The thread ends after this many idle seconds, closing its database connection (the
 # next hand-over starts it again): no connection held by a process that stopped sending.
 IDLE_SECONDS = 1.0
+# Seconds the writer lets rows gather before it writes them in one transaction (unless a
+# reader in the process is waiting for them): one commit for the rows of many calls.
+GATHER_SECONDS = 0.02
 # Rows handed over and not yet written at which a caller waits for the writer.
 MAX_WAITING = 5000
 # Seconds interpreter exit waits for the rows still to be written.
@@ -87,13 +90,17 @@ class LogWriter:
             return False
         if not transaction.get_autocommit(using=router.db_for_write(MailLog)):
             return False  # inside the caller's transaction: the rows belong to it
-        if post_send.has_listeners():
+        if post_send.receivers:  # any receiver, for any sender
             return False  # post_send promises the row's id
         refusals = any(getattr(entry, "refusals", None) for entry in entries)
         return not (refusals and delivery_report.has_listeners(DeliveryEvent))
 
+    def queued(self):
+        return sum(len(entries) for _ticket, entries in self.queue)
+
     def run(self):
         condition = pending.condition
+        batch_size = conf.get("LOG_BATCH_SIZE")
         try:
             while True:
                 with condition:
@@ -101,12 +108,20 @@ class LogWriter:
                         self.thread = None  # a hand-over from now on starts a new thread
                         pending.writer_thread = None
                         return
+                    # More rows may come in a moment: one transaction for all of them,
+                    # unless a reader waits for them now, or a batch is full.
+                    condition.wait_for(lambda: pending.hurry or self.queued() >= batch_size,
+                                       GATHER_SECONDS)
+                    pending.hurry = False
                     batches, self.queue = self.queue, []
                 for ticket, entries in _gathered(batches):
                     try:
                         write_patiently(entries)
-                    except Exception:  # noqa: BLE001 - the thread must live; the rows are named
-                        logger.exception("MailLog rows of %d message(s) not written", len(entries))
+                    except Exception as exc:  # noqa: BLE001 - the thread lives on
+                        logger.exception("Writing %d MailLog row(s) failed", len(entries))
+                        for entry in entries:
+                            if entry.pk is None:
+                                report_lost(entry, exc)
                     finally:
                         pending.finish(ticket)
         finally:

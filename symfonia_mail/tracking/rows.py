@@ -49,7 +49,7 @@ def write(entries):
         return len(entries)
     except DatabaseError as exc:
         if len(entries) == 1:
-            _report_lost(entries[0], exc)
+            report_lost(entries[0], exc)
             return 0
         logger.warning("Bulk insert of %d MailLog row(s) failed (%s); writing them one by one",
                        len(entries), describe_error(exc))
@@ -59,7 +59,7 @@ def write(entries):
             insert([entry], alias)
             written += 1
         except DatabaseError as exc:
-            _report_lost(entry, exc)
+            report_lost(entry, exc)
     return written
 
 
@@ -75,7 +75,8 @@ def insert(entries, alias):
         MailLog.objects.using(alias).bulk_create(entries)
 
 
-def _report_lost(entry, exc):
+def report_lost(entry, exc):
+    """Name *entry*, which could not be written, in an ERROR line: nothing is lost silently."""
     logger.error(
         "MailLog row not written: message %s to %s, status %s, reason %s; database error: %s",
         entry.message_id or "(no Message-ID)", entry.recipients or "(no recipients)",
