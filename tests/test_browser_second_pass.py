@@ -4,7 +4,10 @@ At 1366x768 (an office laptop) and 1920x1080, in Polish and English. Set
 ``SYMFONIA_SCREENSHOTS=docs/screenshots`` to refresh the screenshots.
 """
 
+from datetime import datetime, time
+
 import pytest
+from django.utils import timezone
 
 from symfonia_mail.config.resolver import from_model
 from symfonia_mail.diagnostics.smtp_test import run_smtp_test
@@ -65,10 +68,12 @@ def test_mail_log_status_keeps_words_whole_and_says_why(page_for, live, make_smt
                   language="pl")
     refused = ("SMTPRecipientsRefused: {'odrzucony@kontrahent.example': (550, b'5.1.1 "
                "<odrzucony@kontrahent.example>: Recipient address rejected: User unknown')}")
+    # The widest times of day ("10:58 a.m."): the list fits at any hour.
+    wide = timezone.make_aware(datetime.combine(timezone.localdate(), time(10, 58)))
     for status, sent_by in (("partial", admin), ("failed", None), ("sent", None),
                             ("retry", admin), ("unknown", admin)):
         MailLog.objects.create(
-            status=status, scope="global", transport="smtp", sent_by=sent_by,
+            created_at=wide, status=status, scope="global", transport="smtp", sent_by=sent_by,
             server="smtp.serwer-pocztowy-firmy.example:587", sender="biuro@firma.example",
             recipients="ksiegowosc@kontrahent-o-dlugiej-nazwie.example, kopia@firma.example",
             subject="Przypomnienie o zaległej płatności: FV/10/2026, FV/11/2026 – Firma Demo "
@@ -83,7 +88,10 @@ def test_mail_log_status_keeps_words_whole_and_says_why(page_for, live, make_smt
     table = page.evaluate("""() => [document.querySelector('#result_list')
         .getBoundingClientRect().right, document.querySelector('#changelist-form .results')
         .getBoundingClientRect().right]""")
-    assert table[0] <= table[1] + 1, table  # still no horizontal scrolling
+    # The widths of the columns, should it fail.
+    columns = page.eval_on_selector_all(
+        "#result_list thead th", "cells => cells.map((c) => [c.className, c.offsetWidth])")
+    assert table[0] <= table[1] + 1, (table, columns)  # still no horizontal scrolling
     # The Test SMTP row's excerpt names the step and the cause, not only "[BŁĄD] STARTTLS".
     test_row = page.locator("#result_list tr", has=page.locator(".symfonia-kind"))
     excerpt = test_row.locator(".symfonia-problem").inner_text()

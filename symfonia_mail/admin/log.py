@@ -184,7 +184,13 @@ class MailLogAdmin(OutboxActionsMixin, _ReadOnlyRecordAdmin):
 
     @admin.display(description=_("time"), ordering="created_at")
     def created_short(self, obj):
-        return date_format(timezone.localtime(obj.created_at), "SHORT_DATETIME_FORMAT")
+        # The time may go under the date: "10:35 a.m." is wider than "9:35 a.m.", and
+        # from 10 o'clock on the list would no longer fit 1366 px.
+        moment = timezone.localtime(obj.created_at)
+        return format_html('<span class="symfonia-nowrap">{}</span> '
+                           '<span class="symfonia-nowrap">{}</span>',
+                           date_format(moment, "SHORT_DATE_FORMAT"),
+                           date_format(moment, "TIME_FORMAT"))
 
     @admin.display(description=_("subject"))
     def subject_display(self, obj):
