@@ -13,7 +13,6 @@ each event once, and the cursor only ever moves forward.
 """
 
 import dataclasses
-import re
 from datetime import timedelta
 
 from django.db.models import F
@@ -25,21 +24,11 @@ from ..models import ReportCursor
 from .imap import ImapSession
 
 KEYWORD = "$SymfoniaReport"
-HEADER_FIELDS = "FROM SUBJECT CONTENT-TYPE X-FAILED-RECIPIENTS"
+# What tells a report from other mail by its headers (reports.likely_report reads them).
+HEADER_FIELDS = "FROM SUBJECT CONTENT-TYPE X-FAILED-RECIPIENTS RETURN-PATH"
 HEADER_GROUP = 500  # messages whose headers one FETCH asks for
 BODY_GROUP = 20  # messages fetched per FETCH of whole messages
 MAX_REPORT_BYTES = 2 * 1024 * 1024  # a longer message is read up to here (enough for a report)
-
-# Headers of a likely report (RFC 3464/6533 and ARF are multipart/report; the
-# non-standard ones come from the mail system, or name failed recipients).
-REPORT_TYPE = re.compile(rb"^content-type:\s*multipart/report", re.I | re.M)
-SYSTEM_SENDER = re.compile(rb"^from:.*\b(mailer-daemon|postmaster|mail delivery)", re.I | re.M)
-FAILED_HEADER = re.compile(rb"^x-failed-recipients:", re.I | re.M)
-BOUNCE_SUBJECT = re.compile(
-    rb"^subject:.*(undeliver|undelivered|delivery (status|failure|has failed|notification)"
-    rb"|returned mail|failure notice|mail delivery failed|niedostarcz|nie dostarczono"
-    rb"|non.?delivery|delayed mail|zwr[o\xc3]|unzustellbar)", re.I | re.M)
-
 
 @dataclasses.dataclass
 class FetchResult:
@@ -54,12 +43,6 @@ class FetchResult:
     error: str = ""
 
 
-def likely_report(headers):
-    """Return whether a message with these header lines may be a delivery report."""
-    return bool(REPORT_TYPE.search(headers) or FAILED_HEADER.search(headers)
-                or SYSTEM_SENDER.search(headers) or BOUNCE_SUBJECT.search(headers))
-
-
 def cursor_for(config, folder):
     """Return the ReportCursor of *config*'s *folder* (created at zero)."""
     cursor, _created = ReportCursor.objects.get_or_create(
@@ -67,11 +50,12 @@ def cursor_for(config, folder):
     return cursor
 
 
-def fetch_reports(config, apply, *, batch=None, since=None):
+def fetch_reports(config, apply, *, likely, batch=None, since=None):
     """Read new messages of *config*'s reports folder; return a FetchResult.
 
-    *apply(data)* gets each likely report's bytes and returns None (not a
-    report) or whether it matched a message of ours. *since* (a date) skips
+    *likely(headers)* says from a message's header lines (HEADER_FIELDS)
+    whether it may be a report; *apply(data)* gets each likely report's bytes
+    and returns None (not a report) or whether it matched a message of ours. *since* (a date) skips
     older messages on a folder's first reading: no report in them can be
     about a message in the log. Errors end the run: recorded on the cursor,
     and raised.
@@ -81,7 +65,8 @@ def fetch_reports(config, apply, *, batch=None, since=None):
     cursor = cursor_for(config, folder)
     try:
         with ImapSession(config) as session:
-            _read(session, cursor, result, apply, batch or conf.get("REPORTS_BATCH"), since)
+            _read(session, cursor, result, apply, likely, batch or conf.get("REPORTS_BATCH"),
+                  since)
     except SymfoniaMailError as error:  # IMAP, OAuth2, ALLOWED_SERVERS, unreadable password
         result.error = str(error)
         ReportCursor.objects.filter(pk=cursor.pk).update(
@@ -90,7 +75,7 @@ def fetch_reports(config, apply, *, batch=None, since=None):
     return result
 
 
-def _read(session, cursor, result, apply, batch, since):
+def _read(session, cursor, result, apply, likely, batch, since):
     uidvalidity, _count = session.select(result.folder)
     last = cursor.last_uid
     if cursor.uidvalidity != uidvalidity:
@@ -100,18 +85,18 @@ def _read(session, cursor, result, apply, batch, since):
             uidvalidity=uidvalidity, last_uid=0)
         last = 0
     uids = session.search_above(last, since if last == 0 else None)[:batch]
-    likely = []
+    candidates = []
     for start in range(0, len(uids), HEADER_GROUP):
         headers = session.fetch(uids[start:start + HEADER_GROUP],
                                 f"FLAGS BODY.PEEK[HEADER.FIELDS ({HEADER_FIELDS})]")
         result.looked += len(headers)
-        likely.extend(uid for uid, flags, data in headers
+        candidates.extend(uid for uid, flags, data in headers
                       if KEYWORD.lower() not in (f.lower() for f in flags)
-                      and likely_report(data))
+                      and likely(data))
     keep_keyword = session.permanent_keywords()
-    for start in range(0, len(likely), BODY_GROUP):
+    for start in range(0, len(candidates), BODY_GROUP):
         processed = []
-        group = likely[start:start + BODY_GROUP]
+        group = candidates[start:start + BODY_GROUP]
         for uid, _flags, data in session.fetch(group, f"BODY.PEEK[]<0.{MAX_REPORT_BYTES}>"):
             result.downloaded += 1
             matched = apply(data)

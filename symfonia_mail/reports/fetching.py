@@ -24,7 +24,7 @@ from ..config import resolver
 from ..exceptions import SymfoniaMailError
 from ..mailbox.fetch import FetchResult, cursor_for, fetch_reports, first_reading_since
 from ..models import GlobalMailConfig, MailLog, ReportCursor, Scope, UserMailConfig
-from .parse import parse_report
+from .parse import likely_report, parse_report
 from .record import apply_parsed
 
 logger = logging.getLogger("symfonia_mail")
@@ -79,7 +79,8 @@ def fetch_all(key=None, *, batch=None, due_after=None):
         if due_after is not None and not claim(config, due_after):
             continue
         try:
-            result = fetch_reports(config, apply, batch=batch, since=since)
+            result = fetch_reports(config, apply, likely=likely_report, batch=batch,
+                                    since=since)
         except SymfoniaMailError as error:
             logger.warning("Delivery reports of %s not read: %s", config.label, error)
             result = FetchResult(config.key, config.reports_folder, error=str(error))
