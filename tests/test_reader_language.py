@@ -14,13 +14,13 @@ from django.urls import reverse
 from django.utils import translation
 
 import symfonia_mail
-from symfonia_mail.background.delivery import LOST_AFTER_DATA
 from symfonia_mail.background.outbox import cancel
 from symfonia_mail.config.resolver import from_model
 from symfonia_mail.diagnostics.smtp_test import run_smtp_test
 from symfonia_mail.exceptions import RecipientsRefused, ServerTimeout, UnfilledMacro
 from symfonia_mail.models import GlobalMailConfig, MailLog
 from symfonia_mail.problems import CODES, problem_record, render_problem
+from symfonia_mail.tracking.maillog import LOST_AFTER_DATA
 
 from .conftest import config_values
 from .test_admin import make_staff

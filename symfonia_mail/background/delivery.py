@@ -40,7 +40,7 @@ from ..problems import problem_record
 from ..replies import format_refused as _format_refused
 from ..smtp import pool as smtp_pool
 from ..tracking.delivery_state import record_refusals, refused_delivery
-from ..tracking.maillog import describe_error, redact, redact_problem
+from ..tracking.maillog import describe_error, lost_after_data, redact, redact_problem
 from . import ratelimit, taskq
 
 logger = logging.getLogger("symfonia_mail")
@@ -56,11 +56,6 @@ REQUEUE_BATCH = 100  # rows a sweep enqueues again at most
 # A worker's IMAP session for the Sent copy, kept for its next message (SMTP's own
 # connections are kept by smtp.pool).
 _kept = threading.local()
-LOST_AFTER_DATA = gettext_noop(
-    "The connection was lost after the message was sent, before the server confirmed it: "
-    "it may or may not have been accepted. It is not sent again automatically; check with "
-    "the recipient, then resend it from the mail log if needed."
-)
 WORKER_STOPPED = gettext_noop(
     "The worker stopped while sending: the server may or may not have accepted the "
     "message. It is not sent again automatically; check with the recipient, then "
@@ -224,8 +219,8 @@ def attempt(outbox):
             # The whole message went out and the confirmation never came: the server may
             # have accepted it (RFC 5321 §4.1.1.4), so sending it again could double it.
             cause = Outcome.of(Status.UNKNOWN, exc, secrets)
-            return Outcome(Status.UNKNOWN, f"{LOST_AFTER_DATA} ({cause.error})",
-                           problem={"msgid": LOST_AFTER_DATA, "cause": cause.problem})
+            error, problem = lost_after_data(cause.error, cause.problem)
+            return Outcome(Status.UNKNOWN, error, problem=problem)
         return Outcome.of(Status.RETRY, exc, secrets)
     except Exception as exc:  # noqa: BLE001 - anything else fails this message, logged, not the worker
         return Outcome.of(Status.FAILED, exc, secrets)

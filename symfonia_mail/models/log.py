@@ -34,7 +34,7 @@ class MailLog(models.Model):
         QUEUED = "queued", _("queued")
         SENDING = "sending", _("sending")
         RETRY = "retry", _("waiting to retry")
-        UNKNOWN = "unknown", _("unknown (the worker stopped while sending)")
+        UNKNOWN = "unknown", _("unknown (sent, not confirmed: connection or worker lost)")
         CANCELLED = "cancelled", _("cancelled")
 
     class Kind(models.TextChoices):

@@ -13,6 +13,7 @@ and a row that still cannot be written leaves one ERROR line naming its message
 import logging
 
 from django.utils import timezone, translation
+from django.utils.translation import gettext_noop
 
 from .. import conf
 from ..context import user_pk
@@ -24,10 +25,18 @@ from .delivery_state import record_refusals, refused_delivery
 from .log_writer import writer
 from .rows import describe_error, which, write
 
-__all__ = ["LogBuffer", "LogEntry", "describe_error", "note_refused", "record_problem",
-           "record_test_run", "redact", "redact_problem", "which", "write"]
+__all__ = ["LOST_AFTER_DATA", "LogBuffer", "LogEntry", "describe_error", "lost_after_data",
+           "note_refused", "record_problem", "record_test_run", "redact", "redact_problem",
+           "which", "write"]
 
 logger = logging.getLogger("symfonia_mail")
+
+# Why a message is "unknown": sent whole, and the connection lost before the reply.
+LOST_AFTER_DATA = gettext_noop(
+    "The connection was lost after the message was sent, before the server confirmed it: "
+    "it may or may not have been accepted. It is not sent again automatically; check with "
+    "the recipient, then resend it from the mail log if needed."
+)
 
 
 def LogEntry(**values):  # noqa: N802 - kept as the name callers know; it builds a model row
@@ -44,6 +53,11 @@ def record_problem(row, exc):
     """Set *row*'s error (English) and problem (rendered in the reader's language)."""
     row.error = describe_error(exc)
     row.problem = problem_record(exc, text=row.error)
+
+
+def lost_after_data(error, problem):
+    """Return the (error, problem) of a message lost after its final ".", from its cause's."""
+    return f"{LOST_AFTER_DATA} ({error})", {"msgid": LOST_AFTER_DATA, "cause": problem}
 
 
 def redact_problem(value, secrets):
