@@ -98,8 +98,12 @@ def configure():
 
 def point_global_config_at(host, port):
     """The adapter: the stored configuration names the test's server, plain, no login."""
+    from symfonia_mail import wait_for_log
     from symfonia_mail.models import GlobalMailConfig
 
+    # The earlier class's MailLog rows first: the log writer's thread may still be writing
+    # them, and this in-memory database's shared cache refuses a second writer at once.
+    wait_for_log()
     config = GlobalMailConfig.get_solo()
     config.transport, config.host, config.port, config.security = "smtp", host, port, "none"
     config.username = config.password = config.sender_email = config.sender_name = ""
