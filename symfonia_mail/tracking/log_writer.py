@@ -127,10 +127,6 @@ class LogWriter:
         finally:
             connections.close_all()  # this thread's own connections
 
-    def wait(self, timeout=EXIT_WAIT):
-        """Wait until every row handed over is written (tests, exit)."""
-        return pending.wait(timeout=timeout)
-
     def forget(self):
         """Start empty in a forked child: the rows handed over are the parent's to write."""
         self.queue, self.thread = [], None
@@ -144,7 +140,8 @@ def _gathered(batches):
         if entries and len(entries) + len(batch) > size:
             yield ticket, entries
             entries = []
-        ticket, entries = batch_ticket, entries + batch
+        ticket = batch_ticket
+        entries.extend(batch)
     if entries:
         yield ticket, entries
 
@@ -175,8 +172,8 @@ if hasattr(os, "register_at_fork"):
 
 
 def wait_for_log(timeout=EXIT_WAIT):
-    """Wait until this process's MailLog rows handed to the writer are written."""
-    return writer.wait(timeout)
+    """Wait until this process's MailLog rows handed to the writer are written (tests, exit)."""
+    return pending.wait(timeout=timeout)
 
 
 atexit.register(wait_for_log)
