@@ -4,10 +4,14 @@ Checked on the wire against the loopback aiosmtpd server that records each
 recipient's parameters (the Postfix tests show the reports that name it).
 """
 
+import smtplib
+
 import pytest
 from django.core.mail import EmailMessage
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from symfonia_mail.smtp.dialogue import orcpt_option
+from symfonia_mail.smtp.dialogue import _PLAIN_ADDRESS_RE, _command, orcpt_option
 
 from .conftest import save_global
 
@@ -19,6 +23,26 @@ def test_orcpt_is_xtext_encoded():
     assert orcpt_option("jan@firma.example") == "ORCPT=rfc822;jan@firma.example"
     assert orcpt_option("jan+faktury@firma.example") == "ORCPT=rfc822;jan+2Bfaktury@firma.example"
     assert orcpt_option("a=b@firma.example") == "ORCPT=rfc822;a+3Db@firma.example"
+
+
+def _xtext_byte_by_byte(address):
+    return "ORCPT=rfc822;" + "".join(
+        chr(byte) if 0x21 <= byte <= 0x7E and byte not in b"+=" else f"+{byte:02X}"
+        for byte in address.encode("utf-8"))
+
+
+# Addresses as they come: plain ones, and every character that needs care.
+ADDRESSES = st.from_regex(_PLAIN_ADDRESS_RE, fullmatch=True) | st.text(
+    alphabet=st.sampled_from(list('aZ09._+-=@<>" ()!#,;:\\[]ąé\t')), max_size=24)
+
+
+@settings(max_examples=500, deadline=None)
+@given(ADDRESSES)
+def test_the_fast_paths_write_what_the_full_encoders_write(address):
+    # Plain addresses skip xtext's byte loop and smtplib.quoteaddr's parsing: same text.
+    assert orcpt_option(address) == _xtext_byte_by_byte(address)
+    if address.strip() != "<>":
+        assert _command("RCPT TO:", address, ()) == f"RCPT TO:{smtplib.quoteaddr(address)}"
 
 
 def test_each_recipient_carries_its_own_orcpt(smtp_server):

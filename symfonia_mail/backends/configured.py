@@ -35,6 +35,7 @@ from ..models import MailLog, Transport
 from ..problems import problem_record
 from ..smtp import pool as smtp_pool
 from ..smtp.connection import SmtpConnection
+from ..smtp.dialogue import Withdrawn
 from ..tracking.maillog import (
     LogBuffer,
     LogEntry,
@@ -67,6 +68,10 @@ class _Held:
     status: signals.SendStatus
     data: bytes
     secrets: tuple
+
+
+class _ConfigurationMoved(Exception):  # noqa: N818 - internal: never leaves the backend
+    """A save came before the message's content left: it is built again from the start."""
 
 
 class _EarlierFailed(Exception):  # noqa: N818 - internal: never leaves the backend
@@ -150,7 +155,9 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         is connected now when the configuration is known (``user=`` given, or
         no user: the global one); messages of other users connect on demand.
         """
-        if self.connection or not self._begin():
+        # Checked now, not deferred: messages built outside with this session
+        # (build_templated's connection=) must never use a configuration saved over.
+        if self.connection or not self._begin(deferred=False):
             return False
         config = self._config_for(self.user if self.user is not None else current_user())
         if config.transport != Transport.SMTP or self._in_background():
@@ -168,12 +175,32 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
     def _in_background(self):
         return conf.get("BACKGROUND") if self.background is None else self.background
 
-    def _begin(self):
-        """Start a resolution session (the one freshness query); False if started."""
+    def _begin(self, *, deferred=True):
+        """Start a resolution session; False if started.
+
+        Its freshness query is *deferred* (resolver.Session): an SMTP message runs
+        it while the server answers its commands, anything else just before it
+        is committed (:meth:`_confirm`).
+        """
         if self._session is not None:
             return False
-        self._session = resolver.Session()
+        self._session = resolver.Session(deferred=deferred)
         return True
+
+    def _confirm(self):
+        """Raise _ConfigurationMoved when a save came since the session began."""
+        if not self._session.confirm():
+            self._forget_connections()
+            raise _ConfigurationMoved()
+
+    def _forget_connections(self):
+        """Close the SMTP connections opened for configurations that were saved over."""
+        self._settle_held(raising=False)
+        for smtp in self._smtp_connections.values():
+            smtp.discard()
+        self._smtp_connections = OrderedDict()
+        self._broken = {}
+        self.connection = None
 
     def _config_for(self, user):
         """Return the configuration for *user* with the connection arguments applied."""
@@ -258,13 +285,21 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
     # Django's error reports print local variables. sensitive_variables hides these in
     # the admin e-mails only: with DEBUG = True Django turns it off, so the passwords
     # themselves travel as secret.Secret objects, whose repr is masked.
-    @sensitive_variables("config", "secrets")
     def _send_one(self, message):
+        try:
+            return self._send_once(message)
+        except _ConfigurationMoved:
+            # Nothing of it left; the session is checked now, so this happens once.
+            return self._send_once(message)
+
+    @sensitive_variables("config", "secrets")
+    def _send_once(self, message):
         user = self._user_for(message)
         config = self._config_for(user)
         row = _log_entry(message, user, config)
         status = self._status = message.symfonia_status = signals.SendStatus(_entry=row)
         secrets = (config.password, config.attachment_password)
+        moved = False
         try:
             if self._held is not None and self._held.config.key != config.key:
                 self._settle_held()  # pipelining goes on only through the same connection
@@ -272,11 +307,15 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             prepared = prepare(working, config, user=user, context_macros=context_macros())
             row.subject = prepared.subject
             if config.transport == Transport.SYSTEM:
+                self._confirm()
                 return self._hand_to_system(prepared, row, secrets)
             sent = self._send_smtp(prepared, config, row, secrets)
             if self._held is not None and self._held.row is row:
                 self._held.message, self._held.user, self._held.status = message, user, status
             return sent
+        except _ConfigurationMoved:
+            moved = True
+            raise
         except _EarlierFailed as earlier:
             # The message before failed: Django's contract stops there, before this one.
             self._fail(row, NOT_ATTEMPTED, secrets, cause=earlier.error)
@@ -291,7 +330,8 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             raise
         finally:
             self._status = None
-            if self._held is None or self._held.row is not row:  # else when its reply came
+            # A held message is settled when its reply comes; a moved one is sent again.
+            if not moved and (self._held is None or self._held.row is not row):
                 self._settle_status(message, status, row, user)
 
     def _record_failure(self, row, status, secrets, exc):
@@ -359,6 +399,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             # Django's backend skips such a message without an error; we say why.
             return self._fail(row, NO_RECIPIENTS, secrets)
         if self._outbox is not None:
+            self._confirm()
             return self._outbox.add(row, config, from_addr, recipients, data)
         if config.rate_limit:
             ratelimit.acquire(config.key, config.rate_limit)
@@ -366,11 +407,18 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         try:
             try:
                 if isinstance(smtp, SmtpConnection):
-                    delivery = smtp.deliver(from_addr, recipients, data, hold=True)
+                    # The freshness query runs while the server answers the commands.
+                    check = None if self._session.confirmed else self._session.confirm
+                    delivery = smtp.deliver(from_addr, recipients, data, hold=True,
+                                            before_replies=check)
                 else:
+                    self._confirm()
                     delivery = smtp.deliver(from_addr, recipients, data)
             finally:
                 self._settle_held()  # the message before: its reply came with these commands
+        except Withdrawn:
+            self._forget_connections()  # the saved configuration may name another server
+            raise _ConfigurationMoved() from None
         except smtplib.SMTPRecipientsRefused as exc:
             # Every recipient refused: the log keeps the envelope that was tried.
             note_refused(row, exc.recipients)
@@ -526,9 +574,14 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             # Never Django's fallback to EMAIL_HOST: say which configuration to fill in.
             raise ConfigurationIncomplete(config.label)
         try:
-            # A connection kept from an earlier call, or a new one (smtp_pool).
-            smtp = smtp_pool.checkout(config, token=self._session.cache.token,
-                                      client_certificate=self._args.client_certificate)
+            # A connection kept from an earlier call, or a new one (smtp_pool): never
+            # opened with a configuration saved over since the session began.
+            smtp = smtp_pool.checkout(
+                config, token=self._session.cache.token,
+                client_certificate=self._args.client_certificate,
+                before_opening=None if self._session.confirmed else self._confirm)
+        except _ConfigurationMoved:
+            raise
         except Exception as exc:
             self._broken[config.key] = exc
             raise

@@ -246,21 +246,52 @@ def clear_cache():
     _generation = _Generation()
 
 
+def _current(token):
+    """Return the process's generation for *token*, starting a new one if it moved."""
+    global _generation
+    generation = _generation
+    if token != generation.token:
+        generation = _generation = _Generation(token)
+    return generation
+
+
 def cached_generation():
     """Return the current generation (for tests and diagnostics)."""
     return _generation
 
 
 class Session:
-    """Resolution for one connection: the freshness check happens once, here."""
+    """Resolution for one connection: the freshness check happens once, here.
 
-    def __init__(self):
-        global _generation
-        token = current_token()
+    *deferred*: when this process has checked the token before, start from its
+    configurations without asking, and check with :meth:`confirm` before the
+    first message is committed. The sending backend does so while the SMTP
+    server answers the message's commands, so the query costs no time of its
+    own; a save seen then sends that message again from the start, under the
+    new configuration (docs/connections.md, "Fresh without waiting").
+    """
+
+    def __init__(self, *, deferred=False):
         generation = _generation
-        if token != generation.token:
-            generation = _generation = _Generation(token)
+        self.confirmed = not (deferred and generation.token is not None)
+        if self.confirmed:
+            generation = _current(current_token())
         self.cache = generation
+
+    def confirm(self):
+        """Check the token once (if not yet); return False when the configuration moved.
+
+        After False, this session resolves under the new token: whatever was built
+        under the old one must be built again.
+        """
+        if self.confirmed:
+            return True
+        token = current_token()
+        self.confirmed = True
+        if token == self.cache.token:
+            return True
+        self.cache = _current(token)
+        return False
 
     def global_config(self):
         cache = self.cache

@@ -26,7 +26,7 @@ from ..oauth import tokens as oauth
 from ..sasl import PasswordLogin, XOAuth2Login
 from ..secret import NO_SCRUB
 from ..tls import tls_context
-from .dialogue import Dialogue
+from .dialogue import Dialogue, Withdrawn
 from .limits import too_many
 
 __all__ = ["ConfigTransport", "Delivery", "DsnPlan", "SmtpConnection", "credential_for",
@@ -193,7 +193,8 @@ class SmtpConnection:
         plan.orcpt = True  # RFC 3461 §4.2: reports then name the address we sent to
         return plan
 
-    def deliver(self, from_addr, recipients, data, plan=None, *, hold=False):
+    def deliver(self, from_addr, recipients, data, plan=None, *, hold=False,
+                before_replies=None):
         """Send *data* to *recipients* over the connection (opened if needed).
 
         A kept connection found dead before the message's final "." is replaced
@@ -205,6 +206,9 @@ class SmtpConnection:
         unsent (``Delivery.held``): it travels with the next message's
         MAIL/RCPT/DATA, one round trip per message in a batch (RFC 2920), and
         that deliver() (or :meth:`finish`) fills in this Delivery's outcome.
+
+        *before_replies*: run while the server answers the commands; False withdraws
+        the message (:class:`~.dialogue.Withdrawn`, the session closed, never retried).
         """
         busy_until = time.monotonic() + self.busy_wait
         pause = BUSY_PAUSE
@@ -212,7 +216,10 @@ class SmtpConnection:
             reused, self.reused = self.reused, False
             earlier = self.held
             try:
-                return self._deliver_once(from_addr, recipients, data, plan, hold)
+                return self._deliver_once(from_addr, recipients, data, plan, hold,
+                                          before_replies)
+            except Withdrawn:
+                raise
             except Exception as error:
                 # The held message's reply never came, so this one's content never left.
                 lost_earlier = earlier is not None and earlier.error is not None
@@ -227,10 +234,11 @@ class SmtpConnection:
                 raise
 
     def _lost_before_message(self, error):
-        return self.failed_stage in BEFORE_MESSAGE and (
-            self.dialogue is None or isinstance(error, smtplib.SMTPServerDisconnected | OSError))
+        # The server's and the socket's errors (smtplib's are OSErrors), not the caller's.
+        return isinstance(error, OSError) and self.failed_stage in BEFORE_MESSAGE
 
-    def _deliver_once(self, from_addr, recipients, data, plan, hold=False):
+    def _deliver_once(self, from_addr, recipients, data, plan, hold=False,
+                      before_replies=None):
         self.open()
         if self.lease is not None:
             self.lease.renew_if_due()
@@ -242,7 +250,8 @@ class SmtpConnection:
         try:
             with dialogue.within(seconds):
                 result = dialogue.send(from_addr, recipients, data, plan.mail_options,
-                                       plan.rcpt_options, orcpt=plan.orcpt, hold=hold)
+                                       plan.rcpt_options, orcpt=plan.orcpt, hold=hold,
+                                       before_replies=before_replies)
         except BaseException as error:
             self.failed_stage = dialogue.stage
             if dialogue.sock is None:  # the dialogue closed it: reconnect next time

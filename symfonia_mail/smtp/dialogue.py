@@ -42,6 +42,17 @@ _LINE_RE = re.compile(rb"(\d{3})(?:([ -])(.*))?\Z", re.S)
 _GREETING_DOMAIN_RE = re.compile(
     r"\A((?:[245]\.\d{1,3}\.\d{1,3}\s+)?)(?:\[[^\]]*\]|[\w-]+(?:\.[\w-]+)+\.?)(?:\s+|\Z)")
 _PERIOD_RE = re.compile(rb"(?m)^\.")
+_XTEXT_SAFE_RE = re.compile(r"[!-*,-<>-~]*")  # RFC 3461 xtext written as itself
+_PLAIN_ADDRESS_RE = re.compile(
+    r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+
+
+class Withdrawn(Exception):  # noqa: N818 - what happened, as smtplib names its errors
+    """The sender withdrew the message before its content: nothing was sent.
+
+    Raised by :meth:`Dialogue.send` when its *before_replies* check says no;
+    the session is closed (a server waiting for the content drops it).
+    """
 
 
 @dataclass(frozen=True)
@@ -213,10 +224,13 @@ class Dialogue:
         raise smtplib.SMTPException("Server AUTH mechanism did not finish.")
 
     def send(self, from_addr, recipients, data, mail_options=(), rcpt_options=(), *,
-             orcpt=False, hold=False):
+             orcpt=False, hold=False, before_replies=None):
         """Run one transaction; return a Transaction (partial refusals in ``refused``).
 
         *orcpt*: add each recipient's own ``ORCPT=`` (DSN) to its RCPT TO.
+        *before_replies*: a callable run while the server answers the pipelined
+        commands (before them when not pipelined); when it returns False the
+        content is never sent: the session closes and :class:`Withdrawn` is raised.
         *hold* (pipelined only): after the 354, keep the content unsent and return
         with ``held`` set; it goes in one write with the next transaction's
         MAIL/RCPT/DATA (RFC 2920 §3.1), whose send() reads its reply first, or
@@ -237,11 +251,13 @@ class Dialogue:
         result = Transaction(pipelined=self.pipelining and self.has("pipelining"))
         if not result.pipelined:
             self.finish()  # a content held before PIPELINING went away (not expected)
+            self._go_on(before_replies)
         if result.pipelined:
             # RFC 2920 §3.1: MAIL, every RCPT and DATA go in one write, after the content
             # of a held message (whose reply comes first).
             self.stage = "mail"
             self._write_group(b"".join(line.encode("ascii") + CRLF for _s, _a, line in commands))
+            self._go_on(before_replies)  # its time overlaps the server's
             replies = []
             for step, addr, _line in commands:
                 replies.append(self._read(step, time.monotonic(), address=addr))
@@ -257,6 +273,23 @@ class Dialogue:
                         r.code in (250, 251) for r in replies[1:]):
                     break
         return self._finish(result, from_addr, recipients, replies, payload, hold)
+
+    def _go_on(self, check):
+        """Run *check* (if any); close and raise Withdrawn when it says no.
+
+        Its own error closes the session too: the replies it did not wait for
+        would answer the next commands.
+        """
+        if check is None:
+            return
+        try:
+            go_on = check()
+        except BaseException:
+            self.close()
+            raise
+        if not go_on:
+            self.close()
+            raise Withdrawn()
 
     def _write_group(self, group):
         """Write *group* after a held content, and settle the held message first."""
@@ -513,7 +546,7 @@ def _features(lines):
 def orcpt_option(address):
     """Return the ORCPT parameter that names *address* in delivery reports (RFC 3461 §4.2)."""
     # RFC 3461 §4: xtext — "+", "=" and bytes outside "!".."~" are written as "+HH".
-    encoded = "".join(
+    encoded = address if _XTEXT_SAFE_RE.fullmatch(address) else "".join(
         chr(byte) if 0x21 <= byte <= 0x7E and byte not in b"+=" else f"+{byte:02X}"
         for byte in address.encode("utf-8")
     )
@@ -521,7 +554,11 @@ def orcpt_option(address):
 
 
 def _command(verb, address, options):
-    text = f"{verb}{smtplib.quoteaddr(address)}"
+    # A plain address is what smtplib.quoteaddr's parsing (a third of a message's own
+    # command-building time) would give back unchanged, in angle brackets.
+    quoted = f"<{address}>" if _PLAIN_ADDRESS_RE.fullmatch(address) else smtplib.quoteaddr(
+        address)
+    text = f"{verb}{quoted}"
     return " ".join((text, *options)) if options else text
 
 

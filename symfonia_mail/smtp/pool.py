@@ -155,8 +155,12 @@ class Pool:
 _pool = Pool()
 
 
-def checkout(config, *, token, client_certificate=None, wait_when_busy=True):
+def checkout(config, *, token, client_certificate=None, wait_when_busy=True,
+             before_opening=None):
     """Return an open SmtpConnection for *config*: a kept one, or a new one.
+
+    *before_opening*: called when no kept connection serves *config*, before a
+    new one is opened (the caller's last chance to check *config* is current).
 
     A configuration with a connection limit (smtp_limits) waits for a free slot
     within the opening deadline (``OPEN_REPLIES`` × its timeout), taking a
@@ -169,6 +173,8 @@ def checkout(config, *, token, client_certificate=None, wait_when_busy=True):
     if found is not None:
         found.reused = True
         return found
+    if before_opening is not None:
+        before_opening()
     limit = smtp_limits.limit_for(config)
     lease = None
     deadline = time.monotonic() + OPEN_REPLIES * config.timeout
