@@ -25,6 +25,8 @@ per call and the SMTP sessions each opened (counted by the sink). Not a timed te
     --no-log-writer the caller writes its row before send_mail returns (LOG_WRITER False)
     --shared-revision-cache   the revision token in a cache every process shares (Django's
                     file cache here; Redis or Memcached in production): no freshness query
+    --no-freshness-connection   PostgreSQL's freshness query on Django's connection, run
+                    while the server answers the commands (FRESHNESS_CONNECTION False)
 """
 
 import argparse
@@ -104,6 +106,9 @@ def main():
                         help='LOG_WRITER False: the caller writes its row before returning')
     parser.add_argument("--shared-revision-cache", action="store_true",
                         help="REVISION_CACHE on a cache shared by processes (no query per call)")
+    parser.add_argument("--no-freshness-connection", action="store_true",
+                        help="FRESHNESS_CONNECTION False: PostgreSQL's freshness query on "
+                             "Django's connection, while the server answers")
     parser.add_argument("--keep-alive", type=float, default=30,
                         help='SYMFONIA_MAIL["KEEP_ALIVE"] for ours (0: a session per call)')
     args = parser.parse_args()
@@ -137,7 +142,9 @@ def main():
             setup_django(str(Path(tmp) / "single.sqlite3"), wal=args.wal, database=database,
                          caches=caches,
                          symfonia_mail={"KEEP_ALIVE": args.keep_alive,
-                                        "LOG_WRITER": not args.no_log_writer})
+                                        "LOG_WRITER": not args.no_log_writer,
+                                        "FRESHNESS_CONNECTION":
+                                            not args.no_freshness_connection})
             from django.contrib.auth.models import User
             from django.db import connection
             from django.test.utils import CaptureQueriesContext
@@ -156,8 +163,11 @@ def main():
                      f"SQLite file in {tmp}{' (WAL, synchronous=NORMAL)' if args.wal else ''}")
             print(f"calls per round: {args.calls}, rounds: {args.rounds}, alternating; {where}")
             writer = "its own" if args.no_log_writer else "the log writer's thread"
-            print(f"our queries per call in the caller's thread: {len(queries)} "
+            print(f"our queries per call on the caller's connection: {len(queries)} "
                   f"({', '.join(queries)}); the MailLog row written by {writer}")
+            if postgres and not args.no_freshness_connection:
+                print("the freshness query: on its own connection, sent as the call starts "
+                      "(FRESHNESS_CONNECTION)")
             for atomic in (False, True):
                 ours, theirs = [], []
                 for _ in range(args.rounds):

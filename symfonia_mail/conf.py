@@ -47,6 +47,11 @@ DEFAULTS = {
     # processes (Redis, Memcached, files, database; not the local-memory default), else
     # one primary-key query per connection. None: always query.
     "REVISION_CACHE": "default",
+    # On PostgreSQL (psycopg 3), a send_mail's freshness query leaves as the call starts,
+    # on a database connection of its own (one per thread that sends), and its answer is
+    # read before the message's content: it costs no waiting. False: ask on Django's
+    # connection, before the content too (docs/connections.md, "Fresh without waiting").
+    "FRESHNESS_CONNECTION": True,
     # Deployment-wide switch: False accepts unverified TLS certificates everywhere
     # (internal servers; warning symfonia_mail.W001).
     "VERIFY_CERTIFICATES": True,

@@ -276,6 +276,8 @@ class Session:
         self.confirmed = not (deferred and generation.token is not None)
         if self.confirmed:
             generation = _current(current_token())
+        else:  # on PostgreSQL the query leaves now, its answer is read by confirm()
+            self._read_token = revision.start_reading()
         self.cache = generation
 
     def confirm(self):
@@ -286,7 +288,7 @@ class Session:
         """
         if self.confirmed:
             return True
-        token = current_token()
+        token = self._read_token()
         self.confirmed = True
         if token == self.cache.token:
             return True
