@@ -11,6 +11,12 @@ When ``SYMFONIA_MAIL["REVISION_CACHE"]`` names a cache shared by all
 processes (Redis, Memcached, files, database; not the per-process local
 memory cache), the token is read from it and the database is not asked at
 all; a new token is written there once its transaction commits.
+
+A sending connection need not wait for the answer before it starts
+(resolver.Session(deferred=True)): :func:`start_reading` sends the query and
+returns what reads its answer. On PostgreSQL it goes on a connection of the
+thread kept for it alone (``FRESHNESS_CONNECTION``), so the database answers
+while the message is built and its commands are on their way.
 """
 
 import logging
