@@ -362,7 +362,8 @@ class SessionHandler(SessionCounter, RecordingHandler):
 
     ``mail_reply``: replaces the next MAIL FROM reply once (e.g. "421 ..."); ``limit``:
     a session beyond this many open ones gets Exchange's "432 4.3.2" to MAIL FROM;
-    ``vanish_after_data``: the next message's connection drops before its 250.
+    ``vanish_after_data``: the next message's connection drops before its 250;
+    ``babble_after_data``: the next message is kept and answered with a line that is no SMTP.
     """
 
     def __init__(self, *, limit=None, **options):
@@ -371,6 +372,7 @@ class SessionHandler(SessionCounter, RecordingHandler):
         self.refused_busy = 0
         self.mail_reply = None
         self.vanish_after_data = False
+        self.babble_after_data = False
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         with self.lock:
@@ -390,7 +392,11 @@ class SessionHandler(SessionCounter, RecordingHandler):
                 self.data_attempts += 1
             server.transport.abort()
             return "250 never sent"
-        return await super().handle_DATA(server, session, envelope)
+        reply = await super().handle_DATA(server, session, envelope)
+        if self.babble_after_data:
+            self.babble_after_data = False
+            return "Thank you for your message!"
+        return reply
 
     def forget_start_check(self):
         """Forget Controller.start()'s own check connection (not a client's session)."""

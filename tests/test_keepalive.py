@@ -13,6 +13,7 @@ import time
 import pytest
 from django.core.mail import EmailMessage, get_connection, send_mail
 
+from symfonia_mail.exceptions import NotAnSMTPServer
 from symfonia_mail.models import MailLog
 from symfonia_mail.smtp import pool as smtp_pool
 from symfonia_mail.tracking.maillog import LOST_AFTER_DATA
@@ -157,6 +158,18 @@ def test_a_connection_lost_after_the_final_dot_is_never_resent(server, configure
     assert row.status == "unknown"
     assert row.error.startswith("The connection was lost after the message was sent"), row.error
     assert row.problem["msgid"] == LOST_AFTER_DATA and row.problem["cause"]
+
+
+def test_a_reply_after_the_final_dot_that_is_no_smtp_leaves_the_outcome_unknown(
+        server, configured):
+    send()
+    server.handler.babble_after_data = True
+    with pytest.raises(NotAnSMTPServer):
+        send(subject="Bełkot")
+    # The server kept it: logged unknown (never resent), as a lost connection there is.
+    assert [m.message["Subject"] for m in server.messages][-1] == "Bełkot 0"
+    row = MailLog.objects.get(subject__startswith="Bełkot")
+    assert row.status == "unknown" and row.problem["msgid"] == LOST_AFTER_DATA
 
 
 def test_a_forked_child_never_uses_the_parents_connection(server, configured):

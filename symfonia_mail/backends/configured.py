@@ -343,8 +343,8 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
             if not row.error:
                 record_problem(row, exc)
             if getattr(exc, "symfonia_stage", "") == "message":
-                # Sent whole, no reply: the server may have taken it (RFC 5321 §4.1.1.4).
-                # Unknown, as a worker records it; never resent automatically.
+                # Sent whole, no reply (smtp.connection.mark_outcome_unknown): the server
+                # may have taken it. Unknown, as a worker records it; never resent.
                 row.status = MailLog.Status.UNKNOWN
                 row.error, row.problem = lost_after_data(row.error, row.problem)
             self._log.add(row, secrets)
@@ -428,9 +428,7 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
                 exc.message_id = message_id
                 raise
             raise RecipientsRefused(exc.recipients, message_id) from exc
-        except _CONNECTION_ERRORS as exc:
-            if isinstance(smtp, SmtpConnection) and _lost_connection(exc):
-                exc.symfonia_stage = smtp.failed_stage  # "message": after the final "."
+        except _CONNECTION_ERRORS:
             self._drop(smtp, config)
             raise
         row.dsn_requested, row.envelope_id, row.note = (
@@ -447,8 +445,6 @@ class ConfiguredEmailBackend(django_smtp.EmailBackend):
         """Record a message whose final reply came: sent or partial; or raise its error."""
         error = getattr(delivery, "error", None)
         if error is not None:
-            if _lost_connection(error):
-                error.symfonia_stage = "message"  # lost with the held content or its reply
             if isinstance(error, _CONNECTION_ERRORS) and smtp.dialogue is None:
                 self._drop(smtp, config)
             raise error
@@ -603,15 +599,6 @@ def _run_pre_send(sender, message, user, config):
     working = copy_message(message)
     signals.pre_send.send(sender, message=working, user=user, config=config)
     return working
-
-
-def _lost_connection(error):
-    """Say whether *error* is a lost connection or a timeout, not a server's reply.
-
-    (smtplib's errors are all OSErrors, a refusal included.)
-    """
-    return isinstance(error, smtplib.SMTPServerDisconnected | TimeoutError) or (
-        isinstance(error, OSError) and not isinstance(error, smtplib.SMTPException))
 
 
 def _chunks(messages, size):

@@ -216,8 +216,8 @@ def attempt(outbox):
         return Outcome.of(status, exc, secrets)
     except TEMPORARY_ERRORS as exc:
         if getattr(exc, "symfonia_stage", "") == "message":
-            # The whole message went out and the confirmation never came: the server may
-            # have accepted it (RFC 5321 §4.1.1.4), so sending it again could double it.
+            # The whole message went out and no reply came (smtp.connection.
+            # mark_outcome_unknown): the server may have it; sending again could double it.
             cause = Outcome.of(Status.UNKNOWN, exc, secrets)
             error, problem = lost_after_data(cause.error, cause.problem)
             return Outcome(Status.UNKNOWN, error, problem=problem)
@@ -250,8 +250,7 @@ def _deliver(config, outbox):
                               wait_when_busy=False)  # "too many connections": retry later
     try:
         delivery = smtp.deliver(outbox.sender, list(outbox.recipients), bytes(outbox.data))
-    except BaseException as exc:
-        exc.symfonia_stage = smtp.failed_stage
+    except BaseException:
         smtp.discard()
         raise
     if taskq.can_defer():  # a worker process; the immediate backend runs in the caller

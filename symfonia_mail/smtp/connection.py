@@ -46,6 +46,20 @@ BEFORE_MESSAGE = ("mail", "rcpt", "data")
 BUSY_PAUSE, BUSY_PAUSE_MAX = 0.1, 2.0  # seconds between tries while the server is full
 
 
+def mark_outcome_unknown(error, stage):
+    """Mark *error* ``symfonia_stage = "message"`` when the message's outcome is unknown.
+
+    That is: it came at the message stage (the content, its final "." or the
+    reply to it) and is not a reply of the server's — a lost connection, a
+    timeout, a reply that is no SMTP. The server may have taken the message
+    (RFC 5321 §4.1.1.4): the backend and the workers log it ``unknown`` and
+    never send it again. The one place that decides it.
+    """
+    if stage == "message" and isinstance(error, OSError) and not isinstance(
+            error, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused):
+        error.symfonia_stage = "message"
+
+
 def notify_value(flags):
     """Return the RCPT TO NOTIFY= value for DSN flags (None: ask nothing)."""
     keywords = [NOTIFY_KEYWORDS[f] for f in flags if f in NOTIFY_KEYWORDS]
@@ -231,6 +245,7 @@ class SmtpConnection:
                     time.sleep(pause)
                     pause = min(pause * 2, BUSY_PAUSE_MAX)
                     continue
+                mark_outcome_unknown(error, self.failed_stage)
                 raise
 
     def _lost_before_message(self, error):
@@ -290,6 +305,8 @@ class SmtpConnection:
             return
         delivery, self.held, self._held_transaction = self.held, None, None
         delivery.held, delivery.error = False, transaction.error
+        if delivery.error is not None:  # lost with the held content or its reply
+            mark_outcome_unknown(delivery.error, "message")
         delivery.reply = str(transaction.reply) if transaction.reply else ""
 
     def end_session(self):
