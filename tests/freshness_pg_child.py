@@ -27,7 +27,7 @@ def main(port_a, port_b):
     from django.test.utils import CaptureQueriesContext, override_settings
 
     from symfonia_mail import wait_for_log
-    from symfonia_mail.config import resolver, revision
+    from symfonia_mail.config import freshness_connection, resolver
     from symfonia_mail.models import ConfigRevision, GlobalMailConfig, MailLog
     from symfonia_mail.signals import pre_send
 
@@ -43,7 +43,8 @@ def main(port_a, port_b):
     def send(subject):
         with CaptureQueriesContext(connection) as captured:
             sent = send_mail(subject, "Treść", None, ["klient@example.com"])
-        reader = revision._readers.by_thread.get((threading.get_ident(), "default"))
+        reader = freshness_connection._readers.by_thread.get(
+            (threading.get_ident(), "default"))
         pid = None
         if reader is not None and reader.wrapper.connection is not None:
             pid = reader.wrapper.connection.pgconn.backend_pid
@@ -86,8 +87,8 @@ def main(port_a, port_b):
     ident = in_a_thread("z wątku")
     # The next thread may get the same identifier (the system reuses them) and so the same
     # reader; moved to one no thread has, it stands for a thread that ended for good.
-    revision._readers.by_thread[(-1, "default")] = revision._readers.by_thread.pop(
-        (ident, "default"))
+    readers = freshness_connection._readers.by_thread
+    readers[(-1, "default")] = readers.pop((ident, "default"))
     in_a_thread("z drugiego wątku")
     ended_pid = calls[-2]["reader_pid"]
     for _ in range(200):
