@@ -25,6 +25,7 @@ from symfonia_mail.smtp import pool as smtp_pool
 from .conftest import save_global
 from .smtpd import CountingSMTP, SessionHandler
 from .test_keepalive import wait_until
+from .test_mailapi import graph_mirror, save_api  # noqa: F401 - a fixture and its helper
 
 pytestmark = pytest.mark.django_db
 
@@ -144,6 +145,18 @@ def test_the_system_route_is_checked_before_the_hand_over(server, configured, se
     assert send(subject="Już przez SMTP") == 1
     assert len(mail.outbox) == 1
     assert [m.message["Subject"] for m in server.messages] == ["Już przez SMTP"]
+
+
+def test_a_mailbox_api_is_checked_before_its_request(server, configured,
+                                                    graph_mirror, token_endpoint):  # noqa: F811
+    save_api(token_endpoint, "microsoft_graph")
+    send()
+    assert len(graph_mirror.delivered) == 1
+    saved_elsewhere(transport="smtp", host=server.host, port=server.port, security="none",
+                    auth_method="password", username="", password="")
+    assert send(subject="Już nie przez Graph") == 1
+    assert len(graph_mirror.delivered) == 1
+    assert [m.message["Subject"] for m in server.messages] == ["Już nie przez Graph"]
 
 
 def test_the_outbox_is_checked_before_a_message_is_queued(server, configured, settings,
