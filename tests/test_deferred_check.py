@@ -23,8 +23,8 @@ from symfonia_mail.models import ConfigRevision, GlobalMailConfig, MailLog, Outb
 from symfonia_mail.smtp import pool as smtp_pool
 
 from .conftest import save_global
-from .smtpd import CountingSMTP, SessionHandler
-from .test_keepalive import wait_until
+from .smtpd import SessionHandler
+from .test_keepalive import session_server, wait_until
 from .test_mailapi import graph_mirror, save_api  # noqa: F401 - a fixture and its helper
 
 pytestmark = pytest.mark.django_db
@@ -42,20 +42,14 @@ class RecipientsSeen(SessionHandler):
         return await super().handle_RCPT(server, session, envelope, address, rcpt_options)
 
 
-def start(make_smtp_server):
-    server = make_smtp_server(tls=None, handler=RecipientsSeen(), smtp_class=CountingSMTP)
-    server.handler.forget_start_check()
-    return server
-
-
 @pytest.fixture
 def server(make_smtp_server):
-    return start(make_smtp_server)
+    return session_server(make_smtp_server, handler=RecipientsSeen())
 
 
 @pytest.fixture
 def other(make_smtp_server):
-    return start(make_smtp_server)
+    return session_server(make_smtp_server, handler=RecipientsSeen())
 
 
 @pytest.fixture

@@ -8,24 +8,15 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from .pg import PostgresServer, bin_dir
 from .smtpd import CountingServer
-
-ROOT = Path(__file__).resolve().parent.parent
-
-pytestmark = [
-    pytest.mark.postgres,
-    pytest.mark.skipif(bin_dir() is None, reason="PostgreSQL is not installed"),
-]
+from .test_workers import ROOT, postgres, pytestmark  # noqa: F401 - the PostgreSQL tests' own
 
 
 @pytest.fixture(scope="module")
-def run():
-    postgres = PostgresServer()
+def run(postgres):  # noqa: F811
     servers = CountingServer(), CountingServer()
     try:
         env = {**os.environ, **postgres.env(), "DJANGO_SETTINGS_MODULE": "tests.settings_pg",
@@ -38,7 +29,6 @@ def run():
     finally:
         for server in servers:
             server.stop()
-        postgres.stop()
 
 
 def test_django_s_connection_is_not_asked_once_the_freshness_connection_is_there(run):

@@ -25,10 +25,10 @@ from .threads import in_threads
 pytestmark = pytest.mark.django_db
 
 
-def session_server(make_smtp_server, **options):
+def session_server(make_smtp_server, handler=None, **options):
     """Start a plain server that counts its sessions (not its own start-up check)."""
-    server = make_smtp_server(tls=None, handler=SessionHandler(), smtp_class=CountingSMTP,
-                              **options)
+    server = make_smtp_server(tls=None, handler=handler or SessionHandler(),
+                              smtp_class=CountingSMTP, **options)
     server.handler.forget_start_check()
     return server
 

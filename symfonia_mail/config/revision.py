@@ -141,4 +141,3 @@ def _safely(operation, *args):
         operation(*args)
     except Exception:  # noqa: BLE001 - the database stays the truth; readers fall back to it
         logger.warning("Revision cache not updated (%s)", operation.__name__, exc_info=True)
-
