@@ -26,7 +26,7 @@ from ..oauth import tokens as oauth
 from ..sasl import PasswordLogin, XOAuth2Login
 from ..secret import NO_SCRUB
 from ..tls import tls_context
-from .dialogue import Dialogue, Withdrawn
+from .dialogue import Dialogue
 from .limits import too_many
 
 __all__ = ["ConfigTransport", "Delivery", "DsnPlan", "SmtpConnection", "credential_for",
@@ -232,9 +232,7 @@ class SmtpConnection:
             try:
                 return self._deliver_once(from_addr, recipients, data, plan, hold,
                                           before_replies)
-            except Withdrawn:
-                raise
-            except Exception as error:
+            except Exception as error:  # Withdrawn, not the server's, is never retried
                 # The held message's reply never came, so this one's content never left.
                 lost_earlier = earlier is not None and earlier.error is not None
                 if (reused or lost_earlier) and self._lost_before_message(error):
